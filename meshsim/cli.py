@@ -1,0 +1,137 @@
+"""``meshsim``: a thin command line over the Python API. Bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from meshsim import __version__, profiles
+from meshsim.artifacts import compare_table, run_tables, write_comparison, write_run
+from meshsim.errors import ScenarioError
+from meshsim.loader import load_scenario
+from meshsim.scenario import MODES, Scenario
+from meshsim.simulate import compare, simulate
+
+
+def _progress(message: str) -> None:
+    print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+def _load(args: argparse.Namespace):
+    extra = list(args.set or [])
+    if getattr(args, "seed", None) is not None:
+        extra.append(f"sim.seed={args.seed}")
+    if getattr(args, "replications", None) is not None:
+        extra.append(f"sim.replications={args.replications}")
+    return load_scenario(args.scenario, extra)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    result = simulate(loaded, progress=None if args.quiet else _progress)
+    print(run_tables(result))
+    if args.out:
+        for path in write_run(result, Path(args.out)):
+            print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ScenarioError(
+            f"unknown mode {unknown[0] if unknown else ''!r}; choose from " + ", ".join(MODES),
+            "--modes",
+        )
+    loaded = _load(args)
+    comp = compare(loaded, modes, progress=None if args.quiet else _progress)
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        for path in write_comparison(comp, Path(args.out)):
+            print(f"wrote {path}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    text = json.dumps(Scenario.model_json_schema(), indent=2) + "\n"
+    if args.out:
+        from meshsim.output import write_text
+
+        write_text(Path(args.out), text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    sc = loaded.scenario
+    print(
+        f"{args.scenario}: ok ({len(sc.services)} services, "
+        f"{len(sc.cluster.node_names())} nodes, mode {sc.mesh.mode}, profile {loaded.profile.name})"
+    )
+    return 0
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    for name in profiles.builtin_names():
+        print(name)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="meshsim", description=__doc__)
+    p.add_argument("--version", action="version", version=f"meshsim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def scenario_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, help=help_text)
+        s.add_argument("scenario", help="scenario YAML file")
+        s.add_argument(
+            "--set",
+            action="append",
+            metavar="PATH=VALUE",
+            help="override a field, e.g. --set mesh.mode=ambient (repeatable)",
+        )
+        s.add_argument("--seed", type=int)
+        s.add_argument("--replications", type=int)
+        s.add_argument("--quiet", action="store_true", help="no progress lines")
+        return s
+
+    run = scenario_command("run", "simulate a scenario in its own mesh mode")
+    run.add_argument("--out", help="write summary.json, hops.csv, resources.csv here")
+    run.set_defaults(func=cmd_run)
+    cmp = scenario_command("compare", "simulate a scenario in several modes, same random numbers")
+    cmp.add_argument("--modes", default=",".join(MODES))
+    cmp.add_argument("--out", help="write compare.csv, hops.csv, resources.csv, report.md here")
+    cmp.set_defaults(func=cmd_compare)
+    check = scenario_command("check", "validate a scenario and exit")
+    check.set_defaults(func=cmd_check)
+    schema = sub.add_parser("schema", help="print the scenario JSON Schema (for editors)")
+    schema.add_argument("--out")
+    schema.set_defaults(func=cmd_schema)
+    prof = sub.add_parser("profiles", help="list the built-in parameter profiles")
+    prof.set_defaults(func=cmd_profiles)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ScenarioError as exc:
+        print(f"meshsim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("meshsim: interrupted; nothing partial was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

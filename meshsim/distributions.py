@@ -1,0 +1,153 @@
+"""Distributions of durations, written in milliseconds in a scenario, in seconds inside.
+
+Like ciw's distributions, each one both samples and knows its mean and variance, so the same
+object drives the simulation and the analytic checks (utilisation = rate x mean service time).
+A plain number in YAML means a constant number of milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from meshsim.random import Draw
+
+MS = 1e-3
+
+
+class _Dist(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @property
+    def mean_s(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def variance_s2(self) -> float:
+        raise NotImplementedError
+
+    def draw(self) -> Draw:
+        """A vectorised draw in seconds: (rng, n) -> array of n samples."""
+        raise NotImplementedError
+
+
+class Constant(_Dist):
+    """Always the same duration."""
+
+    type: Literal["constant"] = "constant"
+    value_ms: float = Field(ge=0, description="the duration, ms")
+
+    @property
+    def mean_s(self) -> float:
+        return self.value_ms * MS
+
+    @property
+    def variance_s2(self) -> float:
+        return 0.0
+
+    def draw(self) -> Draw:
+        value = self.mean_s
+        return lambda rng, n: np.full(n, value)
+
+
+class Exponential(_Dist):
+    """Memoryless durations (coefficient of variation 1): the M in M/M/1."""
+
+    type: Literal["exponential"] = "exponential"
+    mean_ms: float = Field(gt=0, description="mean duration, ms")
+
+    @property
+    def mean_s(self) -> float:
+        return self.mean_ms * MS
+
+    @property
+    def variance_s2(self) -> float:
+        return self.mean_s**2
+
+    def draw(self) -> Draw:
+        mean = self.mean_s
+        return lambda rng, n: rng.exponential(mean, n)
+
+
+class LogNormal(_Dist):
+    """Right-skewed durations given by their mean and coefficient of variation."""
+
+    type: Literal["lognormal"] = "lognormal"
+    mean_ms: float = Field(gt=0, description="mean duration, ms")
+    cv: float = Field(gt=0, description="coefficient of variation (standard deviation / mean)")
+
+    @property
+    def mean_s(self) -> float:
+        return self.mean_ms * MS
+
+    @property
+    def variance_s2(self) -> float:
+        return (self.cv * self.mean_s) ** 2
+
+    def draw(self) -> Draw:
+        sigma2 = math.log1p(self.cv**2)
+        mu = math.log(self.mean_s) - sigma2 / 2
+        sigma = math.sqrt(sigma2)
+        return lambda rng, n: rng.lognormal(mu, sigma, n)
+
+
+class Empirical(_Dist):
+    """Durations from a measured histogram: bucket upper edges and counts, uniform inside."""
+
+    type: Literal["empirical"] = "empirical"
+    edges_ms: list[float] = Field(
+        min_length=2, description="bucket edges, ms, increasing: n+1 edges for n buckets"
+    )
+    counts: list[float] = Field(min_length=1, description="samples (or weights) per bucket")
+
+    @model_validator(mode="after")
+    def _check(self) -> Empirical:
+        if len(self.edges_ms) != len(self.counts) + 1:
+            raise ValueError("edges_ms needs exactly one more entry than counts")
+        if any(b <= a for a, b in zip(self.edges_ms, self.edges_ms[1:], strict=False)):
+            raise ValueError("edges_ms must increase")
+        if self.edges_ms[0] < 0 or any(c < 0 for c in self.counts) or sum(self.counts) <= 0:
+            raise ValueError("edges must be >= 0 and counts >= 0 with a positive total")
+        return self
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        edges = np.asarray(self.edges_ms) * MS
+        weights = np.asarray(self.counts, dtype=float)
+        return edges[:-1], edges[1:], weights / weights.sum()
+
+    @property
+    def mean_s(self) -> float:
+        lo, hi, p = self._arrays()
+        return float(np.sum(p * (lo + hi) / 2))
+
+    @property
+    def variance_s2(self) -> float:
+        lo, hi, p = self._arrays()
+        second = np.sum(p * (lo**2 + lo * hi + hi**2) / 3)
+        return float(second - self.mean_s**2)
+
+    def draw(self) -> Draw:
+        lo, hi, p = self._arrays()
+        cdf = np.cumsum(p)
+        cdf[-1] = 1.0
+
+        def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+            i = np.searchsorted(cdf, rng.random(n), side="right")
+            return lo[i] + (hi[i] - lo[i]) * rng.random(n)
+
+        return draw
+
+
+def _number_is_constant(value: object) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"type": "constant", "value_ms": value}
+    return value
+
+
+Distribution = Annotated[
+    Annotated[Constant | Exponential | LogNormal | Empirical, Field(discriminator="type")],
+    BeforeValidator(_number_is_constant),
+]

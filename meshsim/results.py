@@ -1,0 +1,251 @@
+"""Turning replications into answers: latency with confidence intervals, hops, resources.
+
+Every table is a pandas DataFrame; ``summary()`` is the JSON document ``meshsim run`` writes.
+Units are in the column names; provenance travels with every result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from meshsim import __version__
+from meshsim.loader import LoadedScenario
+from meshsim.scenario import Fortio
+from meshsim.stats import Histogram, confidence_interval
+
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
+LATENCY_KEYS = ("mean", *QUANTILES)
+PROXY_KINDS = ("sidecar", "ztunnel", "waypoint")
+SATURATION_UTILISATION = 0.99
+MS = 1e3
+
+UNITS = {
+    "latency_ms": "milliseconds, end to end, per root request",
+    "throughput_rps": "completed requests per second in the measurement window",
+    "vcpu": "mean cores busy over the measurement window",
+    "cpu_s": "CPU seconds in the measurement window",
+    "memory_mib": "MiB (model: base + per connection + per visible service)",
+    "utilisation": "fraction of capacity (cores, or worker threads) busy",
+}
+
+
+@dataclass
+class Replication:
+    """The figures of one replication (one seed stream)."""
+
+    index: int
+    latency: Histogram
+    hops: dict[str, Any]
+    resources: pd.DataFrame
+    arrived: int
+    completed: int
+    in_flight: int
+    measured_completed: int
+    window_s: float
+    end_time_s: float
+    stop_reason: str
+    littles_law: dict[str, float]
+    conservation: dict[str, float]
+    requested_rps: float | None
+
+    @property
+    def throughput_rps(self) -> float:
+        return self.measured_completed / self.window_s if self.window_s > 0 else math.nan
+
+    def latency_ms(self) -> dict[str, float]:
+        out = {"mean": self.latency.mean() * MS}
+        values = self.latency.quantiles(list(QUANTILES.values()))
+        out.update({k: v * MS for k, v in zip(QUANTILES, values, strict=True)})
+        return out
+
+
+@dataclass
+class Result:
+    """All replications of one scenario in one mode."""
+
+    loaded: LoadedScenario
+    replications: list[Replication]
+    wall_time_s: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        return self.loaded.scenario.mesh.mode
+
+    # --- latency -----------------------------------------------------------------------
+
+    def latency(self) -> pd.DataFrame:
+        """One row per statistic: mean over replications and its 95% confidence interval."""
+        per_rep = [r.latency_ms() for r in self.replications]
+        rows = []
+        for key in LATENCY_KEYS:
+            mean, lo, hi = confidence_interval([p[key] for p in per_rep])
+            rows.append({"statistic": key, "ms": mean, "ci95_low_ms": lo, "ci95_high_ms": hi})
+        return pd.DataFrame(rows).set_index("statistic")
+
+    def pooled_latency(self) -> Histogram:
+        pooled = Histogram()
+        for r in self.replications:
+            pooled.merge(r.latency)
+        return pooled
+
+    # --- hops --------------------------------------------------------------------------
+
+    def hops(self) -> pd.DataFrame:
+        """Per hop kind: visits, queue wait and service time (mean and percentiles), and the
+        time a root request spends in that kind of hop on average (its share of the path)."""
+        kinds: dict[str, dict[str, Histogram]] = {}
+        for r in self.replications:
+            for kind, hs in r.hops.items():
+                acc = kinds.setdefault(
+                    kind, {"wait": Histogram(), "service": Histogram(), "total": Histogram()}
+                )
+                acc["wait"].merge(hs.wait)
+                acc["service"].merge(hs.service)
+                acc["total"].merge(hs.total)
+        roots = sum(r.measured_completed for r in self.replications) or 1
+        rows = []
+        for kind in sorted(kinds, key=_hop_order):
+            h = kinds[kind]
+            w50, w99 = h["wait"].quantiles([0.5, 0.99])
+            s50, s99 = h["service"].quantiles([0.5, 0.99])
+            t50, t99 = h["total"].quantiles([0.5, 0.99])
+            rows.append(
+                {
+                    "hop": kind,
+                    "visits": h["total"].count,
+                    "visits_per_request": h["total"].count / roots,
+                    "wait_mean_ms": h["wait"].mean() * MS,
+                    "wait_p50_ms": w50 * MS,
+                    "wait_p99_ms": w99 * MS,
+                    "service_mean_ms": h["service"].mean() * MS,
+                    "service_p50_ms": s50 * MS,
+                    "service_p99_ms": s99 * MS,
+                    "total_p50_ms": t50 * MS,
+                    "total_p99_ms": t99 * MS,
+                    "per_request_ms": h["total"].total / roots * MS,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    # --- resources ---------------------------------------------------------------------
+
+    def resources(self) -> pd.DataFrame:
+        """Per component: mean over replications of CPU, vCPU, utilisation and memory."""
+        frames = pd.concat([r.resources for r in self.replications])
+        numeric = ["cpu_s", "vcpu", "utilisation", "memory_mib"]
+        keys = ["component", "kind", "node"]
+        out = frames.groupby(keys, sort=False)[numeric].mean().reset_index()
+        return out
+
+    def by_kind(self) -> pd.DataFrame:
+        res = self.resources()
+        res = res[res["kind"] != "node"]
+        return res.groupby("kind", sort=True)[["vcpu", "memory_mib"]].sum()
+
+    def verdict(self) -> dict[str, Any]:
+        return verdict(self)
+
+    # --- the document ------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        lat = self.latency()
+        throughput = [r.throughput_rps for r in self.replications]
+        tp, tp_lo, tp_hi = confidence_interval(throughput)
+        kinds = self.by_kind()
+        return {
+            "meshsim_version": __version__,
+            "provenance": {
+                **self.loaded.provenance(),
+                "mode": self.mode,
+                "replications": len(self.replications),
+            },
+            "units": UNITS,
+            "mode": self.mode,
+            "latency_ms": {k: _num(lat.loc[k, "ms"]) for k in LATENCY_KEYS},
+            "latency_ms_ci95": {
+                k: [_num(lat.loc[k, "ci95_low_ms"]), _num(lat.loc[k, "ci95_high_ms"])]
+                for k in LATENCY_KEYS
+            },
+            "throughput_rps": _num(tp),
+            "throughput_rps_ci95": [_num(tp_lo), _num(tp_hi)],
+            "requested_rps": self.replications[0].requested_rps,
+            "requests": {
+                "arrived": sum(r.arrived for r in self.replications),
+                "completed": sum(r.completed for r in self.replications),
+                "in_flight_at_end": sum(r.in_flight for r in self.replications),
+                "measured": sum(r.measured_completed for r in self.replications),
+                "errors": 0,
+            },
+            "verdict": self.verdict(),
+            "resources_by_kind": {
+                kind: {"vcpu": _num(row["vcpu"]), "memory_mib": _num(row["memory_mib"])}
+                for kind, row in kinds.iterrows()
+            },
+            "replications": [
+                {
+                    "index": r.index,
+                    "latency_ms": {k: _num(v) for k, v in r.latency_ms().items()},
+                    "throughput_rps": _num(r.throughput_rps),
+                    "window_s": _num(r.window_s),
+                    "sim_time_s": _num(r.end_time_s),
+                    "stop_reason": r.stop_reason,
+                    "littles_law": {k: _num(v) for k, v in r.littles_law.items()},
+                    "conservation": r.conservation,
+                }
+                for r in self.replications
+            ],
+            "run": {"wall_time_s": round(self.wall_time_s, 3), **self.meta},
+        }
+
+
+def _num(value: float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+_ORDER = [
+    "app",
+    "kernel",
+    "ebpf",
+    "network",
+    "sidecar_out",
+    "sidecar_in",
+    "ztunnel_out",
+    "ztunnel_local",
+    "ztunnel_in",
+    "waypoint",
+]
+
+
+def _hop_order(kind: str) -> int:
+    return _ORDER.index(kind) if kind in _ORDER else len(_ORDER)
+
+
+def verdict(result: Result) -> dict[str, Any]:
+    """ok, saturated, or qps_not_achieved, naming the busiest component (the bottleneck)."""
+    res = result.resources()
+    busiest = res.sort_values("utilisation", ascending=False, kind="stable").iloc[0]
+    reasons = {r.stop_reason for r in result.replications}
+    status, why = "ok", "every replication drained"
+    if reasons & {"saturated", "drain timeout"}:
+        status, why = "saturated", "requests in flight grew without bound"
+    elif busiest["utilisation"] >= SATURATION_UTILISATION:
+        status, why = "saturated", f"utilisation {busiest['utilisation']:.3f} >= 0.99"
+    else:
+        gen = result.loaded.scenario.workload.generator
+        if isinstance(gen, Fortio) and gen.qps:
+            achieved = sum(r.throughput_rps for r in result.replications) / len(result.replications)
+            if achieved < 0.98 * gen.qps:
+                status = "qps_not_achieved"
+                why = f"closed loop achieved {achieved:.1f} of {gen.qps:g} qps requested"
+    return {
+        "status": status,
+        "reason": why,
+        "bottleneck": busiest["component"],
+        "bottleneck_utilisation": _num(busiest["utilisation"]),
+    }

@@ -1,0 +1,361 @@
+"""The scenario language: what a user writes in YAML, validated declaratively.
+
+Units live in the field names (``_ms``, ``_us``, ``_kib``, ``_rps``, ``_mib``). Cross-field
+rules (calls to known services, pods pinned to known nodes, an acyclic call graph, waypoints
+for existing services) are checked here too, so a scenario that validates can be simulated.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+
+from meshsim.distributions import Constant, Distribution
+
+Mode = Literal["none", "sidecar", "ambient", "waypoint"]
+MODES: tuple[Mode, ...] = ("none", "sidecar", "ambient", "waypoint")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- cluster -----------------------------------------------------------------------------
+
+
+class NodePool(Strict):
+    """Identical nodes: ``count`` of them, named ``name`` (one) or ``name-0``, ``name-1``, ..."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    count: int = Field(1, ge=1)
+    cores: int = Field(ge=1, description="CPU cores that apps, proxies and the kernel share")
+    memory_gib: float = Field(16, gt=0)
+    zone: str = "zone-a"
+
+    def node_names(self) -> list[str]:
+        if self.count == 1:
+            return [self.name]
+        return [f"{self.name}-{i}" for i in range(self.count)]
+
+
+class Cluster(Strict):
+    nodes: list[NodePool] = Field(min_length=1)
+    placement: Literal["spread", "binpack"] = Field(
+        "spread",
+        description="spread: each pod on the node with fewest pods; binpack: fill nodes in "
+        "order by CPU requests",
+    )
+
+    def node_names(self) -> list[str]:
+        return [n for pool in self.nodes for n in pool.node_names()]
+
+
+# --- services and the call graph ---------------------------------------------------------
+
+
+class Call(Strict):
+    """A call to a service: made with ``probability``, ``count`` times one after another."""
+
+    service: str
+    probability: float = Field(1.0, ge=0, le=1)
+    count: int = Field(1, ge=1)
+
+
+def _step_as_list(value: object) -> object:
+    return [value] if isinstance(value, dict) else value
+
+
+Step = Annotated[list[Call], BeforeValidator(_step_as_list), Field(min_length=1)]
+
+
+class Service(Strict):
+    """A Deployment: its pods, the work each request costs, and whom it calls.
+
+    A request's own work (``service_time``) runs first, then the ``calls`` steps in order; the
+    calls of one step run in parallel. The app holds one of its ``concurrency`` workers for its
+    own work only (non-blocking I/O), or for the whole request when ``blocking_calls``.
+    """
+
+    replicas: int = Field(1, ge=1)
+    namespace: str = "default"
+    service_time: Distribution = Field(
+        default_factory=lambda: Constant(value_ms=0.0),
+        description="time the handler takes, ms (a number, or a distribution)",
+    )
+    cpu_per_request_ms: float | None = Field(
+        None, ge=0, description="CPU part of the service time, ms; null = all of it"
+    )
+    concurrency: int | None = Field(None, ge=1, description="worker threads; null = unbounded")
+    blocking_calls: bool = False
+    request_kib: float = Field(1.0, ge=0, description="request size this service receives")
+    response_kib: float = Field(1.0, ge=0, description="response size it returns")
+    calls: list[Step] = Field(default_factory=list)
+    nodes: list[str] | None = Field(
+        None, description="explicit node per pod (one entry per replica, or one for all)"
+    )
+    load_balancing: Literal["round_robin", "random", "least_request"] = "round_robin"
+    prefer_same_zone: bool = False
+    cpu_request_m: float = Field(100, ge=0, description="Kubernetes CPU request, millicores")
+    memory_request_mib: float = Field(128, ge=0, description="Kubernetes memory request")
+    memory_mib: float = Field(64, ge=0, description="memory the app uses")
+
+    @model_validator(mode="after")
+    def _check_nodes(self) -> Service:
+        if self.nodes is not None and len(self.nodes) not in (1, self.replicas):
+            raise ValueError("nodes needs one entry, or one per replica")
+        return self
+
+
+# --- workload ----------------------------------------------------------------------------
+
+
+class OpenLoop(Strict):
+    """Arrivals that do not wait for responses (Poisson or evenly spaced)."""
+
+    type: Literal["open"] = "open"
+    arrivals: Literal["poisson", "constant"] = "poisson"
+    rate_rps: float = Field(gt=0, description="requests per second")
+
+
+class Fortio(Strict):
+    """fortio's closed loop: each connection paced at qps/connections, waiting for each reply."""
+
+    type: Literal["fortio"] = "fortio"
+    qps: float | None = Field(gt=0, description="target requests per second; null = max")
+    connections: int = Field(ge=1)
+    uniform: bool = Field(False, description="spread connection start times (-uniform)")
+    jitter: bool = Field(False, description="+-10% noise on each wait (-jitter)")
+    catchup: bool = Field(True, description="false: skip late slots (-nocatchup)")
+
+
+class Client(Strict):
+    """The load generator's pod: where it runs and whether the mesh captures it."""
+
+    node: str | None = Field(None, description="null: placed like any pod")
+    in_mesh: bool = Field(True, description="false: the client's traffic bypasses its proxy")
+
+
+class Workload(Strict):
+    entry: str = Field(description="the service the load generator calls")
+    generator: Annotated[OpenLoop | Fortio, Field(discriminator="type")]
+    client: Client = Field(default_factory=Client)
+    duration_s: float | None = Field(None, gt=0)
+    requests: int | None = Field(None, ge=1, description="stop after this many requests")
+    warmup_s: float = Field(0.0, ge=0, description="requests started earlier are not measured")
+
+    @model_validator(mode="after")
+    def _check_length(self) -> Workload:
+        if (self.duration_s is None) == (self.requests is None):
+            raise ValueError("give exactly one of duration_s and requests")
+        return self
+
+
+# --- mesh --------------------------------------------------------------------------------
+
+
+class Waypoint(Strict):
+    """An L7 Envoy Deployment serving some services, or a whole namespace."""
+
+    name: str
+    services: list[str] | None = None
+    namespace: str | None = None
+    replicas: int = Field(1, ge=1)
+    nodes: list[str] | None = Field(None, description="explicit node per replica")
+
+    @model_validator(mode="after")
+    def _check_target(self) -> Waypoint:
+        if (self.services is None) == (self.namespace is None):
+            raise ValueError("give exactly one of services and namespace")
+        return self
+
+
+class Mesh(Strict):
+    mode: Mode = "none"
+    mtls: bool = True
+    ebpf_shortcircuit: bool = Field(
+        False, description="socket redirect between endpoints on one node (any mode)"
+    )
+    profile: str = Field(
+        "istio-1.24-published", description="parameter profile: a built-in name or a YAML path"
+    )
+    waypoints: list[Waypoint] = Field(
+        default_factory=list, description="waypoint mode; empty = one per namespace"
+    )
+    config_scope: Literal["cluster", "namespace"] = Field(
+        "cluster", description="which services a sidecar's configuration holds"
+    )
+    requests_per_connection: float = Field(
+        1000, ge=1, description="mean requests carried by one mTLS connection (reuse)"
+    )
+
+
+# --- per-component parameters (defaulted from a profile) ----------------------------------
+
+
+class ProxyParams(Strict):
+    """CPU and memory model of one proxy kind (Envoy sidecar, ztunnel, waypoint)."""
+
+    workers: int = Field(ge=1, description="worker threads (Envoy concurrency)")
+    request_cpu_us: float = Field(ge=0, description="CPU per request message, fixed part")
+    response_cpu_us: float = Field(ge=0, description="CPU per response message, fixed part")
+    cpu_per_kib_us: float = Field(ge=0, description="CPU per KiB carried, each direction")
+    tls_cpu_per_kib_us: float = Field(ge=0, description="CPU per KiB per mTLS side crossed")
+    handshake_cpu_us: float = Field(ge=0, description="CPU per new connection per mTLS side")
+    post_response_cpu_us: float = Field(
+        ge=0, description="work after the response is sent (telemetry); keeps the worker busy"
+    )
+    added_latency_us: float = Field(
+        0, ge=0, description="delay per message that is not CPU (buffering, wake-up), each way"
+    )
+    memory_base_mib: float = Field(ge=0)
+    memory_per_connection_kib: float = Field(ge=0)
+    memory_per_service_kib: float = Field(ge=0, description="configuration per visible service")
+    cpu_request_m: float = Field(ge=0, description="Kubernetes CPU request, millicores")
+    memory_request_mib: float = Field(ge=0, description="Kubernetes memory request")
+
+
+class KernelParams(Strict):
+    """CPU the kernel spends moving a message through a node's TCP/IP stack."""
+
+    traversal_cpu_us: float = Field(ge=0, description="per socket send or receive via a NIC")
+    loopback_cpu_us: float = Field(ge=0, description="per same-node socket hop (veth/loopback)")
+    cpu_per_kib_us: float = Field(ge=0, description="per KiB per traversal")
+    ebpf_redirect_cpu_us: float = Field(
+        ge=0, description="per same-node hop with eBPF socket redirect (replaces loopback)"
+    )
+
+
+class Params(Strict):
+    sidecar: ProxyParams
+    ztunnel: ProxyParams
+    waypoint: ProxyParams
+    kernel: KernelParams
+
+
+def _partial(model: type[Strict]) -> type[Strict]:
+    """The same fields, all optional: a scenario overrides only what it names."""
+    fields = {
+        name: (info.annotation | None, Field(None, description=info.description))
+        for name, info in model.model_fields.items()
+    }
+    return create_model(f"{model.__name__}Override", __base__=Strict, **fields)
+
+
+ProxyOverride = _partial(ProxyParams)
+KernelOverride = _partial(KernelParams)
+
+
+class ParamOverrides(Strict):
+    sidecar: ProxyOverride | None = None  # type: ignore[valid-type]
+    ztunnel: ProxyOverride | None = None  # type: ignore[valid-type]
+    waypoint: ProxyOverride | None = None  # type: ignore[valid-type]
+    kernel: KernelOverride | None = None  # type: ignore[valid-type]
+
+
+# --- network and simulation control ------------------------------------------------------
+
+
+class Network(Strict):
+    """One-way wire latency by where the two ends are, plus serialisation at a bandwidth."""
+
+    same_node_ms: Distribution = Field(default_factory=lambda: Constant(value_ms=0.005))
+    same_zone_ms: Distribution = Field(default_factory=lambda: Constant(value_ms=0.05))
+    cross_zone_ms: Distribution = Field(default_factory=lambda: Constant(value_ms=0.5))
+    bandwidth_gbps: float = Field(10.0, gt=0)
+
+
+class Sim(Strict):
+    seed: int = Field(1, ge=0)
+    replications: int = Field(3, ge=1)
+    max_in_flight: int = Field(
+        20_000, ge=1, description="stop with a 'saturated' verdict beyond this many in flight"
+    )
+    drain_timeout_s: float = Field(
+        10.0, ge=0, description="after arrivals stop, wait this long for requests in flight"
+    )
+
+
+class Scenario(Strict):
+    """A cluster, its services and call graph, a load, a mesh and how to simulate it."""
+
+    name: str = "scenario"
+    description: str = ""
+    cluster: Cluster
+    services: dict[str, Service] = Field(min_length=1)
+    workload: Workload
+    mesh: Mesh = Field(default_factory=Mesh)
+    params: ParamOverrides = Field(default_factory=ParamOverrides)
+    network: Network = Field(default_factory=Network)
+    sim: Sim = Field(default_factory=Sim)
+
+
+class InvalidReference(ValueError):
+    """A scenario field that names something that does not exist (or a cycle)."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def check_references(sc: Scenario) -> None:
+    """Cross-field rules pydantic cannot express per field; raises InvalidReference."""
+    names = sc.cluster.node_names()
+    nodes = set(names)
+    if len(nodes) != len(names):
+        raise InvalidReference(("cluster", "nodes"), "node names must be unique")
+    for name, svc in sc.services.items():
+        for i, step in enumerate(svc.calls):
+            for j, call in enumerate(step):
+                if call.service not in sc.services:
+                    loc = ("services", name, "calls", i, j, "service")
+                    raise InvalidReference(loc, f"unknown service {call.service!r}")
+        for i, node in enumerate(svc.nodes or []):
+            if node not in nodes:
+                raise InvalidReference(("services", name, "nodes", i), f"unknown node {node!r}")
+    if sc.workload.entry not in sc.services:
+        raise InvalidReference(("workload", "entry"), f"unknown service {sc.workload.entry!r}")
+    client_node = sc.workload.client.node
+    if client_node is not None and client_node not in nodes:
+        raise InvalidReference(("workload", "client", "node"), f"unknown node {client_node!r}")
+    namespaces = {s.namespace for s in sc.services.values()}
+    for i, wp in enumerate(sc.mesh.waypoints):
+        for j, svc_name in enumerate(wp.services or []):
+            if svc_name not in sc.services:
+                loc = ("mesh", "waypoints", i, "services", j)
+                raise InvalidReference(loc, f"waypoint for unknown service {svc_name!r}")
+        if wp.namespace is not None and wp.namespace not in namespaces:
+            loc = ("mesh", "waypoints", i, "namespace")
+            raise InvalidReference(loc, f"no service in namespace {wp.namespace!r}")
+        for j, node in enumerate(wp.nodes or []):
+            if node not in nodes:
+                loc = ("mesh", "waypoints", i, "nodes", j)
+                raise InvalidReference(loc, f"unknown node {node!r}")
+    graph = {n: [c.service for step in s.calls for c in step] for n, s in sc.services.items()}
+    cycle = find_cycle(graph)
+    if cycle:
+        loc = ("services", cycle[0], "calls")
+        raise InvalidReference(loc, "cyclic call graph: " + " -> ".join(cycle))
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A cycle in a directed graph as a list of names (first repeated at the end), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state and (found := visit(node)):
+            return found
+    return None

@@ -1,0 +1,116 @@
+"""The Python API under the CLI: simulate a scenario, or compare it across mesh modes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from meshsim.engine import Engine
+from meshsim.loader import LoadedScenario
+from meshsim.resources import component_table
+from meshsim.results import PROXY_KINDS, Replication, Result
+from meshsim.scenario import Fortio, Mode
+
+Progress = Callable[[str], None]
+
+
+def run_replication(loaded: LoadedScenario, index: int) -> Replication:
+    """Simulate one replication; its random streams depend only on (seed, index, name)."""
+    engine = Engine(loaded, index)
+    rec = engine.run()
+    window = rec.window_s
+    lam = rec.measured_arrived / window if window > 0 else 0.0
+    mean_latency = rec.latency.mean() if rec.latency.count else 0.0
+    gen = loaded.scenario.workload.generator
+    requested = gen.qps if isinstance(gen, Fortio) else gen.rate_rps
+    return Replication(
+        index=index,
+        latency=rec.latency,
+        hops=rec.hops,
+        resources=component_table(engine, rec),
+        arrived=rec.arrived,
+        completed=rec.completed,
+        in_flight=rec.in_flight,
+        measured_completed=rec.measured_completed,
+        window_s=window,
+        end_time_s=rec.end_time,
+        stop_reason=rec.stop_reason,
+        littles_law={
+            "mean_in_flight": rec.window_area / window if window > 0 else 0.0,
+            "arrival_rate_rps": lam,
+            "mean_latency_s": mean_latency,
+            "rate_times_latency": lam * mean_latency,
+        },
+        conservation={
+            "arrived": rec.arrived,
+            "completed": rec.completed,
+            "in_flight": rec.in_flight,
+            "in_flight_integral_s": rec.area,
+            "latency_sum_s": rec.latency_sum,
+        },
+        requested_rps=requested,
+    )
+
+
+def simulate(
+    loaded: LoadedScenario, replications: int | None = None, progress: Progress | None = None
+) -> Result:
+    """Run every replication of a scenario in its own mode."""
+    n = replications or loaded.scenario.sim.replications
+    started = time.perf_counter()
+    reps = []
+    for i in range(n):
+        if progress:
+            progress(f"{loaded.scenario.mesh.mode}: replication {i + 1}/{n}")
+        reps.append(run_replication(loaded, i))
+    return Result(loaded, reps, wall_time_s=time.perf_counter() - started)
+
+
+@dataclass
+class Comparison:
+    """One scenario in several modes, with common random numbers."""
+
+    results: dict[str, Result]
+
+    def table(self) -> pd.DataFrame:
+        """One row per mode: latency, latency added over ``none``, vCPU and memory by kind."""
+        rows = []
+        base = self.results.get("none")
+        base_lat = base.latency()["ms"] if base is not None else None
+        for mode, result in self.results.items():
+            lat = result.latency()["ms"]
+            row: dict[str, object] = {"mode": mode}
+            for key, value in lat.items():
+                row[f"{key}_ms"] = value
+            if base_lat is not None:
+                for key in ("mean", "p50", "p90", "p99"):
+                    row[f"added_{key}_ms"] = lat[key] - base_lat[key]
+            row["throughput_rps"] = result.summary()["throughput_rps"]
+            kinds = result.by_kind()
+            for kind in ("app", "kernel", *PROXY_KINDS):
+                has = kind in kinds.index
+                row[f"vcpu_{kind}"] = float(kinds.loc[kind, "vcpu"]) if has else 0.0
+                row[f"memory_mib_{kind}"] = float(kinds.loc[kind, "memory_mib"]) if has else 0.0
+            row["vcpu_mesh"] = sum(row[f"vcpu_{k}"] for k in PROXY_KINDS)
+            row["memory_mib_mesh"] = sum(row[f"memory_mib_{k}"] for k in PROXY_KINDS)
+            verdict = result.verdict()
+            row["verdict"] = verdict["status"]
+            row["bottleneck"] = verdict["bottleneck"]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def compare(
+    loaded: LoadedScenario,
+    modes: Iterable[Mode] = ("none", "sidecar", "ambient", "waypoint"),
+    replications: int | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
+    """The same scenario, seed and streams in each mode: only the data path differs."""
+    results = {}
+    for mode in modes:
+        results[mode] = simulate(loaded.with_changes(f"mesh.mode={mode}"), replications, progress)
+    return Comparison(results)

@@ -1,0 +1,120 @@
+"""Statistics collected while a simulation runs, in bounded memory.
+
+``Histogram`` is a log-bucketed, mergeable histogram (the DDSketch idea, vectorised with
+numpy): any quantile it returns is within ``RELATIVE_ERROR`` of a value in the right rank, and
+its size does not grow with the number of values. Values are buffered and binned in blocks so a
+``record`` is one list append.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats as sps
+
+RELATIVE_ERROR = 0.005
+_GAMMA = (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR)
+_LOG_GAMMA = math.log(_GAMMA)
+_MIN = 1e-9  # seconds: values below count as zero
+_OFFSET = math.ceil(math.log(_MIN) / _LOG_GAMMA)
+_BUCKETS = math.ceil(math.log(1e6) / _LOG_GAMMA) - _OFFSET + 2  # up to ~11 days
+_FLUSH = 4096
+
+
+class Histogram:
+    """Counts of values in log-spaced buckets, plus exact count, sum, min and max."""
+
+    __slots__ = ("_buffer", "counts", "maximum", "minimum", "n", "total")
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(_BUCKETS, dtype=np.int64)
+        self._buffer: list[float] = []
+        self.n = 0
+        self.total = 0.0
+        self.minimum = math.inf
+        self.maximum = -math.inf
+
+    def record(self, value: float) -> None:
+        self._buffer.append(value)
+        if len(self._buffer) >= _FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        values = np.asarray(self._buffer)
+        self._buffer = []
+        self.n += values.size
+        self.total += float(values.sum())
+        self.minimum = min(self.minimum, float(values.min()))
+        self.maximum = max(self.maximum, float(values.max()))
+        index = np.zeros(values.size, dtype=np.int64)
+        positive = values > _MIN
+        index[positive] = np.ceil(np.log(values[positive]) / _LOG_GAMMA).astype(np.int64) - _OFFSET
+        np.clip(index, 0, _BUCKETS - 1, out=index)
+        self.counts += np.bincount(index, minlength=_BUCKETS)
+
+    def merge(self, other: Histogram) -> Histogram:
+        self._flush()
+        other._flush()
+        self.counts += other.counts
+        self.n += other.n
+        self.total += other.total
+        self.minimum = min(self.minimum, other.minimum)
+        self.maximum = max(self.maximum, other.maximum)
+        return self
+
+    @property
+    def count(self) -> int:
+        self._flush()
+        return self.n
+
+    def mean(self) -> float:
+        self._flush()
+        return self.total / self.n if self.n else math.nan
+
+    def quantiles(self, qs: list[float]) -> list[float]:
+        """Quantiles (0..1) by nearest rank, each within the relative error bound."""
+        self._flush()
+        if self.n == 0:
+            return [math.nan] * len(qs)
+        cumulative = np.cumsum(self.counts)
+        out = []
+        for q in qs:
+            rank = min(self.n, max(1, math.ceil(q * self.n)))
+            i = int(np.searchsorted(cumulative, rank))
+            if i == 0:
+                value = 0.0
+            else:
+                upper = _GAMMA ** (i + _OFFSET)
+                value = 2 * upper / (_GAMMA + 1)
+            out.append(min(max(value, self.minimum), self.maximum))
+        return out
+
+
+@dataclass
+class HopStats:
+    """Queue wait and service time of every visit to one kind of hop."""
+
+    wait: Histogram = field(default_factory=Histogram)
+    service: Histogram = field(default_factory=Histogram)
+    total: Histogram = field(default_factory=Histogram)
+
+    def record(self, wait: float, service: float) -> None:
+        self.wait.record(wait)
+        self.service.record(service)
+        self.total.record(wait + service)
+
+
+def confidence_interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and a Student-t confidence interval over independent replications."""
+    arr = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(arr.mean())
+    if arr.size < 2:
+        return mean, math.nan, math.nan
+    half = float(sps.t.ppf((1 + level) / 2, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
+    return mean, mean - half, mean + half
