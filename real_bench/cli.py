@@ -1,0 +1,142 @@
+"""`real-bench`: a thin command line over real_bench's Python API.
+
+Bad input and missing prerequisites end with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from real_bench.errors import BenchError
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from real_bench.importers import load_files, write_table
+
+    records = load_files([Path(f) for f in args.files])
+    write_table(records, Path(args.out))
+    if args.jsonl:
+        from real_bench.record import write_jsonl
+
+        write_jsonl(Path(args.jsonl), records)
+    bad = sum(not r.validity.valid for r in records)
+    print(f"{len(records)} records ({bad} invalid) -> {args.out}")
+    return 0
+
+
+def _cmd_local(args: argparse.Namespace) -> int:
+    from real_bench.local import netns, runner
+
+    if args.cleanup:
+        removed = netns.sweep_stale()
+        print(f"removed {len(removed)} stale namespaces" + (f": {removed}" if removed else ""))
+        return 0
+    m = runner.quick_matrix() if args.quick else runner.LocalMatrix()
+    if args.modes:
+        m.modes = [x.strip() for x in args.modes.split(",")]
+        for mode in m.modes:
+            if mode not in runner.MODES:
+                raise BenchError(f"--modes: unknown mode {mode!r} (use {', '.join(runner.MODES)})")
+    if args.rates:
+        try:
+            m.rates = [float(x) for x in args.rates.split(",")]
+        except ValueError:
+            raise BenchError(f"--rates: not a list of numbers: {args.rates!r}") from None
+    for name in ("repetitions", "connections", "measure_s", "warmup_s"):
+        val = getattr(args, name)
+        if val is not None:
+            setattr(m, name, val)
+    out = Path(args.out)
+    records = runner.run_matrix(m, out)
+    from real_bench.importers import write_table
+
+    write_table(records, out / "table.csv")
+    bad = sum(not r.validity.valid for r in records)
+    print(f"{len(records)} records ({bad} invalid) in {out}/records.jsonl and {out}/table.csv")
+    return 0
+
+
+def _cmd_kind(args: argparse.Namespace) -> int:
+    from real_bench.kind.plan import load_matrix, run
+
+    matrix = load_matrix(Path(args.matrix))
+    run(matrix, dry_run=args.dry_run, out_dir=Path(args.out), stream=sys.stdout)
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from real_bench.record import atomic_write_text, json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.out:
+        atomic_write_text(Path(args.out), text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from real_bench.report import write_report
+
+    path = write_report(Path(args.results))
+    print(f"report -> {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="real-bench", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    imp = sub.add_parser("import", help="fortio JSON / istio-tools CSV+JSONL / own JSONL -> CSV")
+    imp.add_argument("files", nargs="+")
+    imp.add_argument("--out", required=True, help="CSV table, one row per run")
+    imp.add_argument("--jsonl", help="also write the normalized records here")
+    imp.set_defaults(func=_cmd_import)
+
+    loc = sub.add_parser("local", help="measure real proxies in network namespaces (root)")
+    loc.add_argument("--quick", action="store_true", help="every mode once, 500 rps (CI)")
+    loc.add_argument("--out", default="out/real-bench-local")
+    loc.add_argument("--modes", help="comma list of none,sidecar,ambient,waypoint")
+    loc.add_argument("--rates", help="comma list of requests/s")
+    loc.add_argument("--repetitions", type=int)
+    loc.add_argument("--connections", type=int)
+    loc.add_argument("--measure-s", dest="measure_s", type=float)
+    loc.add_argument("--warmup-s", dest="warmup_s", type=float)
+    loc.add_argument("--cleanup", action="store_true",
+                     help="only remove namespaces left by real-bench runs that were killed")
+    loc.set_defaults(func=_cmd_local)
+
+    kind = sub.add_parser("kind", help="measure real Istio on a kind cluster")
+    kind.add_argument("matrix", help="MATRIX.yaml")
+    kind.add_argument("--dry-run", action="store_true", help="print commands and manifests only")
+    kind.add_argument("--out", default="out/real-bench-kind")
+    kind.set_defaults(func=_cmd_kind)
+
+    sch = sub.add_parser("schema", help="print the JSON Schema of one record")
+    sch.add_argument("--out")
+    sch.set_defaults(func=_cmd_schema)
+
+    rep = sub.add_parser("report", help="markdown table + latency-vs-rate plots from records")
+    rep.add_argument("results", help="directory holding records.jsonl")
+    rep.set_defaults(func=_cmd_report)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BenchError as exc:
+        print(f"real-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("real-bench: interrupted; everything created was removed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

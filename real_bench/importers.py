@@ -1,0 +1,230 @@
+"""Read every supported result file into RunRecords, and write them as one table.
+
+Formats, recognised by content (not by extension):
+
+- fortio ``load -json`` output: one JSON document with ``DurationHistogram`` (see fortio.py);
+- istio/tools ``perf/benchmark`` records (``runner/fortio.py`` ``convert_data`` + Prometheus
+  CPU/memory columns), as JSON lines or as the CSV it writes: integer microseconds
+  ``p50 ... p999``, rounded ``ActualQPS``, ``ActualDuration`` in whole seconds,
+  ``cpu_mili_<stat>_<deployment>_<container>``, ``mem_MB_<stat>_...`` (2019 naming) or
+  ``cpu_mili_avg_istio_proxy_<deployment>`` (current naming);
+- real_bench's own JSON lines (``RunRecord``), e.g. ``results/*/records.jsonl``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from real_bench.errors import BenchError
+from real_bench.fortio import is_fortio, mode_from_label, record_from_fortio
+from real_bench.record import (
+    Component,
+    Errors,
+    Latency,
+    RunRecord,
+    atomic_write_text,
+    judge,
+)
+
+_ISTIO_KEYS = {"Labels", "p50", "ActualQPS"}
+
+
+def is_istio_tools(doc: Any) -> bool:
+    return isinstance(doc, dict) and set(doc) >= _ISTIO_KEYS
+
+
+def is_own(doc: Any) -> bool:
+    return isinstance(doc, dict) and "schema_version" in doc and "latency" in doc
+
+
+def _component_role(name: str) -> tuple[str, str]:
+    """(component name, role) from an istio/tools deployment/container column suffix."""
+    n = name.lower()
+    client = "fortioclient" in n or n.startswith("fortio_deployment")
+    server = "fortioserver" in n
+    if "ztunnel" in n:
+        return name, "ztunnel"
+    if "waypoint" in n:
+        return name, "waypoint"
+    if "proxy" in n and (client or server):
+        return ("sidecar_client" if client else "sidecar_server"), "sidecar"
+    if n.endswith("_captured") or n.endswith("_uncaptured"):
+        if client:
+            return f"client_app_{n.rsplit('_', 1)[1]}", "client_app"
+        if server:
+            return f"server_app_{n.rsplit('_', 1)[1]}", "server_app"
+    return name, "other"
+
+
+_RES = re.compile(r"^(cpu_mili|mem_MB|mem_Mi)_(min|avg|max)_(.+)$")
+
+
+def record_from_istio_tools(doc: dict[str, Any], where: str, mode: str | None = None,
+                            placement: str = "unknown") -> RunRecord:
+    """Normalize one istio/tools compiled record (CPU/memory come from Prometheus)."""
+    label = str(doc.get("Labels") or "")
+    variant = None
+    if mode is None:
+        found = mode_from_label(label)
+        if not found:
+            cs, ss = doc.get("clientsidecar"), doc.get("serversidecar")
+            if cs is not None and ss is not None and not _truthy(cs) and not _truthy(ss):
+                found = ("none", None)
+        if not found:
+            raise BenchError(f"{where}: field Labels: cannot tell the mesh mode from {label!r} "
+                             f"(pass --mode)")
+        mode, variant = found
+
+    def num(key: str, required: bool = True) -> float | None:
+        val = doc.get(key)
+        if val in (None, ""):
+            if required:
+                raise BenchError(f"{where}: missing field {key}")
+            return None
+        try:
+            return float(val)
+        except (TypeError, ValueError):
+            raise BenchError(f"{where}: field {key}: not a number: {val!r}") from None
+
+    achieved = num("ActualQPS")
+    duration = num("ActualDuration")
+    assert achieved is not None and duration is not None
+    req_raw = doc.get("RequestedQPS")
+    requested = None if str(req_raw).strip().lower() in ("max", "", "none", "-1") else num(
+        "RequestedQPS")
+    count = round(achieved * duration)  # not stored: estimated from rate x duration
+    err_pct = num("errorPercent", required=False) or 0.0
+    n_err = round(err_pct / 100.0 * count)
+    lat = Latency(count=count, min_us=num("min", False), max_us=num("max", False),
+                  **{f"{k}_us": num(k) for k in ("p50", "p75", "p90", "p99", "p999")})
+    comps: dict[str, dict[str, Any]] = {}
+    for key, val in doc.items():
+        m = _RES.match(key)
+        if not m or val in (None, ""):
+            continue
+        kind, stat, who = m.groups()
+        name, role = _component_role(who)
+        c = comps.setdefault(name, {"role": role, "raw": who})
+        c[f"{kind}_{stat}"] = float(val)
+    components = [
+        Component(name=name, role=c["role"], program=_program(c["role"], c["raw"]),
+                  cpu_millicores=c.get("cpu_mili_avg"),
+                  mem_mib=c.get("mem_MB_max", c.get("mem_Mi_max")),
+                  mem_mib_avg=c.get("mem_MB_avg", c.get("mem_Mi_avg")))
+        for name, c in sorted(comps.items())
+    ]
+    extra = {k: doc[k] for k in ("mixer", "mixer_cache", "serversidecar", "clientsidecar",
+                                 "proxyaccesslog", "RunType", "Payload") if k in doc}
+    extra["count_estimated"] = True
+    return RunRecord(
+        run_id=f"istio-tools-{label}", source="istio-tools", source_file=where,
+        backend="external", mode=mode,  # type: ignore[arg-type]
+        mode_variant=variant, label=label, start_time=doc.get("StartTime"),
+        requested_qps=requested, achieved_qps=achieved,
+        connections=int(num("NumThreads") or 0),
+        payload_bytes=None, placement=placement,  # type: ignore[arg-type]
+        duration_s=duration, load_generator="fortio (istio/tools perf/benchmark)",
+        open_loop=False, latency=lat, errors=Errors(total=n_err),
+        components=components,
+        validity=judge(requested, achieved, count - n_err, n_err, total_requests=count),
+        extra=extra,
+    )
+
+
+def _program(role: str, raw: str) -> str:
+    if role in ("sidecar", "waypoint"):
+        return f"Envoy (istio-proxy; {raw})"
+    if role == "ztunnel":
+        return f"ztunnel ({raw})"
+    if role in ("client_app", "server_app"):
+        return f"fortio ({raw})"
+    return raw
+
+
+def _truthy(v: Any) -> bool:
+    return str(v).strip().lower() in ("1", "true", "yes")
+
+
+def _from_doc(doc: Any, where: str, path: Path, mode: str | None,
+              placement: str) -> RunRecord:
+    if is_own(doc):
+        try:
+            return RunRecord.model_validate(doc)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(x) for x in err["loc"])
+            raise BenchError(f"{where}: field {field}: {err['msg']}") from None
+    if is_fortio(doc):
+        return record_from_fortio(doc, path, mode=mode, placement=placement)
+    if is_istio_tools(doc):
+        return record_from_istio_tools(doc, where, mode=mode, placement=placement)
+    keys = ", ".join(list(doc)[:5]) if isinstance(doc, dict) else type(doc).__name__
+    raise BenchError(f"{where}: not a fortio, istio/tools or real_bench record (keys: {keys})")
+
+
+def load_file(path: Path, mode: str | None = None, placement: str = "unknown") -> list[RunRecord]:
+    """All records in one file, whichever supported format it holds."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BenchError(f"{path}: cannot read: {exc.strerror}") from None
+    stripped = text.lstrip()
+    if not stripped:
+        raise BenchError(f"{path}: empty file")
+    if stripped[0] in "{[":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            doc = None  # maybe JSON lines
+        if isinstance(doc, list):
+            return [_from_doc(d, f"{path}[{i}]", path, mode, placement) for i, d in enumerate(doc)]
+        if doc is not None:
+            return [_from_doc(doc, str(path), path, mode, placement)]
+        out = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BenchError(f"{path}:{n}: not JSON: {exc.msg}") from None
+            out.append(_from_doc(d, f"{path}:{n}", path, mode, placement))
+        return out
+    return _load_csv(path, text, mode, placement)
+
+
+def _load_csv(path: Path, text: str, mode: str | None, placement: str) -> list[RunRecord]:
+    rows = list(csv.DictReader(text.splitlines()))
+    if not rows or not set(rows[0]) >= _ISTIO_KEYS:
+        raise BenchError(f"{path}: CSV without the istio/tools columns Labels, p50, ActualQPS")
+    return [record_from_istio_tools(r, f"{path}:{i}", mode=mode, placement=placement)
+            for i, r in enumerate(rows, start=2)]
+
+
+def load_files(paths: Iterable[Path], mode: str | None = None,
+               placement: str = "unknown") -> list[RunRecord]:
+    records: list[RunRecord] = []
+    for p in paths:
+        if p.is_dir():
+            raise BenchError(f"{p}: is a directory (pass the files inside it)")
+        records.extend(load_file(p, mode=mode, placement=placement))
+    return records
+
+
+def to_frame(records: list[RunRecord]):  # type: ignore[no-untyped-def]
+    """One row per run (pandas DataFrame)."""
+    import pandas as pd
+
+    return pd.DataFrame([r.to_row() for r in records])
+
+
+def write_table(records: list[RunRecord], out: Path) -> None:
+    """CSV, one row per run, written atomically."""
+    atomic_write_text(out, to_frame(records).to_csv(index=False))

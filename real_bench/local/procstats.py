@@ -1,0 +1,120 @@
+"""Per-process CPU and memory from /proc, and how busy the rest of the machine was.
+
+CPU is utime+stime of the process (all threads) in clock ticks, differenced over the measured
+window and expressed in millicores. Memory is VmRSS, sampled every `interval` s (max and mean).
+Background CPU = machine busy time (/proc/stat) minus our processes' time: on a shared machine
+it is recorded with every run so noisy points can be recognised, not silently trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def proc_ticks(pid: int) -> int | None:
+    """utime + stime of a process (all its threads), in clock ticks; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
+def proc_rss_mib(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def machine_busy_ticks() -> tuple[int, int]:
+    """(busy, total) ticks over all CPUs from the first line of /proc/stat."""
+    with open("/proc/stat") as fh:
+        vals = [int(v) for v in fh.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    total = sum(vals[:8])
+    return total - idle, total
+
+
+def busy_millicores(seconds: float = 1.0) -> float:
+    """How many millicores the whole machine used over the next `seconds`."""
+    b0, _ = machine_busy_ticks()
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    b1, _ = machine_busy_ticks()
+    return (b1 - b0) / HZ / (time.monotonic() - t0) * 1000.0
+
+
+@dataclass
+class Window:
+    """CPU and memory of `pids` (name -> pid) between `start()` and `stop()`."""
+
+    pids: dict[str, int]
+    interval: float = 0.5
+    cpu_mcores: dict[str, float] = field(default_factory=dict)
+    rss_max: dict[str, float] = field(default_factory=dict)
+    rss_mean: dict[str, float] = field(default_factory=dict)
+    background_mcores: float = 0.0
+    machine_mcores: float = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._ticks0 = {n: proc_ticks(p) for n, p in self.pids.items()}
+        self._busy0, _ = machine_busy_ticks()
+        self._rss: dict[str, list[float]] = {n: [] for n in self.pids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            for n, p in self.pids.items():
+                rss = proc_rss_mib(p)
+                if rss is not None:
+                    self._rss[n].append(rss)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        dt = time.monotonic() - self._t0
+        busy1, _ = machine_busy_ticks()
+        ours = 0
+        for n, p in self.pids.items():
+            t0, t1 = self._ticks0.get(n), proc_ticks(p)
+            if t0 is not None and t1 is not None:
+                self.cpu_mcores[n] = (t1 - t0) / HZ / dt * 1000.0
+                ours += t1 - t0
+        self._stop.set()
+        self._thread.join()
+        for n, vals in self._rss.items():
+            if vals:
+                self.rss_max[n] = max(vals)
+                self.rss_mean[n] = sum(vals) / len(vals)
+        self.machine_mcores = (busy1 - self._busy0) / HZ / dt * 1000.0
+        self.background_mcores = max(0.0, (busy1 - self._busy0 - ours) / HZ / dt * 1000.0)
+
+
+def host_facts() -> dict[str, object]:
+    model = None
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"hostname": socket.gethostname(), "cpu_model": model, "cores": os.cpu_count(),
+            "kernel": platform.release()}

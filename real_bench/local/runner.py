@@ -1,0 +1,422 @@
+"""Run the local matrix: modes x rates x repetitions, one fresh lab per (repetition, mode).
+
+Repetitions are interleaved (rep 1 of every mode, then rep 2, ...) so a burst of background
+load on the shared machine hits one repetition of several modes rather than every repetition of
+one mode; the spread between repetitions is then a fair noise estimate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from real_bench.errors import BenchError
+from real_bench.local import loadgen, proxies, topology
+from real_bench.local.certs import CertAuthority
+from real_bench.local.netns import Lab
+from real_bench.local.procstats import Window, busy_millicores, host_facts
+from real_bench.record import (
+    Component,
+    Errors,
+    Host,
+    RunRecord,
+    judge,
+    latency_from_samples,
+    percentile_nearest_rank,
+    write_jsonl,
+)
+
+MODES = ("none", "sidecar", "ambient", "waypoint")
+APT_PACKAGES = ["haproxy", "nginx-light", "wrk", "nftables", "iproute2", "openssl", "procps"]
+REQUIRED_COMMANDS = {"haproxy": "haproxy", "nginx": "nginx-light", "wrk": "wrk",
+                     "nft": "nftables", "ip": "iproute2", "openssl": "openssl",
+                     "sysctl": "procps"}
+
+
+@dataclass
+class LocalMatrix:
+    modes: list[str] = field(default_factory=lambda: list(MODES))
+    rates: list[float] = field(default_factory=lambda: [250, 1000, 2000, 3000])
+    connections: int = 16
+    repetitions: int = 3
+    warmup_s: float = 3.0
+    measure_s: float = 12.0
+    payload_bytes: int = 1024
+    lead_s: float = 1.0
+    tail_s: float = 1.0
+    quiet_threshold_mcores: float = 300.0
+    quiet_max_wait_s: float = 4.0
+    maxconn: int = 1024
+
+
+def quick_matrix() -> LocalMatrix:
+    """Every mode once at one rate: a smoke test of every data path for CI (~1 min)."""
+    return LocalMatrix(rates=[500], repetitions=1, warmup_s=2.0, measure_s=5.0,
+                       quiet_max_wait_s=1.0)
+
+
+def ensure_prerequisites(install: bool = True) -> None:
+    """Root is required (namespaces, nftables); missing Debian packages are installed."""
+    if os.geteuid() != 0:
+        raise BenchError("real-bench local needs root: it creates network namespaces, veths and "
+                         "nftables rules (run it as root, e.g. with sudo)")
+    missing = sorted({pkg for cmd, pkg in REQUIRED_COMMANDS.items() if not shutil.which(cmd)})
+    if missing and install:
+        if not shutil.which("apt-get"):
+            raise BenchError(f"missing packages {' '.join(missing)} and no apt-get to install them")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for cmd in (["apt-get", "update", "-qq"],
+                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]):
+            if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
+                raise BenchError(f"could not install {' '.join(missing)} with apt-get")
+    still = sorted(cmd for cmd in REQUIRED_COMMANDS if not shutil.which(cmd))
+    if still:
+        raise BenchError(f"missing commands: {', '.join(still)}")
+    if subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
+        raise BenchError("`ip netns` does not work here (network namespaces unavailable)")
+
+
+def tool_versions() -> dict[str, str]:
+    v = proxies.program_version
+    return {
+        "haproxy": v(["haproxy", "-v"]),
+        "nginx": v(["nginx", "-v"]),
+        "wrk": v(["wrk", "-v"]),
+        "openssl": v(["openssl", "version"]),
+        "nftables": v(["nft", "--version"]),
+        "python": sys.version.split()[0],
+    }
+
+
+def _short(version_line: str) -> str:
+    for tok in version_line.replace("/", " ").split():
+        if tok[:1].isdigit():
+            return tok.split("-")[0]
+    return version_line
+
+
+_PY_WAIT = """
+import socket, sys, time
+host, port, deadline = sys.argv[1], int(sys.argv[2]), time.time() + float(sys.argv[3])
+while True:
+    try:
+        socket.create_connection((host, port), timeout=1).close(); break
+    except OSError:
+        if time.time() > deadline: sys.exit(f"nothing listens on {host}:{port}")
+        time.sleep(0.05)
+"""
+
+_PY_RTT = """
+import socket, statistics, sys, time
+vals = []
+for _ in range(int(sys.argv[3])):
+    t = time.perf_counter(); s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+    vals.append((time.perf_counter() - t) * 1e6); s.close(); time.sleep(0.005)
+print(statistics.median(vals))
+"""
+
+_PY_GET = """
+import http.client, sys
+c = http.client.HTTPConnection(sys.argv[1], 80, timeout=5)
+c.request("GET", "/payload"); r = c.getresponse(); b = r.read()
+print(r.status, len(b))
+"""
+
+
+class ModeLab:
+    """One mode's data path, up for a set of load points, then torn down."""
+
+    def __init__(self, mode: str, m: LocalMatrix, workdir: Path, ca: CertAuthority,
+                 versions: dict[str, str]) -> None:
+        self.mode, self.m, self.ca, self.versions = mode, m, ca, versions
+        self.workdir = workdir
+        self.lab = Lab(workdir)
+        self.components: dict[str, tuple[int, str, str, str]] = {}  # name -> pid, role, prog, node
+        self.rtt_us: float | None = None
+
+    # helpers
+    def _py(self, ns: str, code: str, *args: str) -> str:
+        return self.lab.exec(ns, sys.executable, "-c", code, *args).strip()
+
+    def _wait(self, ns: str, host: str, port: int) -> None:
+        self._py(ns, _PY_WAIT, host, str(port), "8")
+
+    def _haproxy(self, name: str, ns: str, cfg: str, role: str, node: str, what: str) -> None:
+        path = self.workdir / f"{name}.cfg"
+        path.write_text(cfg)
+        check = subprocess.run(["haproxy", "-c", "-q", "-f", str(path)], capture_output=True,
+                               text=True)
+        if check.returncode != 0:
+            raise BenchError(f"{path}: haproxy rejected the config: {check.stderr.strip()[:300]}")
+        proc = self.lab.spawn(ns, name, ["haproxy", "-db", "-f", str(path)])
+        prog = f"haproxy {_short(self.versions['haproxy'])} ({what}, 1 thread)"
+        self.components[name] = (proc.pid, role, prog, node)
+
+    def _nft(self, ns: str, name: str, rules: str) -> None:
+        path = self.workdir / f"{name}.nft"
+        path.write_text(rules)
+        self.lab.exec(ns, "nft", "-f", str(path))
+
+    def up(self) -> None:
+        pods = {"client": "node1", "server": "node2"}
+        if self.mode == "waypoint":
+            pods["waypoint"] = "node3"
+        self.topo = topology.build(self.lab, ["node1", "node2", "node3"], pods)
+        t = self.topo
+        client, server = t.pods["client"], t.pods["server"]
+        conf = proxies.nginx_conf(self.workdir, self.m.payload_bytes)
+        nginx = self.lab.spawn(server.ns, "nginx", ["nginx", "-c", str(conf)])
+        self.components["server_app"] = (
+            nginx.pid, "server_app", f"nginx {_short(self.versions['nginx'])} (1 worker, static "
+            f"{self.m.payload_bytes} B)", server.node)
+        self._wait(server.ns, "127.0.0.1", proxies.APP_PORT)
+        # Network round trip without any proxy, measured before capture is installed.
+        self.rtt_us = float(self._py(client.ns, _PY_RTT, server.ip, str(proxies.APP_PORT), "50"))
+        ca, mc = self.ca.ca_cert, self.m.maxconn
+        if self.mode == "sidecar":
+            ccert, scert = self.ca.issue("sidecar-client"), self.ca.issue("sidecar-server")
+            self._haproxy("sidecar_client", client.ns, proxies.sidecar_cfg(
+                ca, ccert, self.ca.host("sidecar-server"), server.ip, mc),
+                "sidecar", client.node, "http mode, mTLS")
+            self._haproxy("sidecar_server", server.ns, proxies.sidecar_cfg(
+                ca, scert, self.ca.host("sidecar-client"), None, mc),
+                "sidecar", server.node, "http mode, mTLS")
+            for pod in (client, server):
+                self._nft(pod.ns, f"capture-{pod.name}", proxies.sidecar_capture_rules())
+            self._wait(client.ns, "127.0.0.1", proxies.OUTBOUND_PORT)
+            self._wait(server.ns, "127.0.0.1", proxies.INBOUND_PORT)
+        elif self.mode in ("ambient", "waypoint"):
+            n1, n2 = t.nodes["node1"], t.nodes["node2"]
+            z1, z2 = self.ca.issue("ztunnel-node1"), self.ca.issue("ztunnel-node2")
+            if self.mode == "waypoint":
+                wp = t.pods["waypoint"]
+                wcert = self.ca.issue("waypoint")
+                hop, hop_host = wp.ip, self.ca.host("waypoint")
+                self._haproxy("waypoint", wp.ns, proxies.waypoint_cfg(
+                    ca, wcert, server.ip, self.ca.host("ztunnel-node2"), mc),
+                    "waypoint", wp.node, "http mode, mTLS in and out")
+                self._wait(wp.ns, "127.0.0.1", proxies.HBONE_PORT)
+            else:
+                hop, hop_host = server.ip, self.ca.host("ztunnel-node2")
+            self._haproxy("ztunnel_node1", n1.ns, proxies.ztunnel_cfg(
+                ca, z1, hop, hop_host, None, mc), "ztunnel", "node1", "tcp mode, mTLS")
+            self._haproxy("ztunnel_node2", n2.ns, proxies.ztunnel_cfg(
+                ca, z2, None, None, server.ip, mc), "ztunnel", "node2", "tcp mode, mTLS")
+            for node in (n1, n2):
+                self._nft(node.ns, f"capture-{node.name}", proxies.ztunnel_capture_rules(
+                    [p.node_if for p in node.pods], node.pod_cidr))
+            self._wait(n1.ns, "127.0.0.1", proxies.OUTBOUND_PORT)
+            self._wait(n2.ns, "127.0.0.1", proxies.HBONE_PORT)
+        # Prove the whole path answers before measuring anything.
+        status = self._py(client.ns, _PY_GET, server.ip)
+        if not status.startswith("200 ") or int(status.split()[1]) != self.m.payload_bytes:
+            raise BenchError(f"mode {self.mode}: path check failed: got {status!r}")
+
+    def down(self) -> None:
+        self.lab.close()
+
+    def quiet_wait(self) -> tuple[float, float]:
+        """Wait (bounded) for the machine to be quiet; return (busy mcores, seconds waited)."""
+        t0 = time.monotonic()
+        while True:
+            busy = busy_millicores(1.0)
+            waited = time.monotonic() - t0
+            if busy < self.m.quiet_threshold_mcores or waited >= self.m.quiet_max_wait_s:
+                return busy, waited
+
+    def point(self, rate: float, rep: int) -> RunRecord:
+        m, t = self.m, self.topo
+        client, server = t.pods["client"], t.pods["server"]
+        pre_busy, waited = self.quiet_wait()
+        tag = f"{self.mode}-{int(rate)}-r{rep}"
+        out = self.workdir / f"wrk-{tag}.txt"
+        start = time.monotonic() + m.lead_s
+        dur = loadgen.plan_duration(m.lead_s, m.warmup_s, m.measure_s, m.tail_s)
+        started = dt.datetime.now(dt.UTC)
+        wrk = self.lab.spawn(client.ns, f"wrk-{tag}", loadgen.wrk_command(
+            f"http://{server.ip}:{proxies.APP_PORT}/payload", m.connections, dur),
+            env=loadgen.wrk_env(start, rate, m.connections, out, "/payload"))
+        pids = {name: c[0] for name, c in self.components.items()}
+        pids["client_app"] = wrk.pid
+        win = Window(pids)
+        loadgen.wait_until(start + m.warmup_s)
+        win.start()
+        loadgen.wait_until(start + m.warmup_s + m.measure_s)
+        win.stop()
+        try:
+            wrk.wait(timeout=dur + 30)
+        except subprocess.TimeoutExpired:
+            self.lab.stop(wrk)
+            raise BenchError(f"wrk did not finish for {tag}") from None
+        res = loadgen.parse_output(out)
+        return self._record(rate, rep, tag, started, res, win, pre_busy, waited)
+
+    def _record(self, rate: float, rep: int, tag: str, started: dt.datetime,
+                res: loadgen.LoadResult, win: Window, pre_busy: float,
+                waited: float) -> RunRecord:
+        m = self.m
+        w0, w1 = m.warmup_s * 1e6, (m.warmup_s + m.measure_s) * 1e6
+        in_win = [s for s in res.samples if w0 <= s.intended_us < w1]
+        ok = [s for s in in_win if s.done_us >= 0 and 200 <= s.status < 400]
+        by_code: dict[str, int] = {}
+        for s in in_win:
+            if s.done_us < 0:
+                by_code["lost"] = by_code.get("lost", 0) + 1
+            elif not 200 <= s.status < 400:
+                by_code[str(s.status)] = by_code.get(str(s.status), 0) + 1
+        completed = sum(1 for s in res.samples if w0 <= s.done_us < w1)
+        achieved = completed / m.measure_s
+        lat, hist = latency_from_samples([_latency(s, prev) for s, prev in _with_prev(ok, res)])
+        service = sorted(s.done_us - s.sent_us for s in ok)
+        lag = sorted(s.sent_us - s.intended_us for s in in_win)
+        scheduled = round(rate * m.measure_s)
+        warnings = []
+        if win.background_mcores > m.quiet_threshold_mcores:
+            warnings.append(f"background CPU {win.background_mcores:.0f} mcores during the "
+                            f"window (shared machine)")
+        lag_p99 = percentile_nearest_rank(lag, 99) if lag else 0.0
+        if lag_p99 > 1000:
+            warnings.append(f"load generator sent late: p99 send lag {lag_p99:.0f} us")
+        errors = sum(by_code.values())
+        validity = judge(rate, achieved, len(ok), errors, total_requests=len(in_win),
+                         warnings=warnings)
+        comps = []
+        for name, (_pid, role, prog, node) in self.components.items():
+            comps.append(Component(name=name, role=role, program=prog, node=node,  # type: ignore[arg-type]
+                                   cpu_millicores=_r(win.cpu_mcores.get(name)),
+                                   mem_mib=_r(win.rss_max.get(name)),
+                                   mem_mib_avg=_r(win.rss_mean.get(name))))
+        comps.insert(0, Component(
+            name="client_app", role="client_app", node="node1",
+            program=f"wrk {_short(self.versions['wrk'])} ({m.connections} threads x 1 conn, "
+                    f"open-loop Lua pacing)",
+            cpu_millicores=_r(win.cpu_mcores.get("client_app")),
+            mem_mib=_r(win.rss_max.get("client_app")),
+            mem_mib_avg=_r(win.rss_mean.get("client_app"))))
+        facts = host_facts()
+        host = Host(**facts, background_cpu_millicores=_r(win.background_mcores),  # type: ignore[arg-type]
+                    network_rtt_us=_r(self.rtt_us),
+                    notes=["no tc netem on this kernel: no delay emulated, RTT measured",
+                           f"machine busy {pre_busy:.0f} mcores before the run "
+                           f"(waited {waited:.1f} s for quiet)"])
+        return RunRecord(
+            run_id=f"local-{self.lab.id}-{tag}", source="local", backend="local",
+            mode=self.mode,  # type: ignore[arg-type]
+            label=tag, start_time=started.isoformat(timespec="seconds"), repetition=rep,
+            requested_qps=rate, achieved_qps=round(achieved, 3), connections=m.connections,
+            payload_bytes=m.payload_bytes, placement="cross-node", duration_s=m.measure_s,
+            warmup_s=m.warmup_s, load_generator="wrk + open_loop.lua (fixed rate, uniform "
+            "per-connection schedule, latency from intended send time)", open_loop=True,
+            latency=lat, histogram=hist, errors=Errors(total=errors, by_code=by_code),
+            components=comps, host=host, tool_versions=self.versions, validity=validity,
+            extra={
+                "scheduled_requests": scheduled,
+                "requests_in_window": len(in_win),
+                "service_time_p50_us": _r(percentile_nearest_rank(service, 50)),
+                "service_time_p99_us": _r(percentile_nearest_rank(service, 99)),
+                "send_lag_p50_us": _r(percentile_nearest_rank(lag, 50)),
+                "send_lag_p99_us": _r(lag_p99),
+                "machine_busy_mcores": _r(win.machine_mcores),
+                "wrk_summary": res.wrk_summary,
+                "lab_id": self.lab.id,
+            })
+
+
+def _with_prev(ok: list[loadgen.Sample], res: loadgen.LoadResult
+               ) -> list[tuple[loadgen.Sample, float]]:
+    """Pair each sample with the completion time of the previous request on its connection."""
+    prev_done: dict[int, float] = {}
+    prev_of: dict[int, float] = {}
+    for s in res.samples:  # in (thread, seq) order as written by the Lua script
+        prev_of[id(s)] = prev_done.get(s.thread, float("-inf"))
+        if s.done_us >= 0:
+            prev_done[s.thread] = s.done_us
+    return [(s, prev_of[id(s)]) for s in ok]
+
+
+def _latency(s: loadgen.Sample, prev_done_us: float) -> float:
+    """Latency from the intended send time, minus the load generator's own wake-up lag.
+
+    The request could go out at `ready` = max(intended, previous response on the connection).
+    Time waiting behind a slow previous response counts (no coordinated omission); the timer
+    wake-up delay after `ready` is the generator's, not the system's, and is removed.
+    """
+    ready = max(s.intended_us, prev_done_us)
+    return s.done_us - s.intended_us - max(0.0, s.sent_us - ready)
+
+
+def _r(x: float | None, nd: int = 1) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def run_matrix(m: LocalMatrix, out_dir: Path, log=print) -> list[RunRecord]:  # type: ignore[no-untyped-def]
+    """Run every point; records are rewritten to `out_dir/records.jsonl` after each point."""
+    ensure_prerequisites()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    versions = tool_versions()
+    records: list[RunRecord] = []
+    t_start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="real-bench-") as tmp:
+        tmpdir = Path(tmp)
+        os.chmod(tmpdir, 0o755)  # haproxy drops to uid 1337 but reads certs before that
+        ca = CertAuthority(tmpdir / "ca")
+        for rep in range(m.repetitions):
+            for mode in m.modes:
+                wd = tmpdir / f"{mode}-r{rep}"
+                wd.mkdir()
+                lab = ModeLab(mode, m, wd, ca, versions)
+                try:
+                    lab.up()
+                    for rate in m.rates:
+                        rec = lab.point(rate, rep)
+                        records.append(rec)
+                        write_jsonl(out_dir / "records.jsonl", records)
+                        v = "valid" if rec.validity.valid else "INVALID " + "; ".join(
+                            rec.validity.reasons)
+                        log(f"[{time.monotonic() - t_start:6.0f}s] rep {rep} {mode:8s} "
+                            f"{rate:6.0f} rps: achieved {rec.achieved_qps:7.1f}, "
+                            f"p50 {rec.latency.p50_us:8.0f} us, p99 {rec.latency.p99_us:8.0f} us,"
+                            f" bg {rec.host.background_cpu_millicores:.0f} mcores, {v}")
+                except BaseException:
+                    _keep_logs(wd, out_dir)
+                    raise
+                finally:
+                    lab.down()
+    meta = {"matrix": asdict(m), "elapsed_s": round(time.monotonic() - t_start, 1),
+            "records": len(records)}
+    (out_dir / "run-meta.json").write_text(__import__("json").dumps(meta, indent=2) + "\n")
+    return records
+
+
+def _keep_logs(wd: Path, out_dir: Path) -> None:
+    """On failure keep the proxies' logs and configs for diagnosis."""
+    dest = out_dir / "failed-logs"
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in wd.glob("*"):
+        if f.suffix in (".log", ".cfg", ".nft", ".conf") and f.is_file():
+            shutil.copy(f, dest / f.name)
+
+
+def summarize_spread(records: list[RunRecord]) -> list[dict[str, object]]:
+    """Median and min-max of p50/p99 over repetitions, per (mode, rate)."""
+    groups: dict[tuple[str, float], list[RunRecord]] = {}
+    for r in records:
+        groups.setdefault((r.mode, r.requested_qps or 0.0), []).append(r)
+    rows = []
+    for (mode, rate), rs in sorted(groups.items(), key=lambda kv: (MODES.index(kv[0][0]),
+                                                                   kv[0][1])):
+        p50 = [r.latency.p50_us for r in rs]
+        p99 = [r.latency.p99_us for r in rs]
+        rows.append({"mode": mode, "rate": rate, "n": len(rs),
+                     "valid": sum(r.validity.valid for r in rs),
+                     "p50_med": statistics.median(p50), "p50_min": min(p50), "p50_max": max(p50),
+                     "p99_med": statistics.median(p99), "p99_min": min(p99), "p99_max": max(p99)})
+    return rows
