@@ -107,6 +107,23 @@ def record_from_fortio(doc: dict[str, Any], path: Path, mode: str | None = None,
         mode, variant = found
     else:
         variant = None
+    requested = _req_qps(doc.get("RequestedQPS"), where)
+    achieved = _num(doc, "ActualQPS", where)
+    duration_s = _num(doc, "ActualDuration", where) / 1e9
+    for key in ("Min", "Max", "Avg"):
+        _num(hist, key, f"{where}: DurationHistogram")
+    if hist["Count"] and not hist.get("Data"):
+        raise BenchError(f"{where}: field DurationHistogram.Data: missing or empty")
+    try:
+        return _build(doc, hist, path, label, mode, variant, placement, requested, achieved,
+                      duration_s)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BenchError(f"{where}: malformed fortio result: {type(exc).__name__} {exc}") from None
+
+
+def _build(doc: dict[str, Any], hist: dict[str, Any], path: Path, label: str, mode: str,
+           variant: str | None, placement: str, requested: float | None, achieved: float,
+           duration_s: float) -> RunRecord:
     count = int(hist["Count"])
     stored = {float(p["Percentile"]): float(p["Value"]) for p in hist.get("Percentiles") or []}
     pct = {}
@@ -120,9 +137,6 @@ def record_from_fortio(doc: dict[str, Any], path: Path, mode: str | None = None,
                for b in hist.get("Data") or []]
     codes = {str(k): int(v) for k, v in (doc.get("RetCodes") or {}).items()}
     errs = {k: v for k, v in codes.items() if k not in OK_CODES}
-    requested = _req_qps(doc.get("RequestedQPS"), where)
-    achieved = _num(doc, "ActualQPS", where)
-    duration_s = _num(doc, "ActualDuration", where) / 1e9
     sizes, headers = doc.get("Sizes") or {}, doc.get("HeaderSizes") or {}
     payload = None
     if "Avg" in sizes:

@@ -244,7 +244,7 @@ def percentile_nearest_rank(sorted_values: Sequence[float], pct: float) -> float
     """Exact percentile of raw samples (nearest rank, no interpolation)."""
     if not sorted_values:
         return math.nan
-    rank = max(1, math.ceil(pct / 100.0 * len(sorted_values)))
+    rank = max(1, math.ceil(pct * len(sorted_values) / 100.0 - 1e-9))  # float-safe
     return float(sorted_values[min(rank, len(sorted_values)) - 1])
 
 
