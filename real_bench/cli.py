@@ -51,7 +51,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         if val is not None:
             setattr(m, name, val)
     out = Path(args.out)
-    records = runner.run_matrix(m, out)
+    records = runner.run_matrix(m, out, log=lambda line: print(line, flush=True))
     from real_bench.importers import write_table
 
     write_table(records, out / "table.csv")

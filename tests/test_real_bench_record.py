@@ -84,3 +84,12 @@ def test_schema_does_not_import_meshsim() -> None:
                 "histogram", "errors", "components", "host", "tool_versions", "validity",
                 "placement", "payload_bytes", "warmup_s", "duration_s"):
         assert key in props
+
+
+def test_committed_schema_is_current() -> None:
+    from pathlib import Path
+
+    from real_bench.record import json_schema
+
+    path = Path(__file__).resolve().parents[1] / "real_bench" / "run-record.schema.json"
+    assert json.loads(path.read_text()) == json_schema(), f"run: real-bench schema --out {path}"

@@ -40,6 +40,23 @@ def proc_rss_mib(pid: int) -> float | None:
     return None
 
 
+def all_proc_ticks() -> dict[int, tuple[str, int]]:
+    """pid -> (command name, utime+stime ticks) for every process on the machine."""
+    out: dict[int, tuple[str, int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        comm = data[data.index("(") + 1:data.rindex(")")]
+        f = data[data.rindex(")") + 2:].split()
+        out[int(entry.name)] = (comm, int(f[11]) + int(f[12]))
+    return out
+
+
 def machine_busy_ticks() -> tuple[int, int]:
     """(busy, total) ticks over all CPUs from the first line of /proc/stat."""
     with open("/proc/stat") as fh:
@@ -69,11 +86,13 @@ class Window:
     rss_mean: dict[str, float] = field(default_factory=dict)
     background_mcores: float = 0.0
     machine_mcores: float = 0.0
+    top_others: list[tuple[str, float]] = field(default_factory=list)
 
     def start(self) -> None:
         self._t0 = time.monotonic()
         self._ticks0 = {n: proc_ticks(p) for n, p in self.pids.items()}
         self._busy0, _ = machine_busy_ticks()
+        self._all0 = all_proc_ticks()
         self._rss: dict[str, list[float]] = {n: [] for n in self.pids}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -90,6 +109,7 @@ class Window:
     def stop(self) -> None:
         dt = time.monotonic() - self._t0
         busy1, _ = machine_busy_ticks()
+        all1 = all_proc_ticks()
         ours = 0
         for n, p in self.pids.items():
             t0, t1 = self._ticks0.get(n), proc_ticks(p)
@@ -102,6 +122,17 @@ class Window:
             if vals:
                 self.rss_max[n] = max(vals)
                 self.rss_mean[n] = sum(vals) / len(vals)
+        me = os.getpid()  # the driver (this process) is part of the run, not background
+        if me in self._all0 and me in all1:
+            ours += all1[me][1] - self._all0[me][1]
+        mine = {*self.pids.values(), me}
+        others: dict[str, int] = {}
+        for pid, (comm, ticks) in all1.items():
+            if pid in mine or pid not in self._all0:
+                continue
+            others[comm] = others.get(comm, 0) + ticks - self._all0[pid][1]
+        self.top_others = [(c, round(t / HZ / dt * 1000.0, 1)) for c, t in
+                           sorted(others.items(), key=lambda kv: -kv[1])[:5] if t > 0]
         self.machine_mcores = (busy1 - self._busy0) / HZ / dt * 1000.0
         self.background_mcores = max(0.0, (busy1 - self._busy0 - ours) / HZ / dt * 1000.0)
 

@@ -8,13 +8,14 @@ one mode; the spread between repetitions is then a fair noise estimate.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from real_bench.record import (
     Errors,
     Host,
     RunRecord,
+    atomic_write_text,
     judge,
     latency_from_samples,
     percentile_nearest_rank,
@@ -325,6 +327,7 @@ class ModeLab:
                 "send_lag_p50_us": _r(percentile_nearest_rank(lag, 50)),
                 "send_lag_p99_us": _r(lag_p99),
                 "machine_busy_mcores": _r(win.machine_mcores),
+                "top_other_processes_mcores": dict(win.top_others),
                 "wrk_summary": res.wrk_summary,
                 "lab_id": self.lab.id,
             })
@@ -357,7 +360,8 @@ def _r(x: float | None, nd: int = 1) -> float | None:
     return None if x is None else round(x, nd)
 
 
-def run_matrix(m: LocalMatrix, out_dir: Path, log=print) -> list[RunRecord]:  # type: ignore[no-untyped-def]
+def run_matrix(m: LocalMatrix, out_dir: Path,
+               log: Callable[[str], None] = print) -> list[RunRecord]:
     """Run every point; records are rewritten to `out_dir/records.jsonl` after each point."""
     ensure_prerequisites()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -392,7 +396,7 @@ def run_matrix(m: LocalMatrix, out_dir: Path, log=print) -> list[RunRecord]:  # 
                     lab.down()
     meta = {"matrix": asdict(m), "elapsed_s": round(time.monotonic() - t_start, 1),
             "records": len(records)}
-    (out_dir / "run-meta.json").write_text(__import__("json").dumps(meta, indent=2) + "\n")
+    atomic_write_text(out_dir / "run-meta.json", json.dumps(meta, indent=2) + "\n")
     return records
 
 
@@ -403,20 +407,3 @@ def _keep_logs(wd: Path, out_dir: Path) -> None:
     for f in wd.glob("*"):
         if f.suffix in (".log", ".cfg", ".nft", ".conf") and f.is_file():
             shutil.copy(f, dest / f.name)
-
-
-def summarize_spread(records: list[RunRecord]) -> list[dict[str, object]]:
-    """Median and min-max of p50/p99 over repetitions, per (mode, rate)."""
-    groups: dict[tuple[str, float], list[RunRecord]] = {}
-    for r in records:
-        groups.setdefault((r.mode, r.requested_qps or 0.0), []).append(r)
-    rows = []
-    for (mode, rate), rs in sorted(groups.items(), key=lambda kv: (MODES.index(kv[0][0]),
-                                                                   kv[0][1])):
-        p50 = [r.latency.p50_us for r in rs]
-        p99 = [r.latency.p99_us for r in rs]
-        rows.append({"mode": mode, "rate": rate, "n": len(rs),
-                     "valid": sum(r.validity.valid for r in rs),
-                     "p50_med": statistics.median(p50), "p50_min": min(p50), "p50_max": max(p50),
-                     "p99_med": statistics.median(p99), "p99_min": min(p99), "p99_max": max(p99)})
-    return rows
