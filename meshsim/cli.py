@@ -58,6 +58,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from meshsim.sweep import build_sweep, run_sweep
+
+    extra = list(args.set or [])
+    if args.seed is not None:
+        extra.append(f"sim.seed={args.seed}")
+    sweep = build_sweep(args.scenario, args.grid or [], extra, args.replications)
+    table = run_sweep(
+        sweep, Path(args.out), args.executor, args.scheduler, args.workers, not args.quiet
+    )
+    print(f"{len(table)} rows ({len(sweep.points())} points x {sweep.replications} replications)")
+    print(f"wrote {Path(args.out) / 'results.parquet'} and {Path(args.out) / 'results.csv'}")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     text = json.dumps(Scenario.model_json_schema(), indent=2) + "\n"
     if args.out:
@@ -113,6 +128,13 @@ def parser() -> argparse.ArgumentParser:
     cmp.set_defaults(func=cmd_compare)
     check = scenario_command("check", "validate a scenario and exit")
     check.set_defaults(func=cmd_check)
+    swp = scenario_command("sweep", "simulate the cross product of grids x replications")
+    swp.add_argument("--grid", action="append", metavar="PATH=V1,V2,...", help="(repeatable)")
+    swp.add_argument("--out", required=True, help="results.parquet, results.csv, points/ here")
+    swp.add_argument("--executor", choices=["local", "dask"], default="local")
+    swp.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
+    swp.add_argument("--workers", type=int, help="processes (default: every core)")
+    swp.set_defaults(func=cmd_sweep)
     schema = sub.add_parser("schema", help="print the scenario JSON Schema (for editors)")
     schema.add_argument("--out")
     schema.set_defaults(func=cmd_schema)
