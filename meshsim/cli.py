@@ -73,6 +73,46 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _modes(text: str) -> list[str]:
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ScenarioError(
+            f"unknown mode {unknown[0] if unknown else ''!r}; choose from " + ", ".join(MODES),
+            "--modes",
+        )
+    return modes
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from meshsim.capacity import Slo, capacity
+    from meshsim.output import write_csv
+    from meshsim.progress import bar
+
+    modes = _modes(args.modes)
+    loaded = _load(args)
+    slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
+    with bar("capacity", args.quiet) as progress:
+        table, _ = capacity(
+            loaded,
+            slo,
+            modes,
+            target_rps=args.target_rps,
+            progress=progress,
+            replications=args.replications or 1,
+            requests_per_point=args.requests_per_point,
+            rel_tol=args.tolerance,
+        )
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        prov = {**loaded.provenance(), "meshsim_version": __version__, "slo": str(slo)}
+        print(f"wrote {write_csv(Path(args.out) / 'capacity.csv', table, prov)}")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     text = json.dumps(Scenario.model_json_schema(), indent=2) + "\n"
     if args.out:
@@ -126,6 +166,14 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("--modes", default=",".join(MODES))
     cmp.add_argument("--out", help="write compare.csv, hops.csv, resources.csv, report.md here")
     cmp.set_defaults(func=cmd_compare)
+    cap = scenario_command("capacity", "highest entry rate within a latency SLO, per mode")
+    cap.add_argument("--slo", help="e.g. p99<=10ms, mean<500us (default: cost.slo)")
+    cap.add_argument("--modes", default=",".join(MODES))
+    cap.add_argument("--target-rps", type=float, help="rate to size nodes and cost for")
+    cap.add_argument("--requests-per-point", type=int, default=2000, help="run length")
+    cap.add_argument("--tolerance", type=float, default=0.02, help="relative, on the rate")
+    cap.add_argument("--out", help="write capacity.csv here")
+    cap.set_defaults(func=cmd_capacity)
     check = scenario_command("check", "validate a scenario and exit")
     check.set_defaults(func=cmd_check)
     swp = scenario_command("sweep", "simulate the cross product of grids x replications")

@@ -276,6 +276,61 @@ class Sim(Strict):
     )
 
 
+# --- cost and capacity --------------------------------------------------------------------
+
+
+class NodeType(Strict):
+    """The machine nodes are bought as, for packing requests and pricing whole nodes.
+
+    Null shape fields take the first node pool's; a null price prices the node per vCPU-hour
+    and GiB-hour; null reservations follow GKE's published allocatable formula.
+    """
+
+    name: str = "cluster-node"
+    vcpu: float | None = Field(None, gt=0, description="vCPUs per node; null = first pool's")
+    memory_gib: float | None = Field(None, gt=0, description="null = first pool's memory_gib")
+    usd_per_hour: float | None = Field(None, ge=0, description="instance price per hour")
+    reserved_cpu_m: float | None = Field(None, ge=0, description="kube/system reserved")
+    reserved_memory_mib: float | None = Field(None, ge=0, description="incl. eviction")
+
+
+class Istiod(Strict):
+    """The control plane: requests from Istio's chart, use modelled from proxies and config."""
+
+    replicas: int = Field(1, ge=1)
+    cpu_request_m: float = Field(500, ge=0, description="Istio chart default request")
+    memory_request_mib: float = Field(2048, ge=0, description="Istio chart default request")
+    vcpu_per_1000_proxies: float = Field(
+        0.5, ge=0, description="istio.io: ~1 vCPU at 2000 sidecars (1000 services)"
+    )
+    memory_base_mib: float = Field(256, ge=0, description="assumption")
+    memory_per_proxy_kib: float = Field(256, ge=0, description="assumption")
+    memory_per_proxy_item_kib: float = Field(
+        0.5, ge=0, description="per proxy per service/workload in its config (assumption)"
+    )
+
+
+class Cost(Strict):
+    """Prices and objectives for ``meshsim capacity`` and ``meshsim report`` (all optional).
+
+    Defaults: Google Cloud E2 on-demand list prices in us-central1 (vCPU-hour, GiB-hour) and
+    inter-zone egress within a region; check them against your own bill.
+    """
+
+    usd_per_vcpu_hour: float = Field(0.021811, ge=0, description="GCP E2, us-central1")
+    usd_per_gib_hour: float = Field(0.002923, ge=0, description="GCP E2, us-central1")
+    usd_per_cross_zone_gb: float = Field(
+        0.01, ge=0, description="GCP inter-zone egress; AWS charges $0.01/GB each way"
+    )
+    hours_per_month: float = Field(730, gt=0)
+    node_type: NodeType = Field(default_factory=NodeType)
+    istiod: Istiod = Field(default_factory=Istiod)
+    slo: str = Field("p99<=10ms", description="latency objective, e.g. p99<=10ms, mean<500us")
+    target_rate_rps: float | None = Field(
+        None, gt=0, description="rate to size the cluster for; null = the workload's rate"
+    )
+
+
 class Scenario(Strict):
     """A cluster, its services and call graph, a load, a mesh and how to simulate it."""
 
@@ -288,6 +343,7 @@ class Scenario(Strict):
     params: ParamOverrides = Field(default_factory=ParamOverrides)
     network: Network = Field(default_factory=Network)
     sim: Sim = Field(default_factory=Sim)
+    cost: Cost = Field(default_factory=Cost)
 
 
 class InvalidReference(ValueError):

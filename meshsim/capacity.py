@@ -1,0 +1,284 @@
+"""The highest entry rate a mode carries within a latency objective, and what that costs.
+
+The search brackets the answer by doubling or halving the entry rate from the workload's own,
+then bisects. A point passes when the run is not saturated (``Result.verdict()``) and the
+objective's statistic (mean over replications) meets the threshold. Runs are kept short: a
+fixed number of requests per point, one replication by default, and a cap on requests in flight
+that stops an overloaded run early instead of simulating an ever-growing queue. With the same
+seed at every point (common random numbers) the statistic moves smoothly with the rate.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from meshsim.cost import estimate, workload_rate_rps
+from meshsim.errors import ScenarioError
+from meshsim.loader import LoadedScenario
+from meshsim.results import Result
+from meshsim.scenario import MODES, Fortio
+from meshsim.simulate import simulate
+
+Progress = Callable[[str], None]
+
+_SLO = re.compile(
+    r"^\s*(?P<stat>p50|p90|p99|p999|mean)\s*(?P<op><=|<)\s*"
+    r"(?P<value>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?P<unit>ms|us|s)\s*$"
+)
+_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A latency objective on one end-to-end statistic, e.g. ``p99<=10ms``."""
+
+    statistic: str  # mean, p50, p90, p99, p999
+    strict: bool  # '<' rather than '<='
+    threshold_ms: float
+
+    @classmethod
+    def parse(cls, text: str) -> Slo:
+        m = _SLO.match(text)
+        if not m:
+            raise ScenarioError(
+                f"cannot read SLO {text!r}: expected STAT<=VALUE UNIT with STAT one of "
+                "p50, p90, p99, p999, mean, and UNIT one of us, ms, s (e.g. p99<=10ms)",
+                "--slo",
+            )
+        threshold = float(m["value"]) * _UNIT_MS[m["unit"]]
+        if threshold <= 0:
+            raise ScenarioError(f"SLO threshold must be positive: {text!r}", "--slo")
+        return cls(m["stat"], m["op"] == "<", threshold)
+
+    def met(self, value_ms: float) -> bool:
+        if math.isnan(value_ms):
+            return False
+        return value_ms < self.threshold_ms if self.strict else value_ms <= self.threshold_ms
+
+    def __str__(self) -> str:
+        return f"{self.statistic}{'<' if self.strict else '<='}{self.threshold_ms:g}ms"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One simulated rate in the search."""
+
+    rate_rps: float
+    value_ms: float  # the SLO statistic
+    p50_ms: float
+    p99_ms: float
+    status: str  # Result.verdict()['status']
+    bottleneck: str
+    passed: bool
+
+
+@dataclass
+class Capacity:
+    """The answer for one mode: the highest passing rate and every point tried."""
+
+    mode: str
+    slo: Slo
+    max_rate_rps: float  # 0 when even the lowest rate tried fails
+    first_failing_rps: float | None
+    points: list[Point] = field(default_factory=list)
+    best: Result | None = None  # the run at max_rate_rps
+
+    @property
+    def bottleneck(self) -> str:
+        """The busiest component at the first failing rate (where the limit bites)."""
+        failing = [p for p in self.points if p.rate_rps == self.first_failing_rps]
+        return failing[0].bottleneck if failing else ""
+
+    @property
+    def limited_by(self) -> str:
+        failing = [p for p in self.points if p.rate_rps == self.first_failing_rps]
+        if not failing:
+            return "not reached"
+        return "saturation" if failing[0].status != "ok" else f"latency ({self.slo.statistic})"
+
+
+def rate_field(loaded: LoadedScenario) -> str:
+    """The ``--set`` path of the entry rate; fortio's must be a number, not 'max'."""
+    gen = loaded.scenario.workload.generator
+    if isinstance(gen, Fortio):
+        if gen.qps is None:
+            raise ScenarioError(
+                "capacity needs a target rate: the fortio generator has qps: null (max)",
+                loaded.source,
+                field="workload.generator.qps",
+            )
+        return "workload.generator.qps"
+    return "workload.generator.rate_rps"
+
+
+def short_run(
+    loaded: LoadedScenario, rate_rps: float, slo: Slo, requests_per_point: int
+) -> LoadedScenario:
+    """The scenario at ``rate_rps``, shortened to about ``requests_per_point`` requests."""
+    duration = max(0.2, requests_per_point / rate_rps)
+    warmup = min(loaded.scenario.workload.warmup_s, duration / 5)
+    cap = max(200, int(20 * rate_rps * slo.threshold_ms / 1e3) + 100)
+    drain = min(loaded.scenario.sim.drain_timeout_s, max(1.0, 100 * slo.threshold_ms / 1e3))
+    return loaded.with_changes(
+        f"{rate_field(loaded)}={rate_rps!r}",
+        f"workload.duration_s={duration + warmup!r}",
+        "workload.requests=null",
+        f"workload.warmup_s={warmup!r}",
+        f"sim.max_in_flight={min(cap, loaded.scenario.sim.max_in_flight)}",
+        f"sim.drain_timeout_s={drain!r}",
+    )
+
+
+def evaluate(
+    loaded: LoadedScenario,
+    rate_rps: float,
+    slo: Slo,
+    replications: int = 1,
+    requests_per_point: int = 2000,
+) -> tuple[Point, Result]:
+    result = simulate(short_run(loaded, rate_rps, slo, requests_per_point), replications)
+    verdict = result.verdict()
+    lat = result.latency()["ms"]
+    value = float(lat[slo.statistic])
+    ok = verdict["status"] == "ok"
+    point = Point(
+        rate_rps=rate_rps,
+        value_ms=value,
+        p50_ms=float(lat["p50"]),
+        p99_ms=float(lat["p99"]),
+        status=verdict["status"],
+        bottleneck=str(verdict["bottleneck"]),
+        passed=ok and slo.met(value),
+    )
+    return point, result
+
+
+def search(
+    loaded: LoadedScenario,
+    slo: Slo | str,
+    *,
+    replications: int = 1,
+    requests_per_point: int = 2000,
+    rel_tol: float = 0.02,
+    max_runs: int = 24,
+    start_rps: float | None = None,
+    progress: Progress | None = None,
+) -> Capacity:
+    """Highest entry rate meeting ``slo`` in the scenario's own mode, within ``rel_tol``."""
+    slo = Slo.parse(slo) if isinstance(slo, str) else slo
+    rate_field(loaded)
+    start = start_rps or workload_rate_rps(loaded.scenario) or 100.0
+    mode = loaded.scenario.mesh.mode
+    points: list[Point] = []
+    results: dict[float, Result] = {}
+
+    def run(rate: float) -> bool:
+        point, result = evaluate(loaded, rate, slo, replications, requests_per_point)
+        points.append(point)
+        results[rate] = result
+        if progress:
+            mark = "pass" if point.passed else f"fail ({point.status})"
+            progress(f"{mode}: {rate:,.1f} rps -> {slo.statistic} {point.value_ms:.3f} ms, {mark}")
+        return point.passed
+
+    lo: float | None = None
+    hi: float | None = None
+    if run(start):
+        lo, rate = start, start * 2
+        while len(points) < max_runs and rate < 1e7:
+            if run(rate):
+                lo, rate = rate, rate * 2
+            else:
+                hi = rate
+                break
+    else:
+        hi, rate = start, start / 2
+        while len(points) < max_runs and rate > start / 1024:
+            if run(rate):
+                lo = rate
+                break
+            hi, rate = rate, rate / 2
+    if lo is not None and hi is not None:
+        while len(points) < max_runs and hi / lo - 1 > rel_tol:
+            mid = (lo + hi) / 2
+            if run(mid):
+                lo = mid
+            else:
+                hi = mid
+    return Capacity(
+        mode=mode,
+        slo=slo,
+        max_rate_rps=lo or 0.0,
+        first_failing_rps=hi,
+        points=sorted(points, key=lambda p: p.rate_rps),
+        best=results.get(lo) if lo else None,
+    )
+
+
+def capacity_row(loaded: LoadedScenario, cap: Capacity, target_rps: float | None) -> dict:
+    """One CSV row: the highest rate, headroom over the workload's rate, and sizing for a
+    target rate by scaling the simulated cluster linearly (k times the nodes carry k times the
+    rate), never below the nodes its requests need."""
+    sc = loaded.scenario
+    rate = workload_rate_rps(sc) or math.nan
+    target = target_rps or sc.cost.target_rate_rps or rate
+    est = estimate(loaded, cap.best, rate_rps=target)
+    base_nodes = est.nodes_run
+    if cap.max_rate_rps > 0:
+        nodes = max(est.nodes_needed, math.ceil(base_nodes * target / cap.max_rate_rps - 1e-9))
+        usd = nodes * est.node.usd_per_hour * est.hours_per_month + est.cross_zone_usd_month
+    else:
+        nodes, usd = None, None
+    best = [p for p in cap.points if p.rate_rps == cap.max_rate_rps]
+    return {
+        "mode": cap.mode,
+        "slo": str(cap.slo),
+        "max_rate_rps": cap.max_rate_rps,
+        "first_failing_rps": cap.first_failing_rps,
+        f"{cap.slo.statistic}_at_max_ms": best[0].value_ms if best else math.nan,
+        "limited_by": cap.limited_by,
+        "bottleneck": cap.bottleneck,
+        "workload_rate_rps": rate,
+        "headroom_pct": (cap.max_rate_rps / rate - 1) * 100 if rate > 0 else math.nan,
+        "cluster_nodes": base_nodes,
+        "target_rate_rps": target,
+        "nodes_for_target": nodes,
+        "usd_month_for_target": usd,
+        "node_usd_hour": est.node.usd_per_hour,
+        "runs": len(cap.points),
+    }
+
+
+def capacity(
+    loaded: LoadedScenario,
+    slo: Slo | str,
+    modes: Iterable[str] = MODES,
+    target_rps: float | None = None,
+    progress: Progress | None = None,
+    **kwargs: Any,
+) -> tuple[pd.DataFrame, dict[str, Capacity]]:
+    """Search every mode; one row per mode, and each mode's search points."""
+    slo = Slo.parse(slo) if isinstance(slo, str) else slo
+    caps: dict[str, Capacity] = {}
+    rows = []
+    for mode in modes:
+        if mode not in MODES:
+            raise ScenarioError(
+                f"unknown mode {mode!r}; choose from " + ", ".join(MODES), "--modes"
+            )
+        in_mode = loaded.with_changes(f"mesh.mode={mode}")
+        caps[mode] = search(in_mode, slo, progress=progress, **kwargs)
+        rows.append(capacity_row(in_mode, caps[mode], target_rps))
+    return pd.DataFrame(rows), caps
+
+
+def points_frame(caps: dict[str, Capacity]) -> pd.DataFrame:
+    """Every point of every search, for a latency-against-load plot."""
+    rows = [{"mode": mode, **p.__dict__} for mode, cap in caps.items() for p in cap.points]
+    return pd.DataFrame(rows)
