@@ -1,9 +1,10 @@
 """The SimPy model: load generators, apps, proxies, kernels and the node CPUs they share.
 
-One ``Engine`` runs one replication of one scenario. It walks the routes the topology builds;
-every CPU burst (app, proxy, kernel) queues for a core of its node, so co-located components
-contend. A proxy also holds one of its worker threads while it works, and keeps it after the
-response for telemetry. Observation goes to a ``RunRecorder``; the engine only reports events.
+One ``Engine`` runs one replication of one scenario. A call walks the route the topology builds
+for it, compiled once per (route, service) into *legs*: flat lists of steps with their CPU
+demand already computed. Every CPU burst (app, proxy, kernel) queues for a core of its node, so
+co-located components contend; a proxy also holds one of its worker threads while it works,
+and keeps it after the response for telemetry. Observation goes to a ``RunRecorder``.
 """
 
 from __future__ import annotations
@@ -14,30 +15,53 @@ from dataclasses import dataclass
 import simpy
 
 from meshsim.loader import LoadedScenario
-from meshsim.random import Streams
+from meshsim.pool import Pool
+from meshsim.random import Sampler, Streams
 from meshsim.recorder import RunRecorder
-from meshsim.scenario import Fortio, OpenLoop, ProxyParams, Service
-from meshsim.topology import Pod, ProxyHop, Topology, Transit
+from meshsim.scenario import Fortio, OpenLoop, Service
+from meshsim.topology import Pod, ProxyHop, Stage, Transit
 
 US = 1e-6
-KIB_BITS = 8 * 1024
+KIB = 1024
 
 Proc = Generator[simpy.Event, object, None]
+
+KERNEL, WIRE, PROXY = 0, 1, 2
 
 
 @dataclass
 class Usage:
-    """What one component consumed: CPU seconds, and worker-held seconds if it has workers."""
+    """What one component consumed: CPU seconds, worker-held seconds, and time requests spent
+    inside it (for its mean concurrency, by Little's law)."""
 
     cpu_s: float = 0.0
     busy_s: float = 0.0
     residence_s: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a leg, with everything the hot loop needs resolved in advance."""
+
+    op: int
+    hop: str
+    cores: Pool
+    usage: Usage
+    cpu_s: float = 0.0
+    workers: Pool | None = None
+    handshake_s: float = 0.0
+    after_s: float = 0.0  # proxy work after the response (telemetry)
+    latency_s: float = 0.0  # proxy delay that is not CPU
+    wire: Sampler | None = None
+    serialise_s: float = 0.0
+
+
 class Engine:
     """One replication: ``Engine(loaded, replication).run()`` returns its RunRecorder."""
 
     def __init__(self, loaded: LoadedScenario, replication: int = 0) -> None:
+        from meshsim.topology import Topology
+
         self.loaded = loaded
         self.sc = loaded.scenario
         self.params = loaded.params
@@ -45,41 +69,38 @@ class Engine:
         self.topo = Topology(self.sc, self.params)
         self.streams = Streams(self.sc.sim.seed, replication)
         self.cores = {
-            name: simpy.Resource(self.env, capacity=node.cores)
-            for name, node in self.topo.nodes.items()
+            name: Pool(self.env, node.cores, name) for name, node in self.topo.nodes.items()
         }
         self.components = self.topo.components()
         self.usage = {c.name: Usage() for c in self.components}
-        self.workers: dict[str, simpy.Resource] = {}
+        self.workers: dict[str, Pool] = {}
         for c in self.components:
             if c.kind in ("sidecar", "ztunnel", "waypoint"):
-                n = self._proxy_params(c.kind).workers
-                self.workers[c.name] = simpy.Resource(self.env, capacity=n)
+                workers = getattr(self.params, c.kind).workers
+                self.workers[c.name] = Pool(self.env, workers, c.name)
             elif c.kind == "app":
                 service = self.topo.pod_by_name[c.pod].service
                 concurrency = self.sc.services[service].concurrency
                 if concurrency is not None:
-                    self.workers[c.name] = simpy.Resource(self.env, capacity=concurrency)
+                    self.workers[c.name] = Pool(self.env, concurrency, c.name)
         self.recorder = RunRecorder(self)
         self._rr: dict[tuple[str, str], int] = {}
         self._in_flight_at: dict[str, int] = {}
+        self._legs: dict[tuple[tuple[Stage, ...], str], tuple[list[Step], list[Step]]] = {}
         self._service_time = {
             name: self.streams.sampler(f"service.{name}.service_time", svc.service_time.draw())
             for name, svc in self.sc.services.items()
         }
-        self._latency = {
+        net = self.sc.network
+        self._wire = {
             relation: self.streams.sampler(f"network.{relation}", dist.draw())
             for relation, dist in (
-                ("same_node", self.sc.network.same_node_ms),
-                ("same_zone", self.sc.network.same_zone_ms),
-                ("cross_zone", self.sc.network.cross_zone_ms),
+                ("same_node", net.same_node_ms),
+                ("same_zone", net.same_zone_ms),
+                ("cross_zone", net.cross_zone_ms),
             )
         }
         self._new_connection = self.streams.uniform("mesh.connections")
-        self._bytes_per_s = self.sc.network.bandwidth_gbps * 1e9 / 8
-
-    def _proxy_params(self, kind: str) -> ProxyParams:
-        return getattr(self.params, kind)
 
     # --- running -----------------------------------------------------------------------
 
@@ -92,7 +113,8 @@ class Engine:
         return rec
 
     def _watch(self) -> Proc:
-        """Snapshot usage at the end of warm-up; stop a run whose backlog grows without bound."""
+        """Open the measurement window after warm-up; stop a run whose backlog grows without
+        bound, or that has drained."""
         rec = self.recorder
         warmup = self.sc.workload.warmup_s
         if warmup > 0:
@@ -119,10 +141,8 @@ class Engine:
         if isinstance(gen, OpenLoop):
             yield from self._open_loop(gen)
         else:
-            connections = [
-                self.env.process(self._connection(gen, i)) for i in range(gen.connections)
-            ]
-            yield simpy.AllOf(self.env, connections)
+            conns = [self.env.process(self._connection(gen, i)) for i in range(gen.connections)]
+            yield simpy.AllOf(self.env, conns)
         self.recorder.arrivals_ended()
 
     def _open_loop(self, gen: OpenLoop) -> Proc:
@@ -209,9 +229,6 @@ class Engine:
         name = self.topo.waypoint_of.get(service)
         if name is None or not caller.in_mesh:
             return None
-        return self._pick_waypoint(caller, name)
-
-    def _pick_waypoint(self, caller: Pod, name: str) -> Pod:
         pods = self.topo.waypoints[name]
         key = (caller.name, name)
         i = self._rr.get(key, 0)
@@ -222,36 +239,47 @@ class Engine:
         svc = self.sc.services[service]
         callee = self._pick(caller, service)
         route = self.topo.route(caller, callee, self._waypoint(caller, service))
+        legs = self._legs.get((route, service))
+        if legs is None:
+            legs = self._legs[(route, service)] = self._compile(route, svc)
         new_conn = self._new_connection() * self.sc.mesh.requests_per_connection < 1.0
         self._in_flight_at[callee.name] = self._in_flight_at.get(callee.name, 0) + 1
-        for stage in route:
-            yield from self._stage(stage, svc.request_kib, True, new_conn, measured)
+        yield from self._walk(legs[0], measured, new_conn)
         yield from self._handle(callee, svc, measured)
-        for stage in reversed(route):
-            yield from self._stage(stage, svc.response_kib, False, False, measured)
+        yield from self._walk(legs[1], measured, False)
         self._in_flight_at[callee.name] -= 1
 
     def _handle(self, pod: Pod, svc: Service, measured: bool) -> Proc:
         """The app's own work, then its downstream calls, step by step."""
         name = f"{pod.name}.app"
+        env = self.env
         workers = self.workers.get(name)
-        arrived = self.env.now
-        held = workers.request() if workers is not None else None
-        if held is not None:
-            yield held
-        got_worker = self.env.now
+        arrived = env.now
+        if workers is not None:
+            granted = workers.acquire()
+            if granted is not None:
+                yield granted
+        got_worker = env.now
         duration = self._service_time[pod.service]()
-        cpu = (
-            duration
-            if svc.cpu_per_request_ms is None
-            else min(duration, svc.cpu_per_request_ms / 1e3)
-        )
-        waited_core = yield from self._cpu(pod.node, cpu, name)
+        cpu = duration
+        if svc.cpu_per_request_ms is not None:
+            cpu = min(duration, svc.cpu_per_request_ms / 1e3)
+        waited_core = 0.0
+        if cpu > 0:
+            cores = self.cores[pod.node]
+            granted = cores.acquire()
+            if granted is not None:
+                asked = env.now
+                yield granted
+                waited_core = env.now - asked
+            yield env.timeout(cpu)
+            cores.release()
+            self.usage[name].cpu_s += cpu
         if duration > cpu:
-            yield self.env.timeout(duration - cpu)
-        if held is not None and not svc.blocking_calls:
-            workers.release(held)
-            self.usage[name].busy_s += self.env.now - got_worker
+            yield env.timeout(duration - cpu)
+        if workers is not None and not svc.blocking_calls:
+            workers.release()
+            self.usage[name].busy_s += env.now - got_worker
         if measured:
             self.recorder.hop("app", got_worker - arrived + waited_core, duration)
         for i, step in enumerate(svc.calls):
@@ -265,106 +293,136 @@ class Engine:
             if len(branches) == 1:
                 yield from branches[0]
             elif branches:
-                yield simpy.AllOf(self.env, [self.env.process(b) for b in branches])
-        if held is not None and svc.blocking_calls:
-            workers.release(held)
-            self.usage[name].busy_s += self.env.now - got_worker
+                yield simpy.AllOf(env, [env.process(b) for b in branches])
+        if workers is not None and svc.blocking_calls:
+            workers.release()
+            self.usage[name].busy_s += env.now - got_worker
 
     def _repeat(self, pod: Pod, service: str, count: int, measured: bool) -> Proc:
         for _ in range(count):
             yield from self._call(pod, service, measured)
 
-    # --- the path's stages -------------------------------------------------------------
+    # --- legs: the path, compiled ------------------------------------------------------
 
-    def _cpu(
-        self, node: str, seconds: float, component: str
-    ) -> Generator[simpy.Event, object, float]:
-        """Run ``seconds`` of CPU on one of the node's cores; returns the time spent queued."""
-        if seconds <= 0:
-            return 0.0
-        core = self.cores[node]
-        asked = self.env.now
-        req = core.request()
-        yield req
-        waited = self.env.now - asked
-        yield self.env.timeout(seconds)
-        core.release(req)
-        self.usage[component].cpu_s += seconds
-        return waited
+    def _compile(self, route: tuple[Stage, ...], svc: Service) -> tuple[list[Step], list[Step]]:
+        """The request leg and the response leg of a route for one service's message sizes."""
+        request = [s for stage in route for s in self._steps(stage, svc.request_kib, True)]
+        response = [
+            s for stage in reversed(route) for s in self._steps(stage, svc.response_kib, False)
+        ]
+        return request, response
 
-    def _stage(
-        self, stage: ProxyHop | Transit, kib: float, request: bool, new_conn: bool, measured: bool
-    ) -> Proc:
+    def _steps(self, stage: Stage, kib: float, request: bool) -> list[Step]:
         if isinstance(stage, Transit):
-            yield from self._transit(stage, kib, measured)
-        else:
-            yield from self._proxy(stage, kib, request, new_conn, measured)
+            return self._transit_steps(stage, kib)
+        return [self._proxy_step(stage, kib, request)]
 
-    def _transit(self, t: Transit, kib: float, measured: bool) -> Proc:
+    def _transit_steps(self, t: Transit, kib: float) -> list[Step]:
+        """Kernel CPU at each end (once for a same-node hop) and the wire between; steps that
+        cost nothing are left out of the leg."""
         k = self.params.kernel
+        src, dst = t.src, t.dst
+        steps = []
         if t.relation == "same_node":
             fixed = k.ebpf_redirect_cpu_us if t.ebpf else k.loopback_cpu_us
             cpu = (fixed + k.cpu_per_kib_us * kib) * US
-            start = self.env.now
-            waited = yield from self._cpu(t.src, cpu, f"{t.src}.kernel")
-            if measured:
-                self.recorder.hop(
-                    "ebpf" if t.ebpf else "kernel", waited, self.env.now - start - waited
-                )
+            steps.append(self._kernel_step(src, cpu, "ebpf" if t.ebpf else "kernel"))
             if not t.ebpf:
-                yield from self._wire(t, kib, measured)
-            return
-        cpu = (k.traversal_cpu_us + k.cpu_per_kib_us * kib) * US
-        start = self.env.now
-        waited = yield from self._cpu(t.src, cpu, f"{t.src}.kernel")
-        if measured:
-            self.recorder.hop("kernel", waited, self.env.now - start - waited)
-        yield from self._wire(t, kib, measured)
-        start = self.env.now
-        waited = yield from self._cpu(t.dst, cpu, f"{t.dst}.kernel")
-        if measured:
-            self.recorder.hop("kernel", waited, self.env.now - start - waited)
+                steps.append(self._wire_step(t, kib))
+        else:
+            cpu = (k.traversal_cpu_us + k.cpu_per_kib_us * kib) * US
+            steps += [
+                self._kernel_step(src, cpu, "kernel"),
+                self._wire_step(t, kib),
+                self._kernel_step(dst, cpu, "kernel"),
+            ]
+        return [s for s in steps if s is not None]
 
-    def _wire(self, t: Transit, kib: float, measured: bool) -> Proc:
-        delay = self._latency[t.relation]() + kib * KIB_BITS / 8 / self._bytes_per_s
-        if delay > 0:
-            yield self.env.timeout(delay)
-        if measured:
-            self.recorder.hop("network", 0.0, delay)
+    def _kernel_step(self, node: str, cpu_s: float, hop: str) -> Step | None:
+        if cpu_s <= 0:
+            return None
+        return Step(KERNEL, hop, self.cores[node], self.usage[f"{node}.kernel"], cpu_s=cpu_s)
 
-    def _proxy(
-        self, hop: ProxyHop, kib: float, request: bool, new_conn: bool, measured: bool
-    ) -> Proc:
-        p = self._proxy_params(hop.proxy)
+    def _wire_step(self, t: Transit, kib: float) -> Step | None:
+        dist = getattr(self.sc.network, f"{t.relation}_ms")
+        bandwidth = self.sc.network.bandwidth_gbps
+        serialise = kib * KIB * 8 / (bandwidth * 1e9) if bandwidth else 0.0
+        if dist.mean_s == 0 and dist.variance_s2 == 0 and serialise == 0:
+            return None
+        usage = self.usage[f"{t.src}.kernel"]
+        return Step(
+            WIRE,
+            "network",
+            self.cores[t.src],
+            usage,
+            wire=self._wire[t.relation],
+            serialise_s=serialise,
+        )
+
+    def _proxy_step(self, hop: ProxyHop, kib: float, request: bool) -> Step:
+        p = getattr(self.params, hop.proxy)
         us = (p.request_cpu_us if request else p.response_cpu_us) + kib * (
             p.cpu_per_kib_us + p.tls_cpu_per_kib_us * hop.tls_sides
         )
-        if new_conn:
-            us += p.handshake_cpu_us * hop.tls_sides
-        arrived = self.env.now
-        workers = self.workers[hop.component]
-        held = workers.request()
-        yield held
-        got_worker = self.env.now
-        waited_core = yield from self._cpu(hop.node, us * US, hop.component)
-        done = self.env.now
-        usage = self.usage[hop.component]
-        if not request and p.post_response_cpu_us > 0:
-            self.env.process(self._after_response(hop, held, got_worker, p.post_response_cpu_us))
-        else:
-            workers.release(held)
-            usage.busy_s += done - got_worker
-        if p.added_latency_us > 0:
-            yield self.env.timeout(p.added_latency_us * US)
-        usage.residence_s += self.env.now - arrived
-        if measured:
-            wait = got_worker - arrived + waited_core
-            self.recorder.hop(hop.hop, wait, self.env.now - arrived - wait)
+        return Step(
+            PROXY,
+            hop.hop,
+            self.cores[hop.node],
+            self.usage[hop.component],
+            cpu_s=us * US,
+            workers=self.workers[hop.component],
+            handshake_s=p.handshake_cpu_us * hop.tls_sides * US if request else 0.0,
+            after_s=0.0 if request else p.post_response_cpu_us * US,
+            latency_s=p.added_latency_us * US,
+        )
 
-    def _after_response(
-        self, hop: ProxyHop, held: simpy.Resource, got_worker: float, us: float
-    ) -> Proc:
+    def _walk(self, leg: list[Step], measured: bool, new_conn: bool) -> Proc:
+        env = self.env
+        hop = self.recorder.hop if measured else None
+        for s in leg:
+            if s.op == WIRE:
+                delay = s.wire() + s.serialise_s
+                if delay > 0:
+                    yield env.timeout(delay)
+                if hop:
+                    hop("network", 0.0, delay)
+                continue
+            arrived = env.now
+            workers = s.workers
+            if workers is not None:
+                granted = workers.acquire()
+                if granted is not None:
+                    yield granted
+            got_worker = env.now
+            cpu = s.cpu_s + (s.handshake_s if new_conn else 0.0)
+            granted = s.cores.acquire()
+            if granted is not None:
+                yield granted
+            yield env.timeout(cpu)
+            s.cores.release()
+            usage = s.usage
+            usage.cpu_s += cpu
+            if workers is not None:
+                if s.after_s > 0:
+                    env.process(self._after_response(s, got_worker))
+                else:
+                    workers.release()
+                    usage.busy_s += env.now - got_worker
+                if s.latency_s > 0:
+                    yield env.timeout(s.latency_s)
+                usage.residence_s += env.now - arrived
+            if hop:
+                total = env.now - arrived
+                hop(s.hop, total - cpu - s.latency_s, cpu + s.latency_s)
+
+    def _after_response(self, s: Step, got_worker: float) -> Proc:
         """Telemetry after the response went out: the worker stays busy (Istio docs)."""
-        yield from self._cpu(hop.node, us * US, hop.component)
-        self.workers[hop.component].release(held)
-        self.usage[hop.component].busy_s += self.env.now - got_worker
+        granted = s.cores.acquire()
+        if granted is not None:
+            yield granted
+        yield self.env.timeout(s.after_s)
+        s.cores.release()
+        s.usage.cpu_s += s.after_s
+        assert s.workers is not None
+        s.workers.release()
+        s.usage.busy_s += self.env.now - got_worker

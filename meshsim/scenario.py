@@ -262,7 +262,9 @@ class Network(Strict):
     same_node_ms: Distribution = Field(default_factory=lambda: Constant(value_ms=0.005))
     same_zone_ms: Distribution = Field(default_factory=lambda: Constant(value_ms=0.05))
     cross_zone_ms: Distribution = Field(default_factory=lambda: Constant(value_ms=0.5))
-    bandwidth_gbps: float = Field(10.0, gt=0)
+    bandwidth_gbps: float | None = Field(
+        10.0, gt=0, description="link bandwidth for serialisation delay; null = not modelled"
+    )
 
 
 class Sim(Strict):
