@@ -12,6 +12,16 @@ Design, briefly:
   that determines the result (scenario, overrides, point, replication, version), so a restarted
   sweep skips exactly the tasks already on disk: killed at any moment, it loses and duplicates
   nothing. ``results.parquet`` and ``results.csv`` are assembled from those files at the end.
+
+A sweep file is YAML naming a scenario (relative to the file), the grid, and optionally fixed
+overrides and replications; ``--grid`` options add to its grid::
+
+    scenario: ../scenarios/quickstart.yaml
+    set: [workload.duration_s=2]
+    grid:
+      mesh.mode: [none, sidecar, ambient, waypoint]
+      workload.generator.rate_rps: [100, 300, 1000]
+    replications: 2
 """
 
 from __future__ import annotations
@@ -363,6 +373,10 @@ def run_sweep(
         raise ScenarioError(f"unknown executor {executor!r}; choose local or dask", "--executor")
     if workers is not None and workers < 1:
         raise ScenarioError("must be at least 1", "--workers")
+    try:
+        import pyarrow  # noqa: F401  (the table is written as parquet)
+    except ImportError:
+        raise ScenarioError("sweeps need pyarrow: pip install 'meshsim[sweep]'") from None
     out = Path(out)
     tasks = sweep.tasks()
     store = _Store(out)

@@ -141,3 +141,9 @@ def test_sweep_file_gives_grid_and_overrides(tmp_path: Path) -> None:
     assert list(table["sim.seed"]) == [1, 2, 1, 2]
     assert list(table["seed"]) == [1, 2, 1, 2]
     assert (table["requested_rps"] == 500).all()
+
+
+def test_shipped_sweep_file_is_valid() -> None:
+    sweep = build_sweep(ROOT / "sweeps" / "quickstart-modes-load.yaml")
+    assert len(sweep.tasks()) == 4 * 3 * 2
+    assert sweep.base.scenario.name == "quickstart"
