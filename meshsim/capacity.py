@@ -123,7 +123,7 @@ def short_run(
     """The scenario at ``rate_rps``, shortened to about ``requests_per_point`` requests."""
     duration = max(0.2, requests_per_point / rate_rps)
     warmup = min(loaded.scenario.workload.warmup_s, duration / 5)
-    cap = max(200, int(20 * rate_rps * slo.threshold_ms / 1e3) + 100)
+    cap = max(200, int(8 * rate_rps * slo.threshold_ms / 1e3) + 100)
     drain = min(loaded.scenario.sim.drain_timeout_s, max(1.0, 100 * slo.threshold_ms / 1e3))
     return loaded.with_changes(
         f"{rate_field(loaded)}={rate_rps!r}",

@@ -113,6 +113,31 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from meshsim.capacity import Slo
+    from meshsim.progress import bar
+    from meshsim.report import gather, write_report
+
+    modes = _modes(args.modes)
+    loaded = _load(args)
+    slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
+    with bar("report", args.quiet) as progress:
+        data = gather(
+            loaded,
+            modes,
+            slo,
+            other_profiles=args.also_profile or (),
+            capacity=not args.no_capacity,
+            requests_per_point=args.requests_per_point,
+            rel_tol=args.tolerance,
+            progress=progress,
+        )
+        paths = write_report(data, Path(args.out))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     text = json.dumps(Scenario.model_json_schema(), indent=2) + "\n"
     if args.out:
@@ -174,6 +199,17 @@ def parser() -> argparse.ArgumentParser:
     cap.add_argument("--tolerance", type=float, default=0.02, help="relative, on the rate")
     cap.add_argument("--out", help="write capacity.csv here")
     cap.set_defaults(func=cmd_capacity)
+    rep = scenario_command("report", "an HTML and Markdown report: latency, cost, capacity")
+    rep.add_argument("--out", required=True, help="write index.html, report.md, PNGs here")
+    rep.add_argument("--slo", help="latency objective (default: cost.slo)")
+    rep.add_argument("--modes", default=",".join(MODES))
+    rep.add_argument(
+        "--also-profile", action="append", metavar="PROFILE", help="compare under it too"
+    )
+    rep.add_argument("--no-capacity", action="store_true", help="skip the capacity search")
+    rep.add_argument("--requests-per-point", type=int, default=2000, help="capacity run length")
+    rep.add_argument("--tolerance", type=float, default=0.03, help="capacity, relative")
+    rep.set_defaults(func=cmd_report)
     check = scenario_command("check", "validate a scenario and exit")
     check.set_defaults(func=cmd_check)
     swp = scenario_command("sweep", "simulate the cross product of grids x replications")

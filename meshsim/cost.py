@@ -16,6 +16,7 @@ Everything here is arithmetic on the scenario and a ``Result``; nothing is simul
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -543,3 +544,32 @@ def sidecar_memory_mib(loaded: LoadedScenario, visible_services: int, connection
         + p.memory_per_service_kib * visible_services / 1024
         + p.memory_per_connection_kib * connections / 1024
     )
+
+
+def saving_by_density(loaded: LoadedScenario, pods_per_node: Iterable[float]) -> pd.DataFrame:
+    """Ambient's saving over sidecars per node, on requests and on idle memory."""
+    p, z = loaded.params.sidecar, loaded.params.ztunnel
+    hours = loaded.scenario.cost.hours_per_month
+    rows = []
+    for n in pods_per_node:
+        per = mesh_requests_per_node(loaded, n)
+        side = priced_usd_hour(loaded, *per["sidecar"]) * hours
+        amb = priced_usd_hour(loaded, *per["ambient"]) * hours
+        rows.append(
+            {
+                "pods per node": n,
+                "sidecar requests (USD/month/node)": side,
+                "ztunnel requests (USD/month/node)": amb,
+                "saving on requests (%)": _pct(side, amb),
+                "saving on CPU requests (%)": _pct(n * p.cpu_request_m, z.cpu_request_m),
+                "saving on memory requests (%)": _pct(
+                    n * p.memory_request_mib, z.memory_request_mib
+                ),
+                "saving on idle memory (%)": _pct(n * p.memory_base_mib, z.memory_base_mib),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _pct(sidecar: float, ambient: float) -> float:
+    return (1 - ambient / sidecar) * 100 if sidecar > 0 else math.nan
