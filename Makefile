@@ -18,7 +18,7 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 demo: setup
-	$(BIN)/meshsim compare scenarios/quickstart.yaml --modes none,sidecar,ambient,waypoint --out out/quickstart
+	$(BIN)/meshsim report scenarios/quickstart.yaml --out out/quickstart
 
 lint: setup
 	$(BIN)/ruff check meshsim real_bench tests benchmarks
