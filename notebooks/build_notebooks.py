@@ -151,7 +151,7 @@ and six questions, each answered by a sweep or a handful of runs with common ran
 5. eBPF short-circuit when the call graph stays on one node, 6. mesh size and sidecar memory.
 
 Sweeps use `meshsim.sweep` on every local core (the same code as `meshsim sweep`). Runs are
-short (0.4 simulated seconds, one replication) to keep the notebook fast: read the trends,
+short (0.3 simulated seconds, one replication) to keep the notebook fast: read the trends,
 not the third digit.
 """),
     code(SETUP),
@@ -178,8 +178,8 @@ BASE = {
         "entry": "frontend",
         "client": {"node": "node-0"},
         "generator": {"type": "open", "rate_rps": 1000},
-        "duration_s": 0.4,
-        "warmup_s": 0.1,
+        "duration_s": 0.3,
+        "warmup_s": 0.05,
     },
     "sim": {"seed": 7, "replications": 1},
 }
@@ -207,7 +207,7 @@ first. Saturated points are drawn hollow: their latency only says "the queue kep
 """),
     code("""
 load = sweep(BASE, "mesh.mode=" + ",".join(MODES),
-             "workload.generator.rate_rps=500,2000,3500,5000,6500")
+             "workload.generator.rate_rps=500,2500,4500,6500")
 fig, axes = plt.subplots(1, 2, figsize=(13, 4))
 for mode, rows in load.groupby("mesh.mode", sort=False):
     x = rows["workload.generator.rate_rps"]
@@ -549,36 +549,118 @@ would not land on every bar.
 ]
 
 
-def capacity_notebook() -> list[nbformat.NotebookNode]:
-    return [
-        md("""
+CAPACITY = [
+    md("""
 # Capacity planning: the highest load within an SLO, and what it costs
 
-`meshsim.capacity` searches, per mesh mode, the highest entry rate whose latency objective
-holds and whose run is not saturated, then prices the cluster that carries it
-(`meshsim.cost`). Runs here are short (a few thousand requests per point) to stay quick.
+For each mesh mode, `meshsim.capacity` searches the highest entry rate at which the latency
+objective still holds and the run does not saturate (doubling, then bisecting), and
+`meshsim.cost` turns the answer into nodes and money. The quickstart scenario is used with a
+p99 objective; runs are short (about 500 requests per point, one replication, a 10% bracket) to
+keep the notebook quick, so treat the rates as estimates within that tolerance.
 """),
-        code(SETUP),
-        code("""
-from meshsim import capacity
+    code(SETUP),
+    code("""
+from meshsim import capacity, cost
 from meshsim.loader import load_scenario
 
+MODES = ["none", "sidecar", "ambient", "waypoint"]
+SLO = "p99<=25ms"
 loaded = load_scenario(SCENARIOS / "quickstart.yaml", ["sim.replications=1"])
-slo = capacity.Slo.parse("p99<=20ms")
-print(slo)
+print(loaded.scenario.description)
+print("prices:", cost.PROVENANCE["prices"])
 """),
-        code(CAPACITY_RUN),
-        code(CAPACITY_PLOT),
-    ]
+    md("""
+## The search
 
+Each mode's search starts at the workload's own rate (300 requests/s) and doubles until a point
+fails, then bisects. A point fails on latency (`ok` verdict but p99 over the objective) or on
+saturation.
+"""),
+    code("""
+table, caps = capacity.capacity(
+    loaded, SLO, MODES, requests_per_point=500, rel_tol=0.1
+)
+table.set_index("mode")[
+    ["max_rate_rps", "first_failing_rps", "p99_at_max_ms", "limited_by", "bottleneck",
+     "headroom_pct", "runs"]
+]
+"""),
+    code("""
+points = capacity.points_frame(caps)
+slo_ms = capacity.Slo.parse(SLO).threshold_ms
+fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+for mode, rows in points.groupby("mode", sort=False):
+    rows = rows.sort_values("rate_rps")
+    line, = axes[0].plot(rows["rate_rps"], rows["p99_ms"], marker="o", label=mode)
+    failed = ~rows["passed"]
+    axes[0].scatter(rows["rate_rps"][failed], rows["p99_ms"][failed], s=120,
+                    facecolors="none", edgecolors=line.get_color())
+axes[0].axhline(slo_ms, color="black", ls="--", lw=1, label=f"objective {SLO}")
+axes[0].set(yscale="log", xlabel="entry rate, requests/s", ylabel="p99 latency, ms",
+            title="Every point of the search (hollow = failed)")
+axes[0].legend(fontsize=8)
+table.set_index("mode")["max_rate_rps"].plot.bar(ax=axes[1], rot=0, color="tab:purple")
+axes[1].set(xlabel="", ylabel="requests/s", title=f"Highest rate meeting {SLO}")
+fig.tight_layout()
+"""),
+    md("""
+## Sizing for a target rate
 
-CAPACITY_RUN = "caps = {}"
-CAPACITY_PLOT = ""
+If one cluster of the simulated size carries `max_rate_rps`, a target rate needs that many
+times more nodes (linear scaling, never fewer than the pods' requests need). The lower a mode's
+capacity per node, the more nodes, and dollars, it takes.
+"""),
+    code("""
+TARGET_RPS = 3000
+sizing = pd.DataFrame([
+    capacity.capacity_row(loaded.with_changes(f"mesh.mode={m}"), caps[m], TARGET_RPS)
+    for m in MODES
+]).set_index("mode")
+ax = sizing["usd_month_for_target"].plot.bar(rot=0, figsize=(6, 3.5), color="tab:green")
+ax.set(xlabel="", ylabel="USD per month",
+       title=f"Nodes to carry {TARGET_RPS} requests/s within {SLO}")
+for i, n in enumerate(sizing["nodes_for_target"]):
+    ax.annotate(f"{n} nodes", (i, sizing["usd_month_for_target"].iloc[i]), ha="center",
+                va="bottom", fontsize=9)
+sizing[["max_rate_rps", "nodes_for_target", "usd_month_for_target", "node_usd_hour"]]
+"""),
+    md("""
+## What the mesh itself costs at the workload's rate
+
+Provisioned (Kubernetes requests: a sidecar per pod, a ztunnel per node, waypoints, istiod)
+against used (what a short simulation at the workload's own 300 requests/s measured), for the
+mesh components only.
+"""),
+    code("""
+slo = capacity.Slo.parse(SLO)
+rows = []
+for mode in MODES:
+    in_mode = loaded.with_changes(f"mesh.mode={mode}")
+    _, result = capacity.evaluate(in_mode, 300, slo, requests_per_point=500)
+    rows.append(cost.estimate(in_mode, result).summary())
+mesh_cost = pd.DataFrame(rows).set_index("mode")[
+    ["mesh_requested_vcpu", "mesh_used_vcpu", "mesh_requested_gib", "mesh_used_gib",
+     "mesh_provisioned_usd_month", "mesh_used_usd_month"]
+]
+ax = mesh_cost[["mesh_provisioned_usd_month", "mesh_used_usd_month"]].plot.bar(
+    rot=0, figsize=(7, 3.5))
+ax.set(xlabel="", ylabel="USD per month", title="Mesh cost: provisioned against used")
+mesh_cost
+"""),
+    md("""
+Provisioned cost is what the cluster pays for whether or not traffic flows; used cost follows
+the load. The gap between them, and the capacity each mode leaves for the applications, is the
+argument for (or against) a mode at a given size; change `TARGET_RPS`, `SLO` or the scenario
+and run again.
+"""),
+]
 
 NOTEBOOKS = {
     "01-quickstart.ipynb": QUICKSTART,
     "02-tradeoffs.ipynb": TRADEOFFS,
     "03-calibration.ipynb": CALIBRATION,
+    "04-capacity-planning.ipynb": CAPACITY,
 }
 
 
