@@ -135,3 +135,19 @@ def test_csv_written_atomically_no_temp_left(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
     with out.open() as fh:
         assert len(list(csv.DictReader(fh))) == 1
+
+
+def test_istio_tools_current_column_naming(tmp_path: Path) -> None:
+    row = {"Labels": "abc_qps_1000_c_16_1024_both", "RequestedQPS": "1000", "ActualQPS": 998,
+           "NumThreads": 16, "ActualDuration": 240, "min": 100, "max": 9000, "p50": 500,
+           "p75": 600, "p90": 700, "p99": 900, "p999": 1500, "errorPercent": 0.0,
+           "cpu_mili_avg_istio_proxy_fortioclient": 210.5,
+           "cpu_mili_avg_istio_proxy_fortioserver": 190.0,
+           "mem_Mi_max_istio_proxy_fortioserver": 61.0}
+    f = tmp_path / "bench.jsonl"
+    f.write_text(json.dumps(row) + "\n")
+    (rec,) = load_file(f)
+    comps = {c.name: c for c in rec.components}
+    assert comps["sidecar_client"].cpu_millicores == 210.5
+    assert comps["sidecar_server"].mem_mib == 61.0
+    assert rec.validity.valid and rec.latency.p999_us == 1500
