@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from meshsim import __version__, profiles
 from meshsim.artifacts import compare_table, run_tables, write_comparison, write_run
 from meshsim.errors import ScenarioError
@@ -159,6 +161,87 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit a profile on --fit-on points, then validate it on the --holdout points."""
+    import yaml
+
+    from meshsim.calibrate import Calibrator, FreeParameter
+    from meshsim.measurements import load_measurements, select
+    from meshsim.output import write_text
+    from meshsim.validate import validate, write_validation
+
+    template = load_scenario(args.scenario, list(args.set or []))
+    points = load_measurements(args.measurements)
+    fit_points = select(points, args.fit_on)
+    free = [FreeParameter.parse(f) for f in args.free] if args.free else None
+    metrics = tuple(m.strip() for m in args.metrics.split(","))
+    progress = None if args.quiet else _progress
+    cal = Calibrator(template, free, metrics, args.duration, 1, args.max_evaluations, progress)
+    cal.fit(fit_points)
+    out = Path(args.out)
+    name = args.name or out.stem
+    doc = cal.profile(
+        name,
+        _relative(args.scenario, out.parent),
+        [_relative(m, out.parent) for m in args.measurements],
+        args.fit_on,
+    )
+    write_text(out, yaml.safe_dump(doc, sort_keys=False))
+    print(cal.sensitivity_.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote {out}")
+    if args.holdout is not None:
+        report = Path(args.report or out.with_suffix(""))
+        from meshsim.validate import template_for
+
+        fitted = template_for(out, None)
+        chosen = _union(fit_points, select(points, args.holdout))
+        table = validate(fitted, chosen, args.fit_on, args.duration, 1, progress)
+        prov = {
+            **fitted.provenance(),
+            "profile_file": str(out),
+            "fit_on": args.fit_on,
+            "holdout": args.holdout,
+        }
+        for path in write_validation(table, report, prov):
+            print(f"wrote {path}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Simulate every measured point with a profile; errors against measurements."""
+    import yaml
+
+    from meshsim.measurements import load_measurements, select
+    from meshsim.validate import summarise, template_for, validate, write_validation
+
+    profile = Path(args.profile)
+    if not profile.is_file():
+        raise ScenarioError("no such profile file", str(profile))
+    fitted = template_for(profile, args.scenario)
+    calibration = (yaml.safe_load(profile.read_text()) or {}).get("calibration") or {}
+    fit_on = args.fit_on if args.fit_on is not None else calibration.get("fit_on")
+    points = select(load_measurements(args.measurements), args.select)
+    progress = None if args.quiet else _progress
+    table = validate(fitted, points, fit_on, args.duration, 1, progress)
+    prov = {**fitted.provenance(), "profile_file": str(profile), "fit_on": fit_on}
+    for path in write_validation(table, Path(args.out), prov):
+        print(f"wrote {path}")
+    summary = summarise(table, prov)
+    print("MAPE % (meshsim):", summary["mape_pct"], " additive:", summary["additive_mape_pct"])
+    return 0
+
+
+def _union(*selections: pd.DataFrame) -> pd.DataFrame:
+    """Selections of one table of points, each point once."""
+    return pd.concat(selections).drop_duplicates("point").reset_index(drop=True)
+
+
+def _relative(path: str, start: Path) -> str:
+    import os
+
+    return os.path.relpath(Path(path).resolve(), start.resolve())
+
+
 def cmd_profiles(args: argparse.Namespace) -> int:
     for name in profiles.builtin_names():
         print(name)
@@ -219,6 +302,35 @@ def parser() -> argparse.ArgumentParser:
     swp.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
     swp.add_argument("--workers", type=int, help="processes (default: every core)")
     swp.set_defaults(func=cmd_sweep)
+    cal = sub.add_parser("calibrate", help="fit a parameter profile to measurements")
+    cal.add_argument("measurements", nargs="+", help="fortio JSON, istio/tools, real_bench files")
+    cal.add_argument("--scenario", required=True, help="template scenario for the measured setup")
+    cal.add_argument("--out", required=True, help="the fitted profile (YAML)")
+    cal.add_argument("--name", help="profile name (default: the file's stem)")
+    cal.add_argument("--fit-on", help="points to fit, a query, e.g. 'connections == 16'")
+    cal.add_argument("--holdout", help="points to validate on afterwards, a query")
+    cal.add_argument("--report", help="validation output folder (default: beside --out)")
+    cal.add_argument("--free", action="append", metavar="NAME=PATH[+PATH]:LOW:HIGH")
+    cal.add_argument(
+        "--metrics",
+        default="p50,p90,cpu_sidecar_client,cpu_sidecar_server,cpu_ztunnel,cpu_waypoint",
+        help="fitted metrics (comma-separated)",
+    )
+    cal.add_argument("--duration", type=float, default=4.0, help="simulated seconds per point")
+    cal.add_argument("--max-evaluations", type=int, default=80)
+    cal.add_argument("--set", action="append", metavar="PATH=VALUE")
+    cal.add_argument("--quiet", action="store_true")
+    cal.set_defaults(func=cmd_calibrate)
+    val = sub.add_parser("validate", help="a profile's error on measured points, with baseline")
+    val.add_argument("profile", help="a profile YAML (e.g. from meshsim calibrate)")
+    val.add_argument("measurements", nargs="+")
+    val.add_argument("--out", required=True, help="validation.csv, summary.json, plots here")
+    val.add_argument("--scenario", help="template (default: the one the profile records)")
+    val.add_argument("--select", help="which points, a query (default: all valid)")
+    val.add_argument("--fit-on", help="mark these points as fitted (default: as recorded)")
+    val.add_argument("--duration", type=float, default=4.0)
+    val.add_argument("--quiet", action="store_true")
+    val.set_defaults(func=cmd_validate)
     schema = sub.add_parser("schema", help="print the scenario JSON Schema (for editors)")
     schema.add_argument("--out")
     schema.set_defaults(func=cmd_schema)

@@ -9,6 +9,7 @@ and keeps it after the response for telemetry. Observation goes to a ``RunRecord
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -52,8 +53,12 @@ class Step:
     handshake_s: float = 0.0
     after_s: float = 0.0  # proxy work after the response (telemetry)
     latency_s: float = 0.0  # proxy delay that is not CPU
+    wakeup_s: float = 0.0  # proxy CPU when an idle worker picks the message up
+    variation: Sampler | None = None  # multiplies cpu_s, mean 1
     wire: Sampler | None = None
+    wire_mean_s: float = 0.0
     serialise_s: float = 0.0
+    component: str = ""
 
 
 class Engine:
@@ -68,8 +73,10 @@ class Engine:
         self.env = simpy.Environment()
         self.topo = Topology(self.sc, self.params)
         self.streams = Streams(self.sc.sim.seed, replication)
+        shared = self.sc.cluster.shared_cores
+        host = Pool(self.env, shared, "host") if shared else None
         self.cores = {
-            name: Pool(self.env, node.cores, name) for name, node in self.topo.nodes.items()
+            name: host or Pool(self.env, node.cores, name) for name, node in self.topo.nodes.items()
         }
         self.components = self.topo.components()
         self.usage = {c.name: Usage() for c in self.components}
@@ -101,6 +108,7 @@ class Engine:
             )
         }
         self._new_connection = self.streams.uniform("mesh.connections")
+        self._client_cpu = self.sc.workload.client.cpu_per_request_us * US
 
     # --- running -----------------------------------------------------------------------
 
@@ -199,8 +207,19 @@ class Engine:
 
     def _root(self) -> Proc:
         rec = self.recorder
+        client = self.topo.client
+        if self._client_cpu > 0:
+            # The load generator's own work. Like fortio's timer, the clock starts after it:
+            # a generator that waits for a core sends late, and does not see that wait.
+            cores = self.cores[client.node]
+            granted = cores.acquire()
+            if granted is not None:
+                yield granted
+            yield self.env.timeout(self._client_cpu)
+            cores.release()
+            self.usage[f"{client.name}.app"].cpu_s += self._client_cpu
         token = rec.arrive()
-        yield from self._call(self.topo.client, self.sc.workload.entry, token.measured)
+        yield from self._call(client, self.sc.workload.entry, token.measured)
         rec.depart(token)
 
     # --- calls and apps ----------------------------------------------------------------
@@ -341,7 +360,8 @@ class Engine:
     def _kernel_step(self, node: str, cpu_s: float, hop: str) -> Step | None:
         if cpu_s <= 0:
             return None
-        return Step(KERNEL, hop, self.cores[node], self.usage[f"{node}.kernel"], cpu_s=cpu_s)
+        name = f"{node}.kernel"
+        return Step(KERNEL, hop, self.cores[node], self.usage[name], cpu_s=cpu_s, component=name)
 
     def _wire_step(self, t: Transit, kib: float) -> Step | None:
         dist = getattr(self.sc.network, f"{t.relation}_ms")
@@ -356,6 +376,7 @@ class Engine:
             self.cores[t.src],
             usage,
             wire=self._wire[t.relation],
+            wire_mean_s=dist.mean_s,
             serialise_s=serialise,
         )
 
@@ -372,9 +393,21 @@ class Engine:
             cpu_s=us * US,
             workers=self.workers[hop.component],
             handshake_s=p.handshake_cpu_us * hop.tls_sides * US if request else 0.0,
+            wakeup_s=p.wakeup_cpu_us * US,
+            variation=self._variation(hop.proxy, p.cpu_cv),
             after_s=0.0 if request else p.post_response_cpu_us * US,
             latency_s=p.added_latency_us * US,
+            component=hop.component,
         )
+
+    def _variation(self, kind: str, cv: float) -> Sampler | None:
+        """Lognormal factors of mean 1 for a proxy kind's CPU per message (one stream per kind,
+        so the other modes' streams are untouched)."""
+        if cv <= 0:
+            return None
+        sigma2 = math.log1p(cv * cv)
+        mu, sigma = -sigma2 / 2, math.sqrt(sigma2)
+        return self.streams.sampler(f"proxy.{kind}.cpu", lambda rng, n: rng.lognormal(mu, sigma, n))
 
     def _walk(self, leg: list[Step], measured: bool, new_conn: bool) -> Proc:
         env = self.env
@@ -389,12 +422,16 @@ class Engine:
                 continue
             arrived = env.now
             workers = s.workers
+            cpu = s.cpu_s * s.variation() if s.variation else s.cpu_s
+            if new_conn:
+                cpu += s.handshake_s
             if workers is not None:
                 granted = workers.acquire()
-                if granted is not None:
-                    yield granted
+                if granted is None:
+                    cpu += s.wakeup_s  # an idle worker woke up for this message alone
+                else:
+                    yield granted  # handed over by a busy worker: no new wake-up
             got_worker = env.now
-            cpu = s.cpu_s + (s.handshake_s if new_conn else 0.0)
             granted = s.cores.acquire()
             if granted is not None:
                 yield granted

@@ -19,6 +19,9 @@ class Profile(Strict):
     description: str = ""
     params: Params
     provenance: dict[str, str] = Field(default_factory=dict)
+    calibration: dict[str, Any] | None = Field(
+        None, description="how a fitted profile was fitted: data, template, residuals"
+    )
 
 
 def builtin_names() -> list[str]:

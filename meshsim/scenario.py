@@ -46,6 +46,12 @@ class Cluster(Strict):
         description="spread: each pod on the node with fewest pods; binpack: fill nodes in "
         "order by CPU requests",
     )
+    shared_cores: int | None = Field(
+        None,
+        ge=1,
+        description="all nodes draw on one pool of this many cores (kind, or network "
+        "namespaces on one host); null = each node has its own cores",
+    )
 
     def node_names(self) -> list[str]:
         return [n for pool in self.nodes for n in pool.node_names()]
@@ -134,6 +140,9 @@ class Client(Strict):
 
     node: str | None = Field(None, description="null: placed like any pod")
     in_mesh: bool = Field(True, description="false: the client's traffic bypasses its proxy")
+    cpu_per_request_us: float = Field(
+        0.0, ge=0, description="the load generator's own CPU per request, on its node"
+    )
 
 
 class Workload(Strict):
@@ -207,6 +216,17 @@ class ProxyParams(Strict):
     )
     added_latency_us: float = Field(
         0, ge=0, description="delay per message that is not CPU (buffering, wake-up), each way"
+    )
+    cpu_cv: float = Field(
+        0,
+        ge=0,
+        description="coefficient of variation of the CPU per message (lognormal; 0 = fixed)",
+    )
+    wakeup_cpu_us: float = Field(
+        0,
+        ge=0,
+        description="CPU an idle worker spends waking up for a message; shared by the messages "
+        "it then finds queued, so CPU per request falls as load rises",
     )
     memory_base_mib: float = Field(ge=0)
     memory_per_connection_kib: float = Field(ge=0)

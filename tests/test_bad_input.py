@@ -9,36 +9,37 @@ from conftest import ROOT, SCENARIOS, meshsim_cmd
 
 BASE = (SCENARIOS / "quickstart.yaml").read_text()
 
-# (case, text to replace in quickstart.yaml, replacement, expected line, expected field)
+# (case, text to replace in quickstart.yaml, replacement, line is checked, expected field):
+# the line expected is the first line the replacement changes.
 CASES = [
     ("yaml syntax", "  frontend:\n", "  frontend: [\n", None, None),
     (
         "unknown key",
         "    replicas: 2\n    service_time: {type: lognormal",
         "    replica: 2\n    service_time: {type: lognormal",
-        13,
+        True,
         "services.frontend.replica",
     ),
     (
         "wrong type",
         "    replicas: 2\n    service_time: {type: lognormal",
         "    replicas: two\n    service_time: {type: lognormal",
-        13,
+        True,
         "services.frontend.replicas",
     ),
-    ("negative rate", "rate_rps: 300", "rate_rps: -5", 35, "workload.generator.open.rate_rps"),
+    ("negative rate", "rate_rps: 300", "rate_rps: -5", True, "workload.generator.open.rate_rps"),
     (
         "unknown service",
         "calls: [{service: db}]",
         "calls: [{service: dbx}]",
-        23,
+        True,
         "services.backend-a.calls.0.0.service",
     ),
     (
         "unknown node",
         "  db:\n    replicas: 1\n",
         "  db:\n    replicas: 1\n    nodes: [nowhere]\n",
-        30,
+        True,
         "services.db.nodes.0",
     ),
     (
@@ -52,21 +53,21 @@ CASES = [
         "waypoint for missing service",
         "  profile: istio-1.24-published\n",
         "  profile: istio-1.24-published\n  waypoints: [{name: wp, services: [ghost]}]\n",
-        41,
+        True,
         "mesh.waypoints.0.services.0",
     ),
     (
         "duplicate key",
         "  db:\n    replicas: 1\n",
         "  db:\n    replicas: 1\n    replicas: 2\n",
-        30,
+        True,
         "services.db.replicas",
     ),
     (
         "unknown profile",
         "profile: istio-1.24-published",
         "profile: no-such-profile",
-        40,
+        True,
         "mesh.profile",
     ),
 ]
@@ -91,8 +92,10 @@ def test_bad_scenario_is_one_clear_line(tmp_path, case, old, new, line, field) -
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert lines[0].startswith(f"meshsim: error: {bad}")
-    if line is not None:
-        assert f"{bad}:{line}:" in lines[0]
+    if line:
+        changed = BASE.replace(old, new, 1).splitlines()
+        first = next(i for i, (a, b) in enumerate(zip(BASE.splitlines(), changed)) if a != b)
+        assert f"{bad}:{first + 1}:" in lines[0]
     if field is not None:
         assert field in lines[0]
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

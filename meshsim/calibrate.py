@@ -1,0 +1,377 @@
+"""Fitting a profile to measurements by simulation, and saying what the data cannot identify.
+
+The free parameters are numbers in the template scenario or its profile (a parameter may move
+several of them together, keeping their ratios). Each is fitted in log space between bounds,
+by ``scipy.optimize.least_squares`` on the log-ratios predicted/measured of the chosen metrics.
+Every evaluation simulates every point with the same seeds (common random numbers), so the
+objective is a deterministic function of the parameters and finite differences see the model,
+not noise. After the fit, the Jacobian says how much each parameter moves the residuals: one
+that moves nothing, or only together with another, is reported as not identified and left at
+its starting value rather than returning noise.
+
+Like a scikit-learn estimator, a ``Calibrator`` stores its settings, and ``fit`` sets the
+learned state (``values_``, ``residuals_``, ``sensitivity_``, ...) and returns self.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from meshsim import __version__
+from meshsim.errors import ScenarioError
+from meshsim.loader import LoadedScenario
+from meshsim.measurements import CPU, LATENCY, scenario_for
+from meshsim.results import Result
+from meshsim.simulate import simulate
+
+IDENTIFIED = 0.05  # residual norm moved by a unit change of log(parameter)
+COLLINEAR = 0.95
+
+
+class _OutOfBudget(Exception):
+    """The evaluation budget is spent: the best point seen so far is the answer."""
+
+
+@dataclass(frozen=True)
+class FreeParameter:
+    """A number to fit: ``paths`` move together (ratios kept), the first one's value is it."""
+
+    name: str
+    paths: tuple[str, ...]
+    lower: float
+    upper: float
+    start: float | None = None  # default: the template's value (or the bounds' midpoint)
+
+    @classmethod
+    def parse(cls, text: str) -> FreeParameter:
+        """``name=path[+path...]:lower:upper`` as written after ``--free``."""
+        try:
+            name, rest = text.split("=", 1)
+            paths, lower, upper = rest.rsplit(":", 2)
+            return cls(name, tuple(paths.split("+")), float(lower), float(upper))
+        except ValueError:
+            raise ScenarioError(
+                "expected NAME=PATH[+PATH]:LOWER:UPPER", "--free", None, text
+            ) from None
+
+
+def read_value(loaded: LoadedScenario, path: str) -> float:
+    """The number at a dotted path of the scenario (``params.*`` reads the resolved profile);
+    a path to a distribution reads its mean."""
+    parts = path.split(".")
+    if parts[0] == "params":
+        node: Any = loaded.params.model_dump()
+        parts = parts[1:]
+    else:
+        node = loaded.scenario.model_dump(mode="json")
+    for part in parts:
+        try:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, ValueError):
+            raise ScenarioError("no such number in the template", "--free", None, path) from None
+    if isinstance(node, dict):
+        for key in ("mean_ms", "value_ms"):
+            if key in node:
+                return float(node[key])
+        raise ScenarioError("not a number or a constant/mean distribution", "--free", None, path)
+    return float(node)
+
+
+def _write_path(loaded: LoadedScenario, path: str) -> str:
+    """The settable path for a value ``read_value`` read (a distribution's mean field)."""
+    if path.startswith("params."):
+        return path
+    node: Any = loaded.scenario.model_dump(mode="json")
+    for part in path.split("."):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, dict):
+        return f"{path}.{'mean_ms' if 'mean_ms' in node else 'value_ms'}"
+    return path
+
+
+def default_free(template: LoadedScenario, points: pd.DataFrame) -> list[FreeParameter]:
+    """The environment (network, load generator, server) and, for each proxy kind the data
+    exercise, its CPU per message, work after the response and wake-up cost."""
+    entry = template.scenario.workload.entry
+    free = [
+        FreeParameter("network_ms", ("network.same_zone_ms",), 0.005, 5.0),
+        FreeParameter("client_cpu_us", ("workload.client.cpu_per_request_us",), 1.0, 2000.0),
+        FreeParameter("server_ms", (f"services.{entry}.service_time",), 0.005, 5.0),
+    ]
+    modes = set(points["mode"])
+    kinds = []
+    if "sidecar" in modes:
+        kinds.append("sidecar")
+    if modes & {"ambient", "waypoint"}:
+        kinds.append("ztunnel")
+    if "waypoint" in modes:
+        kinds.append("waypoint")
+    for kind in kinds:
+        p = f"params.{kind}"
+        free.append(
+            FreeParameter(
+                f"{kind}_cpu_us", (f"{p}.request_cpu_us", f"{p}.response_cpu_us"), 5.0, 3000.0
+            )
+        )
+        if kind != "ztunnel":
+            free.append(
+                FreeParameter(f"{kind}_after_us", (f"{p}.post_response_cpu_us",), 1.0, 3000.0)
+            )
+        free.append(FreeParameter(f"{kind}_wakeup_us", (f"{p}.wakeup_cpu_us",), 1.0, 3000.0))
+        free.append(FreeParameter(f"{kind}_cpu_cv", (f"{p}.cpu_cv",), 0.05, 3.0, start=0.5))
+    return free
+
+
+# --- predictions ---------------------------------------------------------------------------
+
+
+def simulated_metrics(result: Result) -> dict[str, float]:
+    """Latency percentiles (ms) and proxy CPU (millicores) in the measurements' terms."""
+    lat = result.latency()["ms"]
+    res = result.resources()
+    out = {q: float(lat[q]) for q in LATENCY}
+    mcores = res.set_index("component")["vcpu"] * 1000
+    kinds = res.set_index("component")["kind"]
+    client = "client.sidecar"
+    sidecars = kinds[kinds == "sidecar"].index
+    out["cpu_sidecar_client"] = float(mcores.get(client, np.nan))
+    server = [c for c in sidecars if c != client]
+    out["cpu_sidecar_server"] = float(mcores[server].sum()) if server else np.nan
+    for kind in ("ztunnel", "waypoint"):
+        names = kinds[kinds == kind].index
+        out[f"cpu_{kind}"] = float(mcores[names].sum()) if len(names) else np.nan
+    return out
+
+
+def residual_table(
+    points: pd.DataFrame, predicted: list[dict[str, float]], metrics: tuple[str, ...]
+) -> pd.DataFrame:
+    """One row per (point, metric) that was measured: predicted, measured, log ratio, error."""
+    rows = []
+    for (_, point), pred in zip(points.iterrows(), predicted, strict=True):
+        for metric in metrics:
+            measured = point.get(metric)
+            if measured is None or pd.isna(measured) or measured <= 0:
+                continue
+            value = pred.get(metric, np.nan)
+            ok = value is not None and not pd.isna(value) and value > 0
+            rows.append(
+                {
+                    "point": point["point"],
+                    "metric": metric,
+                    "predicted": value,
+                    "measured": float(measured),
+                    "log_ratio": math.log(value / measured) if ok else math.log(1e-3),
+                    "error_pct": (value / measured - 1) * 100 if ok else -100.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# --- the calibrator ----------------------------------------------------------------------
+
+
+class Calibrator:
+    """Simulation-based least squares over free parameters of a template scenario."""
+
+    def __init__(
+        self,
+        template: LoadedScenario,
+        free: list[FreeParameter] | None = None,
+        metrics: tuple[str, ...] = ("p50", "p90", *CPU),
+        duration_s: float = 4.0,
+        replications: int = 1,
+        max_evaluations: int = 80,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.template = template
+        self.free = free
+        self.metrics = metrics
+        self.duration_s = duration_s
+        self.replications = replications
+        self.max_evaluations = max_evaluations
+        self.progress = progress
+
+    # the scenario at parameter values -------------------------------------------------
+
+    def _starts(self, free: list[FreeParameter]) -> np.ndarray:
+        starts = []
+        for f in free:
+            value = f.start if f.start is not None else read_value(self.template, f.paths[0])
+            if not f.lower <= value <= f.upper:
+                value = math.sqrt(f.lower * f.upper)
+            starts.append(value)
+        return np.asarray(starts)
+
+    def changes(self, values: dict[str, float]) -> list[str]:
+        """``path=value`` assignments that set the free parameters to ``values``."""
+        out = []
+        for f in self.free_:
+            base = read_value(self.template, f.paths[0])
+            for path in f.paths:
+                own = read_value(self.template, path)
+                value = values[f.name] * (own / base if base > 0 else 1.0)
+                out.append(f"{_write_path(self.template, path)}={value:.6g}")
+        return out
+
+    def scenario(self, values: dict[str, float]) -> LoadedScenario:
+        return self.template.with_changes(*self.changes(values))
+
+    def predict(self, values: dict[str, float], points: pd.DataFrame) -> list[dict[str, float]]:
+        loaded = self.scenario(values)
+        out = []
+        for _, point in points.iterrows():
+            sc = scenario_for(loaded, point, self.duration_s, self.replications)
+            out.append(simulated_metrics(simulate(sc)))
+        return out
+
+    # fitting --------------------------------------------------------------------------
+
+    def fit(self, points: pd.DataFrame) -> Calibrator:
+        if points.empty:
+            raise ScenarioError("no measured points to fit on (check --fit-on)")
+        self.free_ = list(self.free) if self.free else default_free(self.template, points)
+        self.points_ = points.reset_index(drop=True)
+        names = [f.name for f in self.free_]
+        lower = np.log([f.lower for f in self.free_])
+        upper = np.log([f.upper for f in self.free_])
+        start = np.clip(np.log(self._starts(self.free_)), lower + 1e-9, upper - 1e-9)
+        self.evaluations_ = 0
+        best: dict[str, Any] = {"cost": math.inf, "x": start}
+
+        def residuals(x: np.ndarray) -> np.ndarray:
+            if self.evaluations_ >= self.max_evaluations:
+                raise _OutOfBudget
+            self.evaluations_ += 1
+            values = dict(zip(names, np.exp(x), strict=True))
+            table = residual_table(self.points_, self.predict(values, self.points_), self.metrics)
+            r = table["log_ratio"].to_numpy()
+            cost = float(np.sum(r**2))
+            if cost < best["cost"]:
+                best.update(cost=cost, x=x.copy())
+            if self.progress:
+                self.progress(f"evaluation {self.evaluations_}: cost {cost:.4f}")
+            return r
+
+        try:
+            solution = least_squares(
+                residuals, start, bounds=(lower, upper), diff_step=0.05, x_scale=1.0
+            )
+            self.status_ = solution.message
+        except _OutOfBudget:
+            self.status_ = f"stopped at the budget of {self.max_evaluations} evaluations"
+        x = best["x"]
+        self.max_evaluations += len(names) + 1  # the Jacobian below, and the final run
+        jac = self._jacobian(residuals, x, lower, upper)
+        self._judge(jac, x, names, start)
+        predicted = self.predict(self.values_, self.points_)
+        self.residuals_ = residual_table(self.points_, predicted, self.metrics)
+        self.cost_ = float(np.sum(self.residuals_["log_ratio"] ** 2) / 2)
+        return self
+
+    @staticmethod
+    def _jacobian(
+        fun: Callable[[np.ndarray], np.ndarray],
+        x: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        step: float = 0.05,
+    ) -> np.ndarray:
+        """Forward differences in log space (backward at an upper bound)."""
+        base = fun(x)
+        columns = []
+        for j in range(len(x)):
+            h = step if x[j] + step <= upper[j] else -step
+            moved = x.copy()
+            moved[j] += h
+            columns.append((fun(moved) - base) / h)
+        return np.column_stack(columns) if columns else np.zeros((len(base), 0))
+
+    def _judge(self, jac: np.ndarray, x: np.ndarray, names: list[str], start: np.ndarray) -> None:
+        """Sensitivity of the residuals to each parameter, and which ones the data identify."""
+        sensitivity = np.linalg.norm(jac, axis=0)
+        corr = np.zeros((len(names), len(names)))
+        moving = np.flatnonzero(sensitivity >= IDENTIFIED)
+        if len(moving) > 1:  # correlations of the estimates, among the parameters that matter
+            cov = np.linalg.pinv(jac[:, moving].T @ jac[:, moving])
+            sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
+            corr[np.ix_(moving, moving)] = np.clip(cov / np.outer(sd, sd), -1, 1)
+        x = x.copy()
+        rows = []
+        for j, name in enumerate(names):
+            partner = ""
+            others = [(abs(corr[j, k]), names[k]) for k in range(len(names)) if k != j]
+            strongest = max(others, default=(0.0, ""))
+            identified = bool(sensitivity[j] >= IDENTIFIED)
+            note = "identified"
+            if not identified:
+                note = "not identified: no fitted metric depends on it; left at its start"
+                x[j] = start[j]
+            elif strongest[0] > COLLINEAR:
+                partner = strongest[1]
+                note = f"only its combination with {partner} is identified"
+            rows.append(
+                {
+                    "parameter": name,
+                    "start": float(np.exp(start[j])),
+                    "value": float(np.exp(x[j])),
+                    "sensitivity": float(sensitivity[j]),
+                    "identified": identified,
+                    "strongest_correlation": float(strongest[0]),
+                    "correlated_with": strongest[1],
+                    "note": note,
+                }
+            )
+        self.sensitivity_ = pd.DataFrame(rows)
+        self.values_ = dict(zip(names, np.exp(x).tolist(), strict=True))
+
+    # the result as a profile ----------------------------------------------------------
+
+    def profile(
+        self, name: str, template_path: str, measurements: list[str], fit_on: str | None
+    ) -> dict[str, Any]:
+        """A parameter profile document: the fitted parameters, where each came from, and the
+        environment settings (network, load generator, server) fitted alongside."""
+        fitted = self.scenario(self.values_)
+        params = fitted.params.model_dump()
+        env_changes = [c for c in self.changes(self.values_) if not c.startswith("params.")]
+        provenance = {
+            f"{f.paths[0].removeprefix('params.')}": (
+                f"fitted ({'identified' if row.identified else 'NOT identified, start kept'}, "
+                f"sensitivity {row.sensitivity:.3f}) to {', '.join(measurements)}"
+                f" where {fit_on or 'all points'}"
+            )
+            for f, row in zip(self.free_, self.sensitivity_.itertuples(), strict=True)
+            if f.paths[0].startswith("params.")
+        }
+        provenance["other"] = f"as in profile {self.template.profile.name}"
+        return {
+            "name": name,
+            "description": (
+                f"Fitted by meshsim {__version__} calibrate to {len(self.points_)} measured "
+                f"points ({fit_on or 'all'}); template {template_path}."
+            ),
+            "params": params,
+            "provenance": provenance,
+            "calibration": {
+                "template": template_path,
+                "scenario_overrides": env_changes,
+                "measurements": measurements,
+                "fit_on": fit_on,
+                "metrics": list(self.metrics),
+                "duration_s": self.duration_s,
+                "seed": self.template.scenario.sim.seed,
+                "evaluations": self.evaluations_,
+                "cost": self.cost_,
+                "status": self.status_,
+                "parameters": self.sensitivity_.to_dict(orient="records"),
+                "residuals": self.residuals_.to_dict(orient="records"),
+            },
+        }

@@ -1,0 +1,175 @@
+"""Measured load points, read through real_bench's importers, and the scenario each one is.
+
+A *point* is one measured configuration (mode, path variant, connections, rate, payload):
+repetitions of it are merged (median, with their spread kept), and records of the same run from
+two sources (a fortio JSON with the latency histogram, an istio/tools record with the proxies'
+CPU) are joined by their run label. ``scenario_for`` turns a point into the scenario that
+reproduces it from a calibration template.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from meshsim.errors import ScenarioError
+from meshsim.loader import LoadedScenario
+
+LATENCY = ("p50", "p90", "p99")
+CPU = ("cpu_sidecar_client", "cpu_sidecar_server", "cpu_ztunnel", "cpu_waypoint")
+METRICS = LATENCY + CPU
+KEYS = ["campaign", "mode", "variant", "connections", "requested_qps", "payload_bytes"]
+
+
+def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False) -> pd.DataFrame:
+    """One row per measured configuration: latency in ms, proxy CPU in millicores."""
+    from real_bench.errors import BenchError
+    from real_bench.importers import load_files, to_frame
+
+    try:
+        records = load_files([Path(p) for p in paths])
+    except BenchError as exc:
+        raise ScenarioError(str(exc)) from None
+    if not records:
+        raise ScenarioError("no measurements in the files given")
+    raw = _normalise(to_frame(records))
+    raw = _join_sources(raw)
+    if not include_invalid:
+        raw = raw[raw["valid"]]
+    return _merge_repetitions(raw)
+
+
+def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    labels = frame["label"].fillna(frame["run_id"]).astype(str)
+    out = pd.DataFrame(
+        {
+            "run_label": labels,
+            "campaign": [
+                _campaign(label, backend)
+                for label, backend in zip(labels, frame["backend"], strict=True)
+            ],
+            "source": frame["source"],
+            "source_file": frame["source_file"].map(lambda p: Path(str(p)).name),
+            "backend": frame["backend"],
+            "mode": frame["mode"],
+            "variant": frame["mode_variant"].fillna("").map(_variant),
+            "connections": frame["connections"].astype(int),
+            "requested_qps": frame["requested_qps"],
+            "achieved_qps": frame["achieved_qps"],
+            "payload_bytes": frame["payload_bytes"].fillna(1024).astype(int),
+            "open_loop": frame["open_loop"],
+            "valid": frame["valid"].astype(bool),
+            "has_histogram": frame["histogram_us"].str.len() > 2,
+        }
+    )
+    for q in LATENCY:
+        out[q] = frame[f"latency_{q}_us"] / 1e3
+    cpu = lambda prefix: frame[[c for c in frame.columns if c.startswith(prefix)]]  # noqa: E731
+    out["cpu_sidecar_client"] = frame.get("cpu_mcores_sidecar_client")
+    out["cpu_sidecar_server"] = frame.get("cpu_mcores_sidecar_server")
+    ztunnels = cpu("cpu_mcores_ztunnel")
+    out["cpu_ztunnel"] = ztunnels.sum(axis=1, min_count=1) if ztunnels.shape[1] else np.nan
+    waypoints = cpu("cpu_mcores_waypoint")
+    out["cpu_waypoint"] = waypoints.sum(axis=1, min_count=1) if waypoints.shape[1] else np.nan
+    # a proxy that is not on the path (2 mcores of idle Envoy) is not a measurement of it
+    out.loc[out["variant"] == "server-only", "cpu_sidecar_client"] = np.nan
+    out.loc[out["mode"] == "none", list(CPU)] = np.nan
+    return out
+
+
+def _variant(text: str) -> str:
+    text = text.lower()
+    if "server" in text:
+        return "server-only"
+    return "both" if text.startswith("both") else ""
+
+
+def _campaign(label: str, backend: str) -> str:
+    """Runs that share a platform: istio/tools' run id (plus its no-Mixer flag), or the
+    backend for real_bench's own runs."""
+    match = re.match(r"^([0-9a-f]{8})_", label)
+    if not match:
+        return backend
+    return match.group(1) + ("-nomixer" if "nomixer" in label else "")
+
+
+def _join_sources(raw: pd.DataFrame) -> pd.DataFrame:
+    """Records of one run from two sources: latency from the one with a histogram, CPU from
+    whichever measured it."""
+    rows = []
+    for _, group in raw.groupby("run_label", sort=False):
+        group = group.sort_values("has_histogram", ascending=False, kind="stable")
+        row = group.iloc[0].copy()
+        for col in CPU:
+            values = group[col].dropna()
+            if len(values):
+                row[col] = values.iloc[0]
+        row["source"] = "+".join(sorted(set(group["source"])))
+        row["source_file"] = ",".join(sorted(set(group["source_file"])))
+        rows.append(row)
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def _merge_repetitions(raw: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for _, group in raw.groupby(KEYS, sort=False, dropna=False):
+        row = group.iloc[0][
+            [*KEYS, "backend", "run_label", "source", "source_file", "open_loop"]
+        ].copy()
+        row["repetitions"] = len(group)
+        row["achieved_qps"] = group["achieved_qps"].median()
+        for metric in METRICS:
+            values = group[metric].dropna()
+            row[metric] = values.median() if len(values) else np.nan
+            if metric in LATENCY and len(values) > 1:
+                row[f"{metric}_spread"] = (values.max() - values.min()) / values.median()
+        rows.append(row)
+    points = pd.DataFrame(rows).reset_index(drop=True)
+    points.insert(0, "point", [_point_id(r) for _, r in points.iterrows()])
+    return points
+
+
+def _point_id(row: pd.Series) -> str:
+    variant = f"-{row['variant']}" if row["variant"] else ""
+    qps = "max" if pd.isna(row["requested_qps"]) else f"{row['requested_qps']:g}"
+    return f"{row['campaign']}:{row['mode']}{variant}:c{row['connections']}:q{qps}"
+
+
+def select(points: pd.DataFrame, query: str | None) -> pd.DataFrame:
+    """Rows matching a pandas query, e.g. ``connections == 16`` or ``requested_qps != 1000``."""
+    if not query:
+        return points
+    try:
+        return points.query(query)
+    except Exception as exc:  # pandas raises many kinds for a bad expression
+        raise ScenarioError(f"bad selector {query!r}: {exc}") from None
+
+
+def scenario_for(
+    template: LoadedScenario, point: pd.Series, duration_s: float, replications: int = 1
+) -> LoadedScenario:
+    """The template, set to a point's mode, path, load and payload."""
+    sc = template.scenario
+    entry = sc.workload.entry
+    mode = point["mode"]
+    changes = [
+        f"mesh.mode={mode}",
+        f"workload.client.in_mesh={str(point['variant'] != 'server-only').lower()}",
+        f"services.{entry}.response_kib={point['payload_bytes'] / 1024:g}",
+        f"workload.duration_s={duration_s:g}",
+        f"sim.replications={replications}",
+    ]
+    gen = sc.workload.generator
+    if gen.type == "fortio":
+        qps = "null" if pd.isna(point["requested_qps"]) else f"{point['requested_qps']:g}"
+        changes += [
+            f"workload.generator.qps={qps}",
+            f"workload.generator.connections={int(point['connections'])}",
+        ]
+    else:
+        changes.append(f"workload.generator.rate_rps={point['requested_qps']:g}")
+    return template.with_changes(*changes)

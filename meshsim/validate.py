@@ -1,0 +1,196 @@
+"""Validation: simulate every measured configuration with a profile and report the error, with
+the additive baseline beside it, split into the points the profile was fitted on and the ones
+it was not (the hold-out)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from matplotlib.figure import Figure
+
+from meshsim import __version__
+from meshsim.additive import Additive
+from meshsim.calibrate import residual_table, simulated_metrics
+from meshsim.errors import ScenarioError
+from meshsim.loader import LoadedScenario, load_scenario
+from meshsim.measurements import CPU, LATENCY, METRICS, scenario_for, select
+from meshsim.output import write_bytes, write_csv, write_json
+from meshsim.simulate import simulate
+
+TARGETS_PCT = {"p50": 20.0, "p90": 20.0, "p99": 35.0, "cpu": 20.0}
+
+
+def template_for(profile_path: Path, scenario: str | None) -> LoadedScenario:
+    """The scenario a fitted profile is validated in: its recorded template and fitted
+    environment, with the profile itself as ``mesh.profile``."""
+    doc = yaml.safe_load(profile_path.read_text())
+    calibration = (doc or {}).get("calibration") or {}
+    template = scenario or calibration.get("template")
+    if not template:
+        raise ScenarioError("the profile records no template: give --scenario", str(profile_path))
+    path = Path(template)
+    if not path.is_absolute() and not path.exists():
+        path = profile_path.parent / template
+    overrides = [
+        *calibration.get("scenario_overrides", []),
+        f"mesh.profile={profile_path.resolve()}",
+    ]
+    return load_scenario(path, overrides)
+
+
+def additive_metrics(loaded: LoadedScenario) -> dict[str, float]:
+    latency_s, vcpu = Additive(loaded).predict()
+    out = {q: latency_s * 1e3 for q in LATENCY}
+    client = "client.sidecar"
+    out["cpu_sidecar_client"] = vcpu.get(client, np.nan) * 1000
+    servers = [v for k, v in vcpu.items() if k.endswith(".sidecar") and k != client]
+    out["cpu_sidecar_server"] = sum(servers) * 1000 if servers else np.nan
+    for kind in ("ztunnel", "waypoint"):
+        values = [v for k, v in vcpu.items() if k.endswith(f".{kind}")]
+        out[f"cpu_{kind}"] = sum(values) * 1000 if values else np.nan
+    return out
+
+
+def validate(
+    template: LoadedScenario,
+    points: pd.DataFrame,
+    fit_on: str | None,
+    duration_s: float = 4.0,
+    replications: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """One row per point and metric: meshsim and additive predictions, measured, errors."""
+    fitted = set(select(points, fit_on)["point"]) if fit_on else set()
+    frames = []
+    for i, (_, point) in enumerate(points.iterrows()):
+        if progress:
+            progress(f"point {i + 1}/{len(points)}: {point['point']}")
+        sc = scenario_for(template, point, duration_s, replications)
+        one = point.to_frame().T
+        sim = residual_table(one, [simulated_metrics(simulate(sc))], METRICS)
+        add = residual_table(one, [additive_metrics(sc)], METRICS)
+        row = sim.rename(columns={"predicted": "meshsim", "error_pct": "meshsim_error_pct"})
+        row["additive"] = add["predicted"].to_numpy()
+        row["additive_error_pct"] = add["error_pct"].to_numpy()
+        for key in ("mode", "variant", "connections", "requested_qps", "campaign"):
+            row[key] = point[key]
+        row["set"] = "fit" if point["point"] in fitted else "holdout"
+        frames.append(row.drop(columns=["log_ratio"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _metric_group(metric: str) -> str:
+    return "cpu" if metric in CPU else metric
+
+
+def summarise(table: pd.DataFrame, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Mean absolute percentage error per metric, per model, per set; and the targets."""
+    out: dict[str, Any] = {
+        "meshsim_version": __version__,
+        "provenance": provenance,
+        "units": {"mape_pct": "mean absolute percentage error, %"},
+        "targets_pct": TARGETS_PCT,
+    }
+    for subset in ("holdout", "fit", "all"):
+        rows = table if subset == "all" else table[table["set"] == subset]
+        if rows.empty:
+            continue
+        part: dict[str, Any] = {"points": int(rows["point"].nunique())}
+        for model in ("meshsim", "additive"):
+            mape = {}
+            for metric, group in rows.groupby(rows["metric"].map(_metric_group)):
+                mape[metric] = round(float(group[f"{model}_error_pct"].abs().mean()), 2)
+            part[f"{model}_mape_pct"] = mape
+        part["meshsim_within_target"] = {
+            m: v <= TARGETS_PCT[m] for m, v in part["meshsim_mape_pct"].items()
+        }
+        out[subset] = part
+    headline = out.get("holdout") or out["all"]
+    out["mape_pct"] = headline["meshsim_mape_pct"]
+    out["additive_mape_pct"] = headline["additive_mape_pct"]
+    return out
+
+
+def plots(table: pd.DataFrame, out: Path) -> list[Path]:
+    written = []
+    lat = table[table["metric"].isin(LATENCY)]
+    fig = Figure(figsize=(11, 4.8))
+    axes = fig.subplots(1, 2)
+    for ax, metrics, title, unit in (
+        (axes[0], LATENCY, "latency", "ms"),
+        (axes[1], CPU, "proxy CPU", "millicores"),
+    ):
+        part = table[table["metric"].isin(metrics)]
+        if part.empty:
+            ax.set_visible(False)
+            continue
+        for model, marker in (("meshsim", "o"), ("additive", "x")):
+            for subset, alpha in (("fit", 0.35), ("holdout", 0.9)):
+                rows = part[part["set"] == subset]
+                ax.scatter(
+                    rows["measured"],
+                    rows[model],
+                    marker=marker,
+                    alpha=alpha,
+                    label=f"{model} ({subset})",
+                )
+        lo = float(np.nanmin(part[["measured", "meshsim", "additive"]].to_numpy()))
+        hi = float(np.nanmax(part[["measured", "meshsim", "additive"]].to_numpy()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"measured {title} ({unit})")
+        ax.set_ylabel(f"predicted {title} ({unit})")
+        ax.set_title(f"predicted against measured: {title}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    written.append(_save(fig, out / "predicted-vs-measured.png"))
+    for axis, name in (
+        ("connections", "latency-vs-connections.png"),
+        ("requested_qps", "latency-vs-load.png"),
+    ):
+        if lat[axis].nunique() < 2:
+            continue
+        curves = lat[lat["metric"].isin(["p50", "p99"])]
+        groups = list(curves.groupby(["mode", "variant"]))
+        fig = Figure(figsize=(4.2 * len(groups), 4))
+        axes = fig.subplots(1, len(groups), squeeze=False)
+        for ax, ((mode, variant), rows) in zip(axes[0], groups, strict=True):
+            for metric, style in (("p50", "-"), ("p99", ":")):
+                r = rows[rows["metric"] == metric].sort_values(axis)
+                ax.plot(r[axis], r["measured"], "k" + style, marker="s", label=f"measured {metric}")
+                ax.plot(r[axis], r["meshsim"], "C0" + style, marker="o", label=f"meshsim {metric}")
+                ax.plot(
+                    r[axis], r["additive"], "C1" + style, marker="x", label=f"additive {metric}"
+                )
+            ax.set_title(f"{mode} {variant}".strip())
+            ax.set_xlabel(axis.replace("_", " "))
+            ax.set_ylabel("latency (ms)")
+            ax.set_yscale("log")
+            if axis == "connections":
+                ax.set_xscale("log", base=2)
+            ax.legend(fontsize=6)
+        fig.tight_layout()
+        written.append(_save(fig, out / name))
+    return written
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return write_bytes(path, buffer.getvalue())
+
+
+def write_validation(table: pd.DataFrame, out: Path, provenance: dict[str, Any]) -> list[Path]:
+    summary = summarise(table, provenance)
+    return [
+        write_csv(out / "validation.csv", table, provenance),
+        write_json(out / "summary.json", summary),
+        *plots(table, out),
+    ]
