@@ -63,6 +63,31 @@ def markdown_table(records: list[RunRecord]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def overhead_table(records: list[RunRecord]) -> str:
+    """Median latency added by each mode over `none` at the same rate (valid runs only)."""
+    med: dict[tuple[str, float], tuple[float, float]] = {}
+    for (mode, rate), rs in _group(records).items():
+        ok = [r for r in rs if r.validity.valid]
+        if ok:
+            med[(mode, rate)] = (statistics.median(r.latency.p50_us for r in ok),
+                                 statistics.median(r.latency.p99_us for r in ok))
+    lines = ["| mode | rps | added p50 µs | added p99 µs |", "|---|---|---|---|"]
+    for (mode, rate), (p50, p99) in med.items():
+        base = med.get(("none", rate))
+        if mode == "none" or base is None:
+            continue
+        lines.append(f"| {mode} | {rate:.0f} | {p50 - base[0]:+.0f} | {p99 - base[1]:+.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _short_version(v: str) -> str:
+    for tok in v.replace("/", " ").split():
+        tok = tok.removeprefix("v")
+        if tok[:1].isdigit():
+            return tok.split("-")[0]
+    return v
+
+
 def plot_mode(records: list[RunRecord], mode: str, path: Path) -> None:
     """p50/p90/p99 vs requested rate for one mode; one marker per repetition, line = median."""
     import matplotlib
@@ -115,7 +140,7 @@ def write_report(results: Path) -> Path:
     text = f"""# real_bench local run: {len(records)} records
 
 Host: {r0.host.cpu_model}, {r0.host.cores} cores, kernel {r0.host.kernel}.
-Tools: {"; ".join(f"{k} {v}" for k, v in sorted(r0.tool_versions.items()))}.
+Tools: {", ".join(f"{k} {_short_version(v)}" for k, v in sorted(r0.tool_versions.items()))}.
 Load: {r0.load_generator}; {r0.connections} connections, {r0.payload_bytes} B responses,
 {r0.warmup_s:g} s warm-up (excluded) + {r0.duration_s:g} s measured per run, cross-node.
 Measured TCP connect time client pod -> server pod (no proxy): median
@@ -128,6 +153,10 @@ Background = machine CPU not used by this run's processes (the machine was share
 {statistics.median(bg):.0f} mcores, max {max(bg):.0f} mcores of 2000).
 
 {markdown_table(records)}
+Latency added over `none` at the same rate (median of valid repetitions; noisy where the
+background column is high):
+
+{overhead_table(records)}
 Invalid runs: {len(invalid)} of {len(records)}{_reasons(invalid)}.
 Runs with warnings (noisy background or late generator): {len(warned)}.
 
