@@ -94,7 +94,9 @@ def test_bad_scenario_is_one_clear_line(tmp_path, case, old, new, line, field) -
     assert lines[0].startswith(f"meshsim: error: {bad}")
     if line:
         changed = BASE.replace(old, new, 1).splitlines()
-        first = next(i for i, (a, b) in enumerate(zip(BASE.splitlines(), changed)) if a != b)
+        first = next(
+            i for i, (a, b) in enumerate(zip(BASE.splitlines(), changed, strict=False)) if a != b
+        )
         assert f"{bad}:{first + 1}:" in lines[0]
     if field is not None:
         assert field in lines[0]
