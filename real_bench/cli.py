@@ -17,7 +17,8 @@ from real_bench.errors import BenchError
 def _cmd_import(args: argparse.Namespace) -> int:
     from real_bench.importers import load_files, write_table
 
-    records = load_files([Path(f) for f in args.files])
+    records = load_files([Path(f) for f in args.files], mode=args.mode,
+                         placement=args.placement)
     write_table(records, Path(args.out))
     if args.jsonl:
         from real_bench.record import write_jsonl
@@ -95,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("files", nargs="+")
     imp.add_argument("--out", required=True, help="CSV table, one row per run")
     imp.add_argument("--jsonl", help="also write the normalized records here")
+    imp.add_argument("--mode", choices=["none", "sidecar", "ambient", "waypoint"],
+                     help="mesh mode for fortio/istio-tools files whose labels do not tell")
+    imp.add_argument("--placement", choices=["same-node", "cross-node", "unknown"],
+                     default="unknown", help="placement of fortio/istio-tools runs")
     imp.set_defaults(func=_cmd_import)
 
     loc = sub.add_parser("local", help="measure real proxies in network namespaces (root)")
