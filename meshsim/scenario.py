@@ -288,8 +288,17 @@ class Network(Strict):
 
 
 class Sim(Strict):
+    """How to simulate: seeds, replications, and when to stop."""
+
     seed: int = Field(1, ge=0)
-    replications: int = Field(3, ge=1)
+    replications: int = Field(3, ge=1, description="independent runs (at least this many)")
+    precision_pct: float | None = Field(
+        None,
+        gt=0,
+        description="stopping rule: add replications until the 95% CI half-width of the "
+        "p99 is within this % of it (or max_replications is reached); null = fixed count",
+    )
+    max_replications: int = Field(20, ge=1)
     max_in_flight: int = Field(
         20_000, ge=1, description="stop with a 'saturated' verdict beyond this many in flight"
     )

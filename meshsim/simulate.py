@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from meshsim.loader import LoadedScenario
 from meshsim.resources import component_table
 from meshsim.results import PROXY_KINDS, Replication, Result
 from meshsim.scenario import Fortio, Mode
+from meshsim.stats import confidence_interval
 
 Progress = Callable[[str], None]
 
@@ -59,14 +61,28 @@ def simulate(
     loaded: LoadedScenario, replications: int | None = None, progress: Progress | None = None
 ) -> Result:
     """Run every replication of a scenario in its own mode."""
-    n = replications or loaded.scenario.sim.replications
+    sim = loaded.scenario.sim
+    n = replications or sim.replications
     started = time.perf_counter()
     reps = []
-    for i in range(n):
+    while True:
+        i = len(reps)
         if progress:
-            progress(f"{loaded.scenario.mesh.mode}: replication {i + 1}/{n}")
+            progress(f"{loaded.scenario.mesh.mode}: replication {i + 1}")
         reps.append(run_replication(loaded, i))
+        if len(reps) < n:
+            continue
+        if replications or sim.precision_pct is None or len(reps) >= sim.max_replications:
+            break
+        if _precise(reps, sim.precision_pct):
+            break
     return Result(loaded, reps, wall_time_s=time.perf_counter() - started)
+
+
+def _precise(reps: list[Replication], precision_pct: float) -> bool:
+    """Is the p99's 95% confidence interval within ``precision_pct`` of it?"""
+    mean, low, high = confidence_interval([r.latency_ms()["p99"] for r in reps])
+    return not math.isnan(low) and (high - low) / 2 <= precision_pct / 100 * mean
 
 
 @dataclass
