@@ -311,14 +311,19 @@ class _Store:
 
 
 def _local(tasks: list[Task], workers: int | None) -> Iterator[dict[str, Any]]:
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        futures = [pool.submit(run_task, t) for t in tasks]
+    """Start the worker processes and submit every task now (before any progress-bar thread
+    exists, so the workers fork from a single-threaded process); rows come back as they end."""
+    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+    futures = [pool.submit(run_task, t) for t in tasks]
+
+    def rows() -> Iterator[dict[str, Any]]:
         try:
             for fut in as_completed(futures):
                 yield fut.result()
         finally:
-            for fut in futures:
-                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    return rows()
 
 
 def _dask(tasks: list[Task], scheduler: Any, workers: int | None) -> Iterator[dict[str, Any]]:
