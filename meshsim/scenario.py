@@ -157,6 +157,8 @@ class Workload(Strict):
     def _check_length(self) -> Workload:
         if (self.duration_s is None) == (self.requests is None):
             raise ValueError("give exactly one of duration_s and requests")
+        if self.duration_s is not None and self.warmup_s >= self.duration_s:
+            raise ValueError("warmup_s must be shorter than duration_s: nothing would be measured")
         return self
 
 

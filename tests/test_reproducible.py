@@ -56,20 +56,29 @@ def test_modes_see_the_same_arrivals_and_app_work() -> None:
 
 
 def test_replications_are_independent() -> None:
-    loaded = load_scenario(SCENARIOS / "mm1.yaml", ["workload.duration_s=2"])
+    loaded = load_scenario(
+        SCENARIOS / "mm1.yaml", ["workload.duration_s=2", "workload.warmup_s=0.2"]
+    )
     result = simulate(loaded, replications=2)
     a, b = (r.latency_ms()["mean"] for r in result.replications)
     assert a != b
 
 
 def test_precision_stopping_rule_adds_replications_until_the_p99_is_tight() -> None:
-    loaded = load_scenario(SCENARIOS / "mm1.yaml", [
-        "workload.duration_s=1", "sim.replications=2", "sim.precision_pct=8",
-        "sim.max_replications=12",
-    ])
+    loaded = load_scenario(
+        SCENARIOS / "mm1.yaml",
+        [
+            "workload.duration_s=1.5",
+            "workload.warmup_s=0.2",
+            "sim.replications=2",
+            "sim.precision_pct=8",
+            "sim.max_replications=12",
+        ],
+    )
     result = simulate(loaded)
     n = len(result.replications)
     assert 2 < n <= 12
     p99 = result.latency().loc["p99"]
     half = (p99["ci95_high_ms"] - p99["ci95_low_ms"]) / 2
+    assert p99["ms"] > 0
     assert half <= 0.08 * p99["ms"] or n == 12

@@ -41,7 +41,7 @@ def test_saturated_sidecar_is_named_as_the_bottleneck() -> None:
             "workload.generator.connections=64",
             "params.sidecar.workers=1",
             "sim.replications=1",
-            "workload.duration_s=1",
+            "workload.duration_s=1.5",
         ],
     )
     verdict = simulate(loaded).verdict()
@@ -52,6 +52,6 @@ def test_saturated_sidecar_is_named_as_the_bottleneck() -> None:
 def test_light_load_is_ok() -> None:
     loaded = load_scenario(
         SCENARIOS / "mm1.yaml",
-        ["workload.generator.rate_rps=100", "workload.duration_s=2", "sim.replications=1"],
+        ["workload.generator.rate_rps=100", "workload.duration_s=3", "sim.replications=1"],
     )
     assert simulate(loaded).verdict()["status"] == "ok"
