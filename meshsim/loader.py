@@ -159,7 +159,7 @@ def _build(
         err = exc.errors()[0]
         line, field_path = _locate(tuple(err["loc"]), lines)
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ScenarioError(err["msg"] + more, file, line, field_path) from None
+        raise ScenarioError(_message(err) + more, file, line, field_path) from None
     except InvalidReference as exc:
         line, field_path = _locate(exc.loc, lines)
         raise ScenarioError(str(exc), file, line, field_path) from None
@@ -178,7 +178,7 @@ def _build(
     except ValidationError as exc:
         err = exc.errors()[0]
         line, field_path = _locate(("params", *err["loc"]), lines)
-        raise ScenarioError(err["msg"], file, line, field_path) from None
+        raise ScenarioError(_message(err), file, line, field_path) from None
     return LoadedScenario(
         scenario=scenario,
         params=params,
@@ -189,3 +189,8 @@ def _build(
         profile_sha256=profiles.digest(text),
         overrides=overrides,
     )
+
+
+def _message(err: Any) -> str:
+    """pydantic's message without its 'Value error, ' prefix for our own checks."""
+    return str(err["msg"]).removeprefix("Value error, ")
