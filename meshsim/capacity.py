@@ -100,7 +100,7 @@ class Capacity:
         failing = [p for p in self.points if p.rate_rps == self.first_failing_rps]
         if not failing:
             return "not reached"
-        return "saturation" if failing[0].status != "ok" else f"latency ({self.slo.statistic})"
+        return failing[0].status if failing[0].status != "ok" else f"latency ({self.slo.statistic})"
 
 
 def rate_field(loaded: LoadedScenario) -> str:
@@ -120,7 +120,14 @@ def rate_field(loaded: LoadedScenario) -> str:
 def short_run(
     loaded: LoadedScenario, rate_rps: float, slo: Slo, requests_per_point: int
 ) -> LoadedScenario:
-    """The scenario at ``rate_rps``, shortened to about ``requests_per_point`` requests."""
+    """The scenario at ``rate_rps``, shortened to about ``requests_per_point`` requests.
+
+    A fortio connection needs a few hundred requests of its own, or the edges of the window
+    make the achieved rate look short of the rate asked for.
+    """
+    gen = loaded.scenario.workload.generator
+    if isinstance(gen, Fortio):
+        requests_per_point = max(requests_per_point, 250 * gen.connections)
     duration = max(0.2, requests_per_point / rate_rps)
     warmup = min(loaded.scenario.workload.warmup_s, duration / 5)
     cap = max(200, int(8 * rate_rps * slo.threshold_ms / 1e3) + 100)

@@ -247,6 +247,46 @@ def saving_table(run: ProfileRun) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
+def profiles_table(data: ReportData) -> pd.DataFrame:
+    """The figures the field quotes, one column per profile."""
+    runs = [data.main, *data.others]
+    rows: dict[str, dict[str, float]] = {}
+    for run in runs:
+        calls = per_call_table(run).set_index("mode")
+        saving = saving_table(run)
+        col = f"profile {run.profile}"
+        for mode, label in (("sidecar", "two sidecars (L7)"), ("ambient", "two ztunnels (L4)")):
+            if mode in calls.index:
+                per = calls.loc[mode, "per traversal (ms)"]
+                rows.setdefault(f"{label}: ms per traversal", {})[col] = per
+                total = calls.loc[mode, "time in proxies per call (ms)"]
+                rows.setdefault(f"{label}: ms per call", {})[col] = total
+        if saving is not None:
+            by_view = saving.set_index("view")["ambient saves (%)"]
+            for view in (
+                "data-plane requests, priced (USD/month)",
+                "data-plane used, priced (USD/month)",
+            ):
+                rows.setdefault(f"ambient saves on {view.split(',')[0]} (%)", {})[col] = float(
+                    by_view[view]
+                )
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.insert(0, "the claim", [CLAIM.get(label, math.nan) for label in frame.index])
+    frame.index.name = "figure"
+    return frame.reset_index()
+
+
+# The field's figures as quoted in shared/MODEL.md section 3 (a talk on ambient mesh, mTLS).
+CLAIM = {
+    "two sidecars (L7): ms per traversal": 2.0,
+    "two sidecars (L7): ms per call": 4.0,
+    "two ztunnels (L4): ms per traversal": 0.5,
+    "two ztunnels (L4): ms per call": 1.0,
+    "ambient saves on data-plane requests (%)": 75.0,
+    "ambient saves on data-plane used (%)": 75.0,
+}
+
+
 def cost_kind_table(run: ProfileRun) -> pd.DataFrame:
     frames = []
     for mode, est in run.costs.items():
@@ -565,6 +605,22 @@ def build(data: ReportData) -> list[Section]:
         )
     sections.append(summary)
 
+    if data.others:
+        sections.append(
+            Section(
+                "Profiles side by side",
+                [
+                    Table(
+                        profiles_table(data),
+                        "the claim: the field's figures (a talk on ambient mesh, quoted in "
+                        "MODEL.md section 3). Per call: simulated at the workload's rate, time "
+                        "in the mode's proxies, request and response. Savings: sidecar mode "
+                        "against ambient (ztunnel only), requests from the cost model, used "
+                        "from the simulation.",
+                    )
+                ],
+            )
+        )
     if data.capacities:
         sections.append(Section("Latency against load", [latency_load_figure(data)]))
     sections.append(
