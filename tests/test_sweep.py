@@ -57,6 +57,7 @@ def test_killed_sweep_resumes_without_losing_or_duplicating(tmp_path: Path) -> N
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "meshsim.cli", "sweep", FORTIO, "--out", str(out)]
     cmd += ["--grid", "workload.generator.connections=1,2,4", "--grid", "mesh.mode=none,sidecar"]
+    cmd += ["--grid", "sim.seed=1,2"]
     cmd += ["--set", "workload.duration_s=0.6", "--set", "workload.warmup_s=0.1"]
     cmd += ["--workers", "1", "--quiet", "--replications", "1"]
     proc = subprocess.Popen(
@@ -65,14 +66,14 @@ def test_killed_sweep_resumes_without_losing_or_duplicating(tmp_path: Path) -> N
     points = out / "points"
     deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline and len(list(points.glob("*.json"))) < 2:
+        while time.monotonic() < deadline and not list(points.glob("*.json")):
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.02)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its worker processes
         proc.wait()
     before = {p.name: p.stat().st_mtime_ns for p in points.glob("*.json")}
-    assert 2 <= len(before) < 6, "the kill should land part way through the sweep"
+    assert 1 <= len(before) < 12, "the kill should land part way through the sweep"
     for name in before:  # every file on disk is whole
         json.loads((points / name).read_text())
     assert not (out / "results.parquet").exists()
@@ -80,14 +81,15 @@ def test_killed_sweep_resumes_without_losing_or_duplicating(tmp_path: Path) -> N
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     table = read_results(out)
-    assert len(table) == 6
+    assert len(table) == 12
     assert table["task"].is_unique
-    pairs = set(table[["workload.generator.connections", "mesh.mode"]].itertuples(False, None))
-    assert pairs == {(c, m) for c in (1, 2, 4) for m in ("none", "sidecar")}
-    assert len(list(points.glob("*.json"))) == 6
+    grid = ["workload.generator.connections", "mesh.mode", "sim.seed"]
+    points_run = set(table[grid].itertuples(False, None))
+    assert points_run == {(c, m, s) for c in (1, 2, 4) for m in ("none", "sidecar") for s in (1, 2)}
+    assert len(list(points.glob("*.json"))) == 12
     assert {n: (points / n).stat().st_mtime_ns for n in before} == before  # skipped, not rerun
     last = json.loads((out / "sweep.json").read_text())["last_run"]
-    assert last["tasks_run"] == 6 - len(before)
+    assert last["tasks_run"] == 12 - len(before)
 
 
 @pytest.mark.parametrize(
