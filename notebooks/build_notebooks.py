@@ -646,6 +646,7 @@ mesh_cost = pd.DataFrame(rows).set_index("mode")[
 ax = mesh_cost[["mesh_provisioned_usd_month", "mesh_used_usd_month"]].plot.bar(
     rot=0, figsize=(7, 3.5))
 ax.set(xlabel="", ylabel="USD per month", title="Mesh cost: provisioned against used")
+ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
 mesh_cost
 """),
     md("""
