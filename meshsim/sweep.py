@@ -35,7 +35,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,7 +97,6 @@ class Sweep:
     grids: list[Grid]
     replications: int = 1
     source: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def points(self) -> list[tuple[str, ...]]:
         """Every combination of grid values, as ``path=value`` assignments (row-major)."""
@@ -411,9 +410,11 @@ def assemble(sweep: Sweep, tasks: list[Task], store: _Store) -> pd.DataFrame:
     """The tidy table: one row per (point, replication), in grid order."""
     rows = [store.load(t.key) for t in tasks]
     table = pd.DataFrame(rows)
-    for g in sweep.grids:  # a column of mixed types (1, "auto") is kept as text
+    for g in sweep.grids:  # mixed types (1, "auto") and structures are kept as text
         kinds = {type(v) for v in table[g.path] if v is not None}
-        if len(kinds) > 1 and not kinds <= {int, float}:
+        if kinds & {dict, list}:
+            table[g.path] = table[g.path].map(lambda v: json.dumps(v, sort_keys=True))
+        elif len(kinds) > 1 and not kinds <= {int, float}:
             table[g.path] = table[g.path].map(lambda v: v if v is None else str(v))
     return table.sort_values(["point", "replication"], kind="stable").reset_index(drop=True)
 

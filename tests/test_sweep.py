@@ -149,3 +149,13 @@ def test_shipped_sweep_file_is_valid() -> None:
     sweep = build_sweep(ROOT / "sweeps" / "quickstart-modes-load.yaml")
     assert len(sweep.tasks()) == 4 * 3 * 2
     assert sweep.base.scenario.name == "quickstart"
+
+
+def test_structured_values_become_json_text_columns(tmp_path: Path) -> None:
+    near = "[{name: wp, services: [fortioserver], nodes: [n1]}]"
+    far = "[{name: wp, services: [fortioserver], nodes: [n3]}]"
+    sweep = build_sweep(
+        FORTIO, [f"mesh.waypoints={near},{far}"], [*SHORT, "mesh.mode=waypoint"], replications=1
+    )
+    table = run_sweep(sweep, tmp_path, workers=1, progress=False)
+    assert [json.loads(v)[0]["nodes"] for v in table["mesh.waypoints"]] == [["n1"], ["n3"]]
