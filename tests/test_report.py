@@ -57,6 +57,7 @@ def test_files_and_embedded_images(report: tuple[Path, ReportData]) -> None:
         "Cost per component kind",
         "~75% claim",
         "istio-1.24-published",
+        "Profiles side by side",
         "Assumptions and provenance",
     ):
         assert section in md and section in page
