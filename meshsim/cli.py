@@ -296,7 +296,13 @@ def parser() -> argparse.ArgumentParser:
     check = scenario_command("check", "validate a scenario and exit")
     check.set_defaults(func=cmd_check)
     swp = scenario_command("sweep", "simulate the cross product of grids x replications")
-    swp.add_argument("--grid", action="append", metavar="PATH=V1,V2,...", help="(repeatable)")
+    swp.add_argument(
+        "--grid",
+        action="append",
+        metavar="PATH=V1,V2,...",
+        help="a field and its values; grids are crossed (repeatable). SCENARIO may also be a "
+        "sweep YAML (scenario, grid, set, replications)",
+    )
     swp.add_argument("--out", required=True, help="results.parquet, results.csv, points/ here")
     swp.add_argument("--executor", choices=["local", "dask"], default="local")
     swp.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
