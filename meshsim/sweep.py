@@ -26,6 +26,7 @@ overrides and replications; ``--grid`` options add to its grid::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
@@ -52,6 +53,7 @@ from meshsim.simulate import run_replication
 Executor = Literal["local", "dask"]
 KINDS = ("app", "kernel", *PROXY_KINDS)
 POINTS_DIR = "points"
+STALE_TEMP_S = 600  # an interrupted write's temporary file is removed after this long
 
 UNITS = {
     "point": "index of the grid point (row-major over the grids, in the order given)",
@@ -293,8 +295,11 @@ class _Store:
     def __init__(self, out: Path) -> None:
         self.dir = out / POINTS_DIR
         self.dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.dir.glob(".*"):  # temporaries of a write that was interrupted
-            stale.unlink(missing_ok=True)
+        cutoff = time.time() - STALE_TEMP_S
+        for temp in self.dir.glob(".*"):  # a write that was interrupted left its temporary
+            with contextlib.suppress(FileNotFoundError):
+                if temp.stat().st_mtime < cutoff:  # (a recent one may be another sweep's)
+                    temp.unlink()
 
     def path(self, key: str) -> Path:
         return self.dir / f"{key}.json"
