@@ -406,6 +406,11 @@ The CPU and memory figures come from the profile (`istio-1.24-published`), whose
 assumptions are listed in the profile file; see `03-calibration.ipynb` for how its latency
 compares with real measurements.
 """),
+    code("""
+import shutil
+
+shutil.rmtree(WORK, ignore_errors=True)  # the sweeps' scratch files; the tables are above
+"""),
 ]
 
 # --- 03 calibration ---------------------------------------------------------------------------
