@@ -134,3 +134,20 @@ def test_unknown_mode_in_compare() -> None:
         text=True,
     )
     assert proc.returncode == 2 and "linkerd" in proc.stderr
+
+
+def test_set_on_a_missing_service_is_an_error_not_a_new_service() -> None:
+    proc = subprocess.run(
+        [
+            *meshsim_cmd(),
+            "check",
+            str(SCENARIOS / "quickstart.yaml"),
+            "--set",
+            "services.fronted.replicas=3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2
+    assert "no service 'fronted'" in proc.stderr
