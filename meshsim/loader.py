@@ -100,10 +100,10 @@ def apply_assignment(raw: dict[str, Any], assignment: str) -> None:
         raise ScenarioError("expected PATH=VALUE", "--set", None, assignment)
     value = yaml.safe_load(text)
     parts: list[str | int] = [int(p) if p.isdigit() else p for p in path.split(".")]
-    named = raw.get("services")
-    if len(parts) > 2 and parts[0] == "services" and isinstance(named, dict):
-        if parts[1] not in named:  # a typo must not create a new, default service
-            raise ScenarioError(f"no service {parts[1]!r}", "--set", None, path)
+    services = raw.get("services")
+    if len(parts) > 2 and parts[0] == "services" and parts[1] not in (services or {}):
+        # a typo must not create a new service with every field at its default
+        raise ScenarioError(f"no service {parts[1]!r}", "--set", None, path)
     target: Any = raw
     for i, part in enumerate(parts[:-1]):
         try:
