@@ -149,7 +149,8 @@ Measured TCP connect time client pod -> server pod (no proxy): median
 Cells are median (min-max) over repetitions. Latency is measured from each request's intended
 send time (open loop). Proxy CPU is the sum over the proxies on the path (sidecar: 2 haproxy
 http; ambient: 2 haproxy tcp "ztunnels"; waypoint: 2 ztunnels + 1 haproxy http waypoint).
-Background = machine CPU not used by this run's processes (the machine was shared: median
+Background = CPU used during the window by all other processes on the machine (it was shared:
+median
 {statistics.median(bg):.0f} mcores, max {max(bg):.0f} mcores of 2000).
 
 {markdown_table(records)}

@@ -2,8 +2,12 @@
 
 CPU is utime+stime of the process (all threads) in clock ticks, differenced over the measured
 window and expressed in millicores. Memory is VmRSS, sampled every `interval` s (max and mean).
-Background CPU = machine busy time (/proc/stat) minus our processes' time: on a shared machine
-it is recorded with every run so noisy points can be recognised, not silently trusted.
+Background CPU = the summed CPU time of every other process (kernel threads included) alive at
+both ends of the window. Per-process times come from exact runtime; /proc/stat's machine-wide
+counters are tick-sampled and undercount bursty network work (on this VM they reported less
+busy time than our own processes used), so they are kept only as `machine_busy_mcores`.
+On a shared machine background CPU is recorded with every run so noisy points can be
+recognised, not silently trusted. Processes that start and end inside the window are missed.
 """
 
 from __future__ import annotations
@@ -67,12 +71,17 @@ def machine_busy_ticks() -> tuple[int, int]:
 
 
 def busy_millicores(seconds: float = 1.0) -> float:
-    """How many millicores the whole machine used over the next `seconds`."""
-    b0, _ = machine_busy_ticks()
-    t0 = time.monotonic()
+    """CPU used by every process on the machine except this one over the next `seconds`.
+
+    Summed from per-process times, which the kernel derives from exact runtime; the machine-wide
+    /proc/stat counters are tick-sampled and badly undercount short bursts (network servers).
+    """
+    me = os.getpid()
+    a0, t0 = all_proc_ticks(), time.monotonic()
     time.sleep(seconds)
-    b1, _ = machine_busy_ticks()
-    return (b1 - b0) / HZ / (time.monotonic() - t0) * 1000.0
+    a1, dt = all_proc_ticks(), time.monotonic() - t0
+    ticks = sum(t - a0[p][1] for p, (_c, t) in a1.items() if p in a0 and p != me)
+    return ticks / HZ / dt * 1000.0
 
 
 @dataclass
@@ -110,22 +119,17 @@ class Window:
         dt = time.monotonic() - self._t0
         busy1, _ = machine_busy_ticks()
         all1 = all_proc_ticks()
-        ours = 0
         for n, p in self.pids.items():
             t0, t1 = self._ticks0.get(n), proc_ticks(p)
             if t0 is not None and t1 is not None:
                 self.cpu_mcores[n] = (t1 - t0) / HZ / dt * 1000.0
-                ours += t1 - t0
         self._stop.set()
         self._thread.join()
         for n, vals in self._rss.items():
             if vals:
                 self.rss_max[n] = max(vals)
                 self.rss_mean[n] = sum(vals) / len(vals)
-        me = os.getpid()  # the driver (this process) is part of the run, not background
-        if me in self._all0 and me in all1:
-            ours += all1[me][1] - self._all0[me][1]
-        mine = {*self.pids.values(), me}
+        mine = {*self.pids.values(), os.getpid()}  # the driver is part of the run
         others: dict[str, int] = {}
         for pid, (comm, ticks) in all1.items():
             if pid in mine or pid not in self._all0:
@@ -133,8 +137,8 @@ class Window:
             others[comm] = others.get(comm, 0) + ticks - self._all0[pid][1]
         self.top_others = [(c, round(t / HZ / dt * 1000.0, 1)) for c, t in
                            sorted(others.items(), key=lambda kv: -kv[1])[:5] if t > 0]
+        self.background_mcores = sum(others.values()) / HZ / dt * 1000.0
         self.machine_mcores = (busy1 - self._busy0) / HZ / dt * 1000.0
-        self.background_mcores = max(0.0, (busy1 - self._busy0 - ours) / HZ / dt * 1000.0)
 
 
 def host_facts() -> dict[str, object]:

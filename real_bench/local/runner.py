@@ -312,7 +312,7 @@ class ModeLab:
         host = Host(**facts, background_cpu_millicores=_r(win.background_mcores),  # type: ignore[arg-type]
                     network_rtt_us=_r(self.rtt_us),
                     notes=["no tc netem on this kernel: no delay emulated, RTT measured",
-                           f"machine busy {pre_busy:.0f} mcores before the run "
+                           f"other processes used {pre_busy:.0f} mcores just before the run "
                            f"(waited {waited:.1f} s for quiet)"])
         return RunRecord(
             run_id=f"local-{self.lab.id}-{tag}", source="local", backend="local",
@@ -331,7 +331,7 @@ class ModeLab:
                 "service_time_p99_us": _r(percentile_nearest_rank(service, 99)),
                 "send_lag_p50_us": _r(percentile_nearest_rank(lag, 50)),
                 "send_lag_p99_us": _r(lag_p99),
-                "machine_busy_mcores": _r(win.machine_mcores),
+                "machine_busy_mcores_proc_stat": _r(win.machine_mcores),
                 "top_other_processes_mcores": dict(win.top_others),
                 "wrk_summary": res.wrk_summary,
                 "lab_id": self.lab.id,
