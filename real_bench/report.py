@@ -137,6 +137,7 @@ def write_report(results: Path) -> Path:
     invalid = [r for r in records if not r.validity.valid]
     warned = [r for r in records if r.validity.warnings]
     rtts = [r.host.network_rtt_us for r in records if r.host.network_rtt_us]
+    capacity = 1000 * (r0.host.cores or 0)
     text = f"""# real_bench local run: {len(records)} records
 
 Host: {r0.host.cpu_model}, {r0.host.cores} cores, kernel {r0.host.kernel}.
@@ -149,9 +150,8 @@ Measured TCP connect time client pod -> server pod (no proxy): median
 Cells are median (min-max) over repetitions. Latency is measured from each request's intended
 send time (open loop). Proxy CPU is the sum over the proxies on the path (sidecar: 2 haproxy
 http; ambient: 2 haproxy tcp "ztunnels"; waypoint: 2 ztunnels + 1 haproxy http waypoint).
-Background = CPU used during the window by all other processes on the machine (it was shared:
-median
-{statistics.median(bg):.0f} mcores, max {max(bg):.0f} mcores of 2000).
+Background = CPU used during the window by all other processes on the machine (it is shared):
+median {statistics.median(bg):.0f} mcores, max {max(bg):.0f} mcores of {capacity}.
 
 {markdown_table(records)}
 Latency added over `none` at the same rate (median of valid repetitions; noisy where the
