@@ -104,6 +104,8 @@ def default_free(template: LoadedScenario, points: pd.DataFrame) -> list[FreePar
         FreeParameter("network_ms", ("network.same_zone_ms",), 0.005, 5.0),
         FreeParameter("client_cpu_us", ("workload.client.cpu_per_request_us",), 1.0, 2000.0),
         FreeParameter("server_ms", (f"services.{entry}.service_time",), 0.005, 5.0),
+        FreeParameter("wakeup_latency_us", ("cluster.wakeup_latency_us",), 1.0, 2000.0, 30.0),
+        FreeParameter("idle_after_us", ("cluster.idle_after_us",), 50.0, 20000.0),
     ]
     modes = set(points["mode"])
     kinds = []

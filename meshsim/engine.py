@@ -38,6 +38,8 @@ class Usage:
     cpu_s: float = 0.0
     busy_s: float = 0.0
     residence_s: float = 0.0
+    active: int = 0  # messages it is working on now
+    idle_since: float = -math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +75,13 @@ class Engine:
         self.env = simpy.Environment()
         self.topo = Topology(self.sc, self.params)
         self.streams = Streams(self.sc.sim.seed, replication)
-        shared = self.sc.cluster.shared_cores
-        host = Pool(self.env, shared, "host") if shared else None
+        cluster = self.sc.cluster
+        host = Pool(self.env, cluster.shared_cores, "host") if cluster.shared_cores else None
         self.cores = {
             name: host or Pool(self.env, node.cores, name) for name, node in self.topo.nodes.items()
         }
+        self._wakeup_s = cluster.wakeup_latency_us * US
+        self._idle_after_s = cluster.idle_after_us * US
         self.components = self.topo.components()
         self.usage = {c.name: Usage() for c in self.components}
         self.workers: dict[str, Pool] = {}
@@ -283,24 +287,27 @@ class Engine:
         cpu = duration
         if svc.cpu_per_request_ms is not None:
             cpu = min(duration, svc.cpu_per_request_ms / 1e3)
-        waited_core = 0.0
+        waited_core = wake = 0.0
         if cpu > 0:
             cores = self.cores[pod.node]
+            usage = self.usage[name]
+            wake = self._wake(usage)
             granted = cores.acquire()
             if granted is not None:
                 asked = env.now
                 yield granted
                 waited_core = env.now - asked
-            yield env.timeout(cpu)
+            yield env.timeout(cpu + wake)
             cores.release()
-            self.usage[name].cpu_s += cpu
+            usage.cpu_s += cpu
+            self._rest(usage)
         if duration > cpu:
             yield env.timeout(duration - cpu)
         if workers is not None and not svc.blocking_calls:
             workers.release()
             self.usage[name].busy_s += env.now - got_worker
         if measured:
-            self.recorder.hop("app", got_worker - arrived + waited_core, duration)
+            self.recorder.hop("app", got_worker - arrived + waited_core, duration + wake)
         for i, step in enumerate(svc.calls):
             branches = []
             for j, call in enumerate(step):
@@ -432,13 +439,16 @@ class Engine:
                 else:
                     yield granted  # handed over by a busy worker: no new wake-up
             got_worker = env.now
+            wake = self._wake(s.usage) if workers is not None else 0.0
             granted = s.cores.acquire()
             if granted is not None:
                 yield granted
-            yield env.timeout(cpu)
+            yield env.timeout(cpu + wake)
             s.cores.release()
             usage = s.usage
             usage.cpu_s += cpu
+            if workers is not None:
+                self._rest(usage)
             if workers is not None:
                 if s.after_s > 0:
                     env.process(self._after_response(s, got_worker))
@@ -449,17 +459,32 @@ class Engine:
                     yield env.timeout(s.latency_s)
                 usage.residence_s += env.now - arrived
             if hop:
-                total = env.now - arrived
-                hop(s.hop, total - cpu - s.latency_s, cpu + s.latency_s)
+                busy = cpu + wake + s.latency_s
+                hop(s.hop, env.now - arrived - busy, busy)
+
+    def _wake(self, usage: Usage) -> float:
+        """The wake-up delay of an app or proxy starting on a message, and mark it active."""
+        wake = 0.0
+        if usage.active == 0 and self.env.now - usage.idle_since >= self._idle_after_s:
+            wake = self._wakeup_s
+        usage.active += 1
+        return wake
+
+    def _rest(self, usage: Usage) -> None:
+        usage.active -= 1
+        if usage.active == 0:
+            usage.idle_since = self.env.now
 
     def _after_response(self, s: Step, got_worker: float) -> Proc:
         """Telemetry after the response went out: the worker stays busy (Istio docs)."""
+        s.usage.active += 1
         granted = s.cores.acquire()
         if granted is not None:
             yield granted
         yield self.env.timeout(s.after_s)
         s.cores.release()
         s.usage.cpu_s += s.after_s
+        self._rest(s.usage)
         assert s.workers is not None
         s.workers.release()
         s.usage.busy_s += self.env.now - got_worker

@@ -46,6 +46,14 @@ class Cluster(Strict):
         description="spread: each pod on the node with fewest pods; binpack: fill nodes in "
         "order by CPU requests",
     )
+    wakeup_latency_us: float = Field(
+        0.0,
+        ge=0,
+        description="delay before an app or proxy that has been idle for at least "
+        "idle_after_us starts on a message (CPU idle states, scheduler wake-up); at low load "
+        "most messages pay it, at high load few do; 0 = always awake",
+    )
+    idle_after_us: float = Field(1000.0, ge=0, description="idle time before a wake-up is paid")
     shared_cores: int | None = Field(
         None,
         ge=1,

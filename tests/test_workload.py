@@ -91,3 +91,21 @@ def test_distributions_sample_their_declared_moments(spec) -> None:
     x = dist.draw()(np.random.default_rng(0), 400_000)
     assert x.mean() == pytest.approx(dist.mean_s, rel=0.02)
     assert x.var() == pytest.approx(dist.variance_s2, rel=0.1, abs=1e-12)
+
+
+def test_wakeup_latency_makes_light_load_slower_than_moderate_load() -> None:
+    # measured on real machines (real_bench/results): p50 falls as the rate rises, because a
+    # process idle for long pays a wake-up; one that is kept busy does not
+    def p50(qps: int) -> float:
+        loaded = load_scenario(
+            SCENARIOS / "calibration" / "real-bench-local.yaml",
+            [
+                "mesh.mode=none",
+                f"workload.generator.qps={qps}",
+                "cluster.wakeup_latency_us=60",
+                "cluster.idle_after_us=1000",
+            ],
+        )
+        return simulate(loaded).latency().loc["p50", "ms"]
+
+    assert p50(250) - p50(3000) == pytest.approx(0.060, abs=0.01)
