@@ -275,6 +275,13 @@ class Calibrator:
         self._judge(jac, x, names, start)
         predicted = self.predict(self.values_, self.points_)
         self.residuals_ = residual_table(self.points_, predicted, self.metrics)
+        self.warnings_ = []
+        if 2 * len(names) > len(self.residuals_):
+            self.warnings_.append(
+                f"{len(names)} free parameters for {len(self.residuals_)} measured values: the "
+                "fit can match the data it saw without the parameters meaning anything; fit on "
+                "more load points or free fewer parameters before trusting predictions"
+            )
         self.cost_ = float(np.sum(self.residuals_["log_ratio"] ** 2) / 2)
         return self
 
@@ -373,6 +380,7 @@ class Calibrator:
                 "evaluations": self.evaluations_,
                 "cost": self.cost_,
                 "status": self.status_,
+                "warnings": self.warnings_,
                 "parameters": self.sensitivity_.to_dict(orient="records"),
                 "residuals": self.residuals_.to_dict(orient="records"),
             },

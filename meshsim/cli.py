@@ -188,6 +188,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     )
     write_text(out, yaml.safe_dump(doc, sort_keys=False))
     print(cal.sensitivity_.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    for warning in cal.warnings_:
+        print(f"warning: {warning}")
     print(f"wrote {out}")
     if args.holdout is not None:
         report = Path(args.report or out.with_suffix(""))

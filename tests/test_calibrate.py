@@ -98,6 +98,7 @@ def test_calibration_recovers_a_known_parameter() -> None:
     assert not table.loc["waypoint_cpu_us", "identified"]
     assert cal.values_["waypoint_cpu_us"] == pytest.approx(table.loc["waypoint_cpu_us", "start"])
     assert cal.residuals_["error_pct"].abs().max() < 15
+    assert cal.warnings_ == []  # 2 parameters against 9 measured values
 
 
 def test_calibrate_on_16_connections_and_validate_on_1_and_64(tmp_path) -> None:
