@@ -270,9 +270,21 @@ class Calibrator:
         except _OutOfBudget:
             self.status_ = f"stopped at the budget of {self.max_evaluations} evaluations"
         x = best["x"]
-        self.max_evaluations += len(names) + 1  # the Jacobian below, and the final run
+        self.max_evaluations += len(names) + 2  # the Jacobian, a check, and the final run
         jac = self._jacobian(residuals, x, lower, upper)
-        self._judge(jac, x, names, start)
+        reset = self._judge(jac, x, names, start)
+        if reset.any():
+            # A parameter with no effect near the fit goes back to its start only if that
+            # changes nothing; otherwise the fit depends on it where it is, and it stays.
+            moved = float(np.sum(residuals(np.log(list(self.values_.values()))) ** 2))
+            if moved > best["cost"] * 1.01 + 1e-12:
+                self.values_ = dict(zip(names, np.exp(x).tolist(), strict=True))
+                table = self.sensitivity_
+                table.loc[reset, "value"] = np.exp(x[reset])
+                table.loc[reset, "note"] = (
+                    "no effect near the fitted value, but its start would change the fit: kept "
+                    "as fitted; the data do not pin it down"
+                )
         predicted = self.predict(self.values_, self.points_)
         self.residuals_ = residual_table(self.points_, predicted, self.metrics)
         self.warnings_ = []
@@ -303,8 +315,11 @@ class Calibrator:
             columns.append((fun(moved) - base) / h)
         return np.column_stack(columns) if columns else np.zeros((len(base), 0))
 
-    def _judge(self, jac: np.ndarray, x: np.ndarray, names: list[str], start: np.ndarray) -> None:
-        """Sensitivity of the residuals to each parameter, and which ones the data identify."""
+    def _judge(
+        self, jac: np.ndarray, x: np.ndarray, names: list[str], start: np.ndarray
+    ) -> np.ndarray:
+        """Sensitivity of the residuals to each parameter, and which ones the data identify;
+        returns a mask of the parameters reset to their start."""
         sensitivity = np.linalg.norm(jac, axis=0)
         corr = np.zeros((len(names), len(names)))
         moving = np.flatnonzero(sensitivity >= IDENTIFIED)
@@ -334,12 +349,13 @@ class Calibrator:
                     "sensitivity": float(sensitivity[j]),
                     "identified": identified,
                     "strongest_correlation": float(strongest[0]),
-                    "correlated_with": strongest[1],
+                    "correlated_with": strongest[1] if strongest[0] > 0 else "",
                     "note": note,
                 }
             )
         self.sensitivity_ = pd.DataFrame(rows)
         self.values_ = dict(zip(names, np.exp(x).tolist(), strict=True))
+        return ~self.sensitivity_["identified"].to_numpy()
 
     # the result as a profile ----------------------------------------------------------
 
