@@ -31,12 +31,12 @@ def template_for(profile_path: Path, scenario: str | None) -> LoadedScenario:
     environment, with the profile itself as ``mesh.profile``."""
     doc = yaml.safe_load(profile_path.read_text())
     calibration = (doc or {}).get("calibration") or {}
-    template = scenario or calibration.get("template")
-    if not template:
+    if scenario:
+        path = Path(scenario)
+    elif calibration.get("template"):
+        path = profile_path.parent / calibration["template"]  # recorded relative to the profile
+    else:
         raise ScenarioError("the profile records no template: give --scenario", str(profile_path))
-    path = Path(template)
-    if not path.is_absolute() and not path.exists():
-        path = profile_path.parent / template
     overrides = [
         *calibration.get("scenario_overrides", []),
         f"mesh.profile={profile_path.resolve()}",
