@@ -62,9 +62,9 @@ class FreeParameter:
             ) from None
 
 
-def read_value(loaded: LoadedScenario, path: str) -> float:
-    """The number at a dotted path of the scenario (``params.*`` reads the resolved profile);
-    a path to a distribution reads its mean."""
+def locate(loaded: LoadedScenario, path: str) -> tuple[str, float]:
+    """The settable path and current value of a number at a dotted path of the scenario
+    (``params.*`` reads the resolved profile); a path to a distribution means its mean."""
     parts = path.split(".")
     if parts[0] == "params":
         node: Any = loaded.params.model_dump()
@@ -79,21 +79,9 @@ def read_value(loaded: LoadedScenario, path: str) -> float:
     if isinstance(node, dict):
         for key in ("mean_ms", "value_ms"):
             if key in node:
-                return float(node[key])
+                return f"{path}.{key}", float(node[key])
         raise ScenarioError("not a number or a constant/mean distribution", "--free", None, path)
-    return float(node)
-
-
-def _write_path(loaded: LoadedScenario, path: str) -> str:
-    """The settable path for a value ``read_value`` read (a distribution's mean field)."""
-    if path.startswith("params."):
-        return path
-    node: Any = loaded.scenario.model_dump(mode="json")
-    for part in path.split("."):
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    if isinstance(node, dict):
-        return f"{path}.{'mean_ms' if 'mean_ms' in node else 'value_ms'}"
-    return path
+    return path, float(node)
 
 
 def default_free(template: LoadedScenario, points: pd.DataFrame) -> list[FreeParameter]:
@@ -206,22 +194,26 @@ class Calibrator:
     def _starts(self, free: list[FreeParameter]) -> np.ndarray:
         starts = []
         for f in free:
-            value = f.start if f.start is not None else read_value(self.template, f.paths[0])
+            value = f.start if f.start is not None else locate(self.template, f.paths[0])[1]
             if not f.lower <= value <= f.upper:
                 value = math.sqrt(f.lower * f.upper)
             starts.append(value)
         return np.asarray(starts)
 
+    def _targets(self) -> list[tuple[str, str, float]]:
+        """(parameter, settable path, ratio to the parameter's value), read once from the
+        template: a parameter moves its paths together and keeps their ratios."""
+        targets = []
+        for f in self.free_:
+            located = [locate(self.template, path) for path in f.paths]
+            base = located[0][1]
+            for path, own in located:
+                targets.append((f.name, path, own / base if base > 0 else 1.0))
+        return targets
+
     def changes(self, values: dict[str, float]) -> list[str]:
         """``path=value`` assignments that set the free parameters to ``values``."""
-        out = []
-        for f in self.free_:
-            base = read_value(self.template, f.paths[0])
-            for path in f.paths:
-                own = read_value(self.template, path)
-                value = values[f.name] * (own / base if base > 0 else 1.0)
-                out.append(f"{_write_path(self.template, path)}={value:.6g}")
-        return out
+        return [f"{path}={values[name] * ratio:.6g}" for name, path, ratio in self.targets_]
 
     def scenario(self, values: dict[str, float]) -> LoadedScenario:
         return self.template.with_changes(*self.changes(values))
@@ -240,6 +232,7 @@ class Calibrator:
         if points.empty:
             raise ScenarioError("no measured points to fit on (check --fit-on)")
         self.free_ = list(self.free) if self.free else default_free(self.template, points)
+        self.targets_ = self._targets()
         self.points_ = points.reset_index(drop=True)
         names = [f.name for f in self.free_]
         lower = np.log([f.lower for f in self.free_])
