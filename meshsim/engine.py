@@ -275,6 +275,7 @@ class Engine:
     def _handle(self, pod: Pod, svc: Service, measured: bool) -> Proc:
         """The app's own work, then its downstream calls, step by step."""
         name = f"{pod.name}.app"
+        usage = self.usage[name]
         env = self.env
         workers = self.workers.get(name)
         arrived = env.now
@@ -290,7 +291,6 @@ class Engine:
         waited_core = wake = 0.0
         if cpu > 0:
             cores = self.cores[pod.node]
-            usage = self.usage[name]
             wake = self._wake(usage)
             granted = cores.acquire()
             if granted is not None:
@@ -305,7 +305,7 @@ class Engine:
             yield env.timeout(duration - cpu)
         if workers is not None and not svc.blocking_calls:
             workers.release()
-            self.usage[name].busy_s += env.now - got_worker
+            usage.busy_s += env.now - got_worker
         if measured:
             self.recorder.hop("app", got_worker - arrived + waited_core, duration + wake)
         for i, step in enumerate(svc.calls):
@@ -322,7 +322,7 @@ class Engine:
                 yield simpy.AllOf(env, [env.process(b) for b in branches])
         if workers is not None and svc.blocking_calls:
             workers.release()
-            self.usage[name].busy_s += env.now - got_worker
+            usage.busy_s += env.now - got_worker
 
     def _repeat(self, pod: Pod, service: str, count: int, measured: bool) -> Proc:
         for _ in range(count):
