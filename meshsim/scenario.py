@@ -43,8 +43,9 @@ class Cluster(Strict):
     nodes: list[NodePool] = Field(min_length=1)
     placement: Literal["spread", "binpack"] = Field(
         "spread",
-        description="spread: each pod on the node with fewest pods; binpack: fill nodes in "
-        "order by CPU requests",
+        description="spread: as the Kubernetes scheduler does, a service's pods spread over "
+        "zones and nodes, then the least allocated node, ties broken at random from the seed; "
+        "binpack: fill nodes in order by CPU requests",
     )
     wakeup_latency_us: float = Field(
         0.0,
