@@ -131,11 +131,13 @@ class Balancing:
     def for_call(self, caller: Pod, service: str, waypoint: Pod | None) -> Balancer:
         """The balancer that picks the pod of ``service`` for a call from ``caller``: the
         waypoint's Envoy when there is one, else the caller's sidecar, ztunnel or kube-proxy."""
-        if waypoint is not None:
-            owner, picker = waypoint.name, "envoy"
-        else:
-            owner, picker = caller.name, self._picker(caller)
-        return self._get(owner, service, policy(self._scenario.services[service], picker))
+        owner = waypoint.name if waypoint is not None else caller.name
+        balancer = self._balancers.get((owner, service))
+        if balancer is None:
+            picker = "envoy" if waypoint is not None else self._picker(caller)
+            chosen = policy(self._scenario.services[service], picker)
+            balancer = self._get(owner, service, chosen)
+        return balancer
 
     def for_waypoint(self, caller: Pod, waypoint: str) -> Balancer:
         """ztunnel's choice of a pod of the waypoint serving a call (random)."""

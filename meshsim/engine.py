@@ -231,8 +231,8 @@ class Engine:
     def _pick(self, caller: Pod, service: str, waypoint: Pod | None) -> tuple[Pod, Balancer]:
         svc = self.sc.services[service]
         pods = self.topo.pods[service]
-        if svc.prefer_same_zone:
-            zone = self.topo.nodes[caller.node].zone
+        if svc.prefer_same_zone:  # relative to the proxy that picks
+            zone = self.topo.nodes[(waypoint or caller).node].zone
             local = [p for p in pods if self.topo.nodes[p.node].zone == zone]
             pods = local or pods
         balancer = self.balancing.for_call(caller, service, waypoint)
