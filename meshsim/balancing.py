@@ -15,18 +15,23 @@ Who picks, and how, as the real components do it (sources read in 2026):
   ``round_robin_lb.h``), so independent callers do not move in step.
 - **ztunnel** (ambient L4, no waypoint) and its choice of a **waypoint** pod: a random endpoint,
   weighted by workload capacity (1 unless set), per connection (istio/ztunnel ``src/state.rs``,
-  ``ProxyState::load_balance``: ``choose_weighted`` over the endpoints; DestinationRule load
-  balancer settings do not apply to it).
-- **kube-proxy** (mode ``none``, or a caller outside the mesh): iptables DNAT with
-  ``statistic --mode random``, a random endpoint per connection.
+  ``ProxyState::load_balance``: ``choose_weighted`` over the endpoints). Its only setting is a
+  locality preference istiod derives from the Service's ``trafficDistribution`` (istio/istio
+  ``pilot/pkg/serviceregistry/ambient/services.go``); a DestinationRule's algorithm is not sent.
+- **kube-proxy** (mode ``none``, or a caller outside the mesh), in its default iptables mode:
+  DNAT rules with ``statistic --mode random``, a random endpoint per connection (IPVS mode
+  would round-robin; not modelled).
 
 meshsim picks per request (connections are not modelled one by one), so a random choice per
-connection becomes a random choice per request. A service's ``load_balancing`` left unset means
-"as Istio does": least request where an Envoy picks, random where ztunnel or kube-proxy picks.
-Set explicitly, it applies to every pick of that service's pods (a what-if for ztunnel and
-kube-proxy, which have no such setting). Each balancer belongs to one picker (a caller pod, or a
-waypoint pod) and draws from its own named random stream, so runs are reproducible and the
-modes of a comparison draw the same numbers wherever they pick the same way.
+connection becomes a random choice per request, and one balancer stands for all of an Envoy's
+worker threads (each worker has its own round-robin index; active requests are shared).
+
+A service's ``load_balancing`` left unset means "as Istio does": least request where an Envoy
+picks, random where ztunnel or kube-proxy picks. Set explicitly, it applies to every pick of
+that service's pods (a what-if for ztunnel and kube-proxy, which have no such setting). Each
+balancer belongs to one picker (a caller pod, or a waypoint pod) and draws from its own named
+random stream, so runs are reproducible and the modes of a comparison draw the same numbers
+wherever they pick the same way.
 """
 
 from __future__ import annotations
