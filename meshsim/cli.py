@@ -15,6 +15,7 @@ from meshsim.errors import ScenarioError
 from meshsim.loader import load_scenario
 from meshsim.scenario import MODES, Scenario
 from meshsim.simulate import compare, simulate
+from meshsim.stats import DEFAULT_PERCENTILES, parse_percentiles
 
 
 def _progress(message: str) -> None:
@@ -32,7 +33,8 @@ def _load(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args)
-    result = simulate(loaded, progress=None if args.quiet else _progress)
+    percentiles = parse_percentiles(args.percentiles)
+    result = simulate(loaded, progress=None if args.quiet else _progress, percentiles=percentiles)
     print(run_tables(result))
     if args.out:
         for path in write_run(result, Path(args.out)):
@@ -49,7 +51,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "--modes",
         )
     loaded = _load(args)
-    comp = compare(loaded, modes, progress=None if args.quiet else _progress)
+    percentiles = parse_percentiles(args.percentiles)
+    comp = compare(loaded, modes, None, None if args.quiet else _progress, percentiles)
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -66,7 +69,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     extra = list(args.set or [])
     if args.seed is not None:
         extra.append(f"sim.seed={args.seed}")
-    sweep = build_sweep(args.scenario, args.grid or [], extra, args.replications)
+    percentiles = parse_percentiles(args.percentiles)
+    sweep = build_sweep(args.scenario, args.grid or [], extra, args.replications, percentiles)
     table = run_sweep(
         sweep, Path(args.out), args.executor, args.scheduler, args.workers, not args.quiet
     )
@@ -310,6 +314,12 @@ def parser() -> argparse.ArgumentParser:
     swp.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
     swp.add_argument("--workers", type=int, help="processes (default: every core)")
     swp.set_defaults(func=cmd_sweep)
+    for command in (run, cmp, swp):
+        command.add_argument(
+            "--percentiles",
+            default=",".join(f"{v:g}" for v in DEFAULT_PERCENTILES),
+            help="latency percentiles to report (default %(default)s)",
+        )
     cal = sub.add_parser("calibrate", help="fit a parameter profile to measurements")
     cal.add_argument("measurements", nargs="+", help="fortio JSON, istio/tools, real_bench files")
     cal.add_argument("--scenario", required=True, help="template scenario for the measured setup")

@@ -3,7 +3,9 @@
 A *point* is one measured configuration (mode, path variant, connections, rate, payload):
 repetitions of it are merged (median, with their spread kept), and records of the same run from
 two sources (a fortio JSON with the latency histogram, an istio/tools record with the proxies'
-CPU) are joined by their run label. ``scenario_for`` turns a point into the scenario that
+CPU) are joined by their run label. Neither step ever merges records that differ in what was
+requested (``KEYS``; a max-rate run is its own point), and two records of one source with the
+same label are two runs, not one. ``scenario_for`` turns a point into the scenario that
 reproduces it from a calibration template.
 """
 
@@ -23,6 +25,7 @@ LATENCY = ("p50", "p90", "p99")
 CPU = ("cpu_sidecar_client", "cpu_sidecar_server", "cpu_ztunnel", "cpu_waypoint")
 METRICS = LATENCY + CPU
 KEYS = ["campaign", "mode", "variant", "connections", "requested_qps", "payload_bytes"]
+JOIN = ["run_label", "mode", "variant", "connections", "requested_qps", "occurrence"]
 
 
 def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False) -> pd.DataFrame:
@@ -100,8 +103,9 @@ def _campaign(label: str, backend: str) -> str:
 def _join_sources(raw: pd.DataFrame) -> pd.DataFrame:
     """Records of one run from two sources: latency from the one with a histogram, CPU from
     whichever measured it."""
+    raw = raw.assign(occurrence=raw.groupby(["run_label", "source"], sort=False).cumcount())
     rows = []
-    for _, group in raw.groupby("run_label", sort=False):
+    for _, group in raw.groupby(JOIN, sort=False, dropna=False):
         group = group.sort_values("has_histogram", ascending=False, kind="stable")
         row = group.iloc[0].copy()
         for col in CPU:
@@ -110,7 +114,7 @@ def _join_sources(raw: pd.DataFrame) -> pd.DataFrame:
                 row[col] = values.iloc[0]
         row["source"] = "+".join(sorted(set(group["source"])))
         row["source_file"] = ",".join(sorted(set(group["source_file"])))
-        rows.append(row)
+        rows.append(row.drop("occurrence"))
     return pd.DataFrame(rows).reset_index(drop=True)
 
 

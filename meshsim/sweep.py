@@ -49,6 +49,7 @@ from meshsim.loader import LoadedScenario, load_scenario
 from meshsim.output import write_bytes, write_csv, write_json
 from meshsim.results import PROXY_KINDS, Result
 from meshsim.simulate import run_replication
+from meshsim.stats import DEFAULT_PERCENTILES
 
 Executor = Literal["local", "dask"]
 KINDS = ("app", "kernel", *PROXY_KINDS)
@@ -89,6 +90,7 @@ class Task:
     replication: int
     params: dict[str, Any]
     loaded: LoadedScenario
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Sweep:
     grids: list[Grid]
     replications: int = 1
     source: str = ""
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES  # latency columns of the table
 
     def points(self) -> list[tuple[str, ...]]:
         """Every combination of grid values, as ``path=value`` assignments (row-major)."""
@@ -111,7 +114,8 @@ class Sweep:
             loaded = _with_changes(self.base, assignments)
             params = {a.partition("=")[0]: yaml.safe_load(a.partition("=")[2]) for a in assignments}
             for rep in range(self.replications):
-                out.append(Task(_task_key(loaded, assignments, rep), point, rep, params, loaded))
+                key = _task_key(loaded, assignments, rep, self.percentiles)
+                out.append(Task(key, point, rep, params, loaded, self.percentiles))
         return out
 
 
@@ -123,7 +127,12 @@ def _with_changes(base: LoadedScenario, assignments: Sequence[str]) -> LoadedSce
         raise ScenarioError(exc.message, where, None, exc.field) from None
 
 
-def _task_key(loaded: LoadedScenario, assignments: Sequence[str], replication: int) -> str:
+def _task_key(
+    loaded: LoadedScenario,
+    assignments: Sequence[str],
+    replication: int,
+    percentiles: tuple[float, ...],
+) -> str:
     """A digest of everything that determines a task's result: its file name on disk."""
     ident = {
         "scenario_sha256": loaded.scenario_sha256,
@@ -133,6 +142,8 @@ def _task_key(loaded: LoadedScenario, assignments: Sequence[str], replication: i
         "replication": replication,
         "meshsim_version": __version__,
     }
+    if percentiles != DEFAULT_PERCENTILES:  # other latency columns
+        ident["percentiles"] = list(percentiles)
     text = json.dumps(ident, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -218,6 +229,7 @@ def build_sweep(
     grid_args: Sequence[str] = (),
     overrides: Sequence[str] = (),
     replications: int | None = None,
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
 ) -> Sweep:
     """A Sweep from a scenario (or a sweep YAML) plus command-line grids and overrides."""
     target = Path(target)
@@ -242,7 +254,7 @@ def build_sweep(
     if reps < 1:
         raise ScenarioError("must be at least 1", "--replications")
     base = load_scenario(scenario_path, [*fixed, *overrides])
-    return Sweep(base, grids, reps, source=str(target))
+    return Sweep(base, grids, reps, source=str(target), percentiles=tuple(percentiles))
 
 
 # --- running -------------------------------------------------------------------------------
@@ -254,7 +266,7 @@ def run_task(task: Task) -> dict[str, Any]:
     rep = run_replication(task.loaded, task.replication)
     result = Result(task.loaded, [rep])
     row: dict[str, Any] = {"point": task.point, "replication": task.replication, **task.params}
-    for stat, value in rep.latency_ms().items():
+    for stat, value in rep.latency_ms(task.percentiles).items():
         row[f"latency_{stat}_ms"] = value
     row["throughput_rps"] = rep.throughput_rps
     row["requested_rps"] = rep.requested_rps

@@ -5,7 +5,10 @@ Formats, recognised by content (not by extension):
 - fortio ``load -json`` output: one JSON document with ``DurationHistogram`` (see fortio.py);
 - istio/tools ``perf/benchmark`` records (``runner/fortio.py`` ``convert_data`` + Prometheus
   CPU/memory columns), as JSON lines or as the CSV it writes: integer microseconds
-  ``p50 ... p999``, rounded ``ActualQPS``, ``ActualDuration`` in whole seconds,
+  ``p50``, ``p90``, ``p99`` (``p75``, ``p999`` when present), rounded ``ActualQPS``,
+  ``ActualDuration`` in whole seconds, ``NumThreads``, ``Labels`` such as
+  ``<runid>_qps_1000_c_16_1024_both`` (requested rate, connections and payload bytes: the rate
+  is taken from there when there is no ``RequestedQPS`` column),
   ``cpu_mili_<stat>_<deployment>_<container>``, ``mem_MB_<stat>_...`` (2019 naming) or
   ``cpu_mili_avg_istio_proxy_<deployment>`` (current naming);
 - real_bench's own JSON lines (``RunRecord``), e.g. ``results/*/records.jsonl``.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +38,25 @@ from real_bench.record import (
 )
 
 _ISTIO_KEYS = {"Labels", "p50", "ActualQPS"}
+_REQUIRED_PERCENTILES = ("p50", "p90", "p99")
+_OPTIONAL_PERCENTILES = ("p75", "p999")
+_LABEL_REQUEST = re.compile(
+    r"(?:^|_)qps_(?P<qps>max|\d+(?:\.\d+)?)_c_(?P<connections>\d+)(?:_(?P<payload>\d+))?(?=_|$)"
+)
+
+
+def request_from_label(label: str) -> dict[str, float | int | None]:
+    """What an istio/tools label says was requested: ``qps`` (None = max rate),
+    ``connections`` and ``payload_bytes``; empty when the label does not say."""
+    match = _LABEL_REQUEST.search(label.lower())
+    if not match:
+        return {}
+    qps, payload = match["qps"], match["payload"]
+    return {
+        "qps": None if qps == "max" else float(qps),
+        "connections": int(match["connections"]),
+        "payload_bytes": int(payload) if payload else None,
+    }
 
 
 def is_istio_tools(doc: Any) -> bool:
@@ -96,14 +119,22 @@ def record_from_istio_tools(doc: dict[str, Any], where: str, mode: str | None = 
     achieved = num("ActualQPS")
     duration = num("ActualDuration")
     assert achieved is not None and duration is not None
+    asked = request_from_label(label)
     req_raw = doc.get("RequestedQPS")
-    requested = None if str(req_raw).strip().lower() in ("max", "", "none", "-1") else num(
-        "RequestedQPS")
+    if req_raw in (None, "") and asked:  # older CSVs: the rate is only in the label
+        requested = asked["qps"]
+    elif str(req_raw).strip().lower() in ("max", "", "none", "-1"):
+        requested = None
+    else:
+        requested = num("RequestedQPS")
     count = round(achieved * duration)  # not stored: estimated from rate x duration
     err_pct = num("errorPercent", required=False) or 0.0
     n_err = round(err_pct / 100.0 * count)
-    lat = Latency(count=count, min_us=num("min", False), max_us=num("max", False),
-                  **{f"{k}_us": num(k) for k in ("p50", "p75", "p90", "p99", "p999")})
+    percentiles = {f"{k}_us": num(k) for k in _REQUIRED_PERCENTILES}
+    for k in _OPTIONAL_PERCENTILES:  # not every istio/tools version writes them
+        value = num(k, required=False)
+        percentiles[f"{k}_us"] = math.nan if value is None else value
+    lat = Latency(count=count, min_us=num("min", False), max_us=num("max", False), **percentiles)
     comps: dict[str, dict[str, Any]] = {}
     for key, val in doc.items():
         m = _RES.match(key)
@@ -128,8 +159,8 @@ def record_from_istio_tools(doc: dict[str, Any], where: str, mode: str | None = 
         backend="external", mode=mode,  # type: ignore[arg-type]
         mode_variant=variant, label=label, start_time=doc.get("StartTime"),
         requested_qps=requested, achieved_qps=achieved,
-        connections=int(num("NumThreads") or 0),
-        payload_bytes=None, placement=placement,  # type: ignore[arg-type]
+        connections=int(num("NumThreads", required=not asked) or asked.get("connections") or 0),
+        payload_bytes=asked.get("payload_bytes"), placement=placement,  # type: ignore[arg-type]
         duration_s=duration, load_generator="fortio (istio/tools perf/benchmark)",
         open_loop=False, latency=lat, errors=Errors(total=n_err),
         components=components,
