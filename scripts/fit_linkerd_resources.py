@@ -67,6 +67,14 @@ MEM_SERIES = {
 }
 NUMERIC = ["target_rps_total", *CPU_SERIES.values(), *MEM_SERIES.values()]
 
+# Istio ambient runs of the same harness, for a like-for-like comparison per traversal. With a
+# waypoint on every hop, each of the 3 hops crosses 2 ztunnel traversals (source and destination
+# node, one process when they share a node) and 1 waypoint traversal.
+AMBIENT_MESH = "istio-ambient-1.25.0+waypoint"
+AMBIENT_CPU = {"ztunnel": "ztunnel_mesh_CPU_mcores", "waypoint": "waypoint_mesh_CPU_mcores"}
+AMBIENT_TRAVERSALS = {"ztunnel": 6, "waypoint": 3}
+AMBIENT_NUMERIC = ["target_rps_total", *AMBIENT_CPU.values()]
+
 
 class InputError(Exception):
     """Bad input: the message names file, line and field."""
@@ -95,8 +103,8 @@ class LineFit:
     quad_lolo_mape_pct: float
 
 
-def read_runs(path: Path) -> Runs:
-    """Read the fixture's Linkerd rows; fail with file, line and field on bad input."""
+def _read_table(path: Path, mesh: str, columns: list[str]) -> tuple[list[str], dict]:
+    """Rows of one mesh: sequences and numeric columns; errors name file, line and field."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     header: list[str] | None = None
@@ -108,7 +116,7 @@ def read_runs(path: Path) -> Runs:
             fields = next(csv.reader([line]))
             if header is None:
                 header = fields
-                missing = [name for name in ["sequence", "mesh", *NUMERIC] if name not in header]
+                missing = [name for name in ["sequence", "mesh", *columns] if name not in header]
                 if missing:
                     raise InputError(f"{path}:{lineno}: missing column {missing[0]!r}")
                 continue
@@ -119,13 +127,13 @@ def read_runs(path: Path) -> Runs:
                 raise InputError(f"{path}:{lineno}: more than 10000 rows")
     if header is None:
         raise InputError(f"{path}: no header line")
-    values: dict[str, list[float]] = {name: [] for name in NUMERIC}
+    values: dict[str, list[float]] = {name: [] for name in columns}
     sequences: list[str] = []
     for lineno, row in rows:
-        if row["mesh"] != MESH:
+        if row["mesh"] != mesh:
             continue
         sequences.append(row["sequence"])
-        for name in NUMERIC:
+        for name in columns:
             try:
                 number = float(row[name])
             except ValueError:
@@ -134,20 +142,33 @@ def read_runs(path: Path) -> Runs:
                 raise InputError(f"{path}:{lineno}: field {name!r} must be finite and >= 0")
             values[name].append(number)
     if len(sequences) < 6:
-        raise InputError(f"{path}: fewer than 6 rows for mesh {MESH!r}")
-    rps = np.array(values["target_rps_total"])
-    missing_loads = sorted(set(FIT_LOADS + HOLDOUT_LOADS) - set(rps.astype(int)))
+        raise InputError(f"{path}: fewer than 6 rows for mesh {mesh!r}")
+    loads = {int(v) for v in values["target_rps_total"]}
+    missing_loads = sorted(set(FIT_LOADS + HOLDOUT_LOADS) - loads)
     if missing_loads:
-        raise InputError(f"{path}: no {MESH} run at {missing_loads[0]} requests/s")
-    series = {f"cpu:{key}": np.array(values[col]) for key, col in CPU_SERIES.items()} | {
-        f"mem:{key}": np.array(values[col]) for key, col in MEM_SERIES.items()
+        raise InputError(f"{path}: no {mesh} run at {missing_loads[0]} requests/s")
+    return sequences, {name: np.array(v) for name, v in values.items()}
+
+
+def read_runs(path: Path) -> Runs:
+    """The fixture's Linkerd runs, with the derived idle-proxy and other-proxy series."""
+    sequences, values = _read_table(path, MESH, NUMERIC)
+    series = {f"cpu:{key}": values[col] for key, col in CPU_SERIES.items()} | {
+        f"mem:{key}": values[col] for key, col in MEM_SERIES.items()
     }
     cpu_active = sum(series[f"cpu:{k}"] for k in TRAVERSALS)
     series["cpu:idle_proxies"] = series["cpu:data_plane"] - cpu_active
     series["mem:other_21_proxies"] = (
         series["mem:data_plane"] - series["mem:wrk2_mesh"] - series["mem:face_mesh"]
     )
-    return Runs(np.array(sequences), rps, series)
+    return Runs(np.array(sequences), values["target_rps_total"], series)
+
+
+def read_ambient(path: Path) -> Runs:
+    """The same harness's Istio ambient + waypoint runs (ztunnel and waypoint CPU)."""
+    sequences, values = _read_table(path, AMBIENT_MESH, AMBIENT_NUMERIC)
+    series = {f"cpu:{key}": values[col] for key, col in AMBIENT_CPU.items()}
+    return Runs(np.array(sequences), values["target_rps_total"], series)
 
 
 def _fit_poly(x: np.ndarray, y: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,7 +228,7 @@ def sequence_spread_pct(runs: Runs, key: str) -> float:
     return float(max(spreads))
 
 
-def report(runs: Runs, source: Path) -> str:
+def report(runs: Runs, ambient: Runs, source: Path) -> str:
     """Markdown tables: fits, derived per-request/per-traversal/per-proxy figures, quality."""
     fits = {
         key: fit_series(runs.rps, y)
@@ -251,7 +272,7 @@ def report(runs: Runs, source: Path) -> str:
         "## Derived figures (1 mcore per request/s = 1000 µs of CPU per request)",
         "",
         "| proxy group | traversals per request | CPU per request µs | CPU per traversal µs | "
-        "CPU per message µs (traversal / 2) | idle CPU per proxy mcores |",
+        "CPU per message µs (traversal / 2) | intercept per proxy mcores |",
         "|---|---|---|---|---|---|",
     ]
     per_traversal = {}
@@ -321,6 +342,22 @@ def report(runs: Runs, source: Path) -> str:
         lines.append(f"| {key} | {count} | " + " | ".join(cells) + " |")
     lines += [
         "",
+        f"## Same harness, Istio ambient + waypoint ({AMBIENT_MESH}, {len(ambient.rps)} runs)",
+        "",
+        "Line fitted on all loads; per traversal with 2 ztunnel traversals and 1 waypoint "
+        "traversal per hop, 3 hops per request. Compare with Linkerd's all-proxy figure above.",
+        "",
+        "| component | CPU per request µs | traversals per request | CPU per traversal µs |",
+        "|---|---|---|---|",
+    ]
+    for key, traversals in AMBIENT_TRAVERSALS.items():
+        coef, se = _fit_poly(ambient.rps, ambient.series[f"cpu:{key}"], 1)
+        lines.append(
+            f"| {key} | {1000 * coef[1]:.0f} ± {1000 * se[1]:.0f} | {traversals} | "
+            f"{1000 * coef[1] / traversals:.0f} |"
+        )
+    lines += [
+        "",
         "## Repeatability",
         "",
         "Largest gap between the two Linkerd sequences' means at one load: "
@@ -340,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the Markdown report here")
     args = parser.parse_args(argv)
     try:
-        text = report(read_runs(args.csv), args.csv)
+        text = report(read_runs(args.csv), read_ambient(args.csv), args.csv)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
