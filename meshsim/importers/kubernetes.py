@@ -81,6 +81,8 @@ def import_kubernetes(manifests: list[Path], traces: Path | None = None,
         services[g.name] = svc
         comments[g.name] = note
     entry_name, entry_note = _entry(entry, graph, groups, unserved, resolve, services)
+    if entry_note.startswith("guessed"):
+        warnings.append(f"entry {entry_name!r} {entry_note}")
     rate = graph.rate_rps
     rate_note = graph.notes.get("") or f"rate defaulted to {DEFAULT_RATE_RPS:g} rps: set yours"
     raw: dict[str, Any] = {
