@@ -31,7 +31,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*meshsim_cmd(), *args], capture_output=True, text=True, cwd=ROOT)
 
 
-def _bookinfo_traces(parallel: bool = False, seed: int = 7) -> list[dict]:
+def _bookinfo_traces(parallel: bool = False, seed: int = 7, details_calls: int = 1
+                     ) -> list[dict]:
     """Bookinfo requests as Istio's sidecars trace them: a server span per service and a
     client span per call. reviews v2 and v3 (2 of 3 pods) call ratings; times in seconds."""
     rng = np.random.default_rng(seed)
@@ -49,7 +50,7 @@ def _bookinfo_traces(parallel: bool = False, seed: int = 7) -> list[dict]:
         def serve(service: str, start: float, parent: str | None, t: int = t) -> float:
             own = rng.lognormal(np.log(SELF_MS[service] * 1e-3), 0.3)
             server = add(service, parent, False, start)
-            callees = {"productpage": ["details", "reviews"],
+            callees = {"productpage": ["details"] * details_calls + ["reviews"],
                        "reviews": ["ratings"] if t % 3 else []}.get(service, [])
             cursor = start + own / 2
             ends = [cursor]
@@ -148,6 +149,14 @@ def test_otlp_traces_find_parallel_calls(tmp_path: Path) -> None:
     imported = import_kubernetes([BOOKINFO], traces)
     pp = imported.scenario["services"]["productpage"]["calls"]
     assert [sorted(c["service"] for c in step) for step in pp] == [["details", "reviews"]]
+
+
+def test_repeated_sequential_calls_become_a_count(tmp_path: Path) -> None:
+    traces = tmp_path / "repeat.json"
+    traces.write_text(json.dumps(_jaeger(_bookinfo_traces(details_calls=3))))
+    imported = import_kubernetes([BOOKINFO], traces)
+    assert imported.scenario["services"]["productpage"]["calls"] == [
+        [{"service": "details", "count": 3}], [{"service": "reviews"}]]
 
 
 def test_boutique_env_call_graph_warns(tmp_path: Path) -> None:
@@ -269,6 +278,21 @@ apiVersion: v1
 kind: Service
 metadata: {name: agent, namespace: shop}
 spec: {selector: {app: agent}}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec:
+  replicas: 3
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, resources: {limits: {cpu: "1", memory: 2Gi}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec: {clusterIP: None, selector: {app: db}}
 """
 
 
@@ -285,6 +309,8 @@ def test_nodes_selectors_anti_affinity_and_daemonsets(tmp_path: Path) -> None:
     assert api["namespace"] == "shop"
     assert imported.scenario["services"]["agent"]["replicas"] == 3  # one per schedulable node
     assert imported.scenario["workload"]["entry"] == "api"  # type LoadBalancer
+    db = imported.scenario["services"]["db"]  # StatefulSet; requests default to the limits
+    assert db["replicas"] == 3 and db["cpu_request_m"] == 1000 and db["memory_request_mib"] == 2048
     out = tmp_path / "s.yaml"
     (tmp_path / "s.yaml").write_text(imported.text)
     assert load_scenario(out).scenario.services["api"].nodes == api["nodes"]
@@ -332,6 +358,15 @@ def test_malformed_traces_one_line(tmp_path: Path, content: str, needle: str) ->
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and str(bad) in proc.stderr and needle in proc.stderr
     assert not out.exists()
+
+
+def test_bad_arguments_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "out.yaml"
+    proc = _cli("import", "kubernetes", str(BOOKINFO), "--entry", "nosuch", "--out", str(out))
+    assert proc.returncode == 2 and "--entry: no Service named 'nosuch'" in proc.stderr
+    proc = _cli("import", "kubernetes", str(tmp_path / "missing.yaml"), "--out", str(out))
+    assert proc.returncode == 2 and "missing.yaml: cannot read" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and not out.exists()
 
 
 def test_bounds_and_bad_prometheus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -103,6 +103,9 @@ def import_kubernetes(manifests: list[Path], traces: Path | None = None,
     except ScenarioError as exc:  # a bug here, not the user's input
         raise ScenarioError(f"the imported scenario does not validate ({exc}); please report "
                             "this with the input files", name) from None
+    header.append("defaulted for every service: all of its service time is CPU "
+                  "(cpu_per_request_ms unset), 1 KiB requests and responses, unbounded "
+                  "concurrency, memory in use 64 MiB; mesh mode none")
     if unserved:
         header.append("workloads no Service selects (clients, jobs; not simulated): "
                       + ", ".join(w.where for w in unserved))
@@ -148,9 +151,9 @@ def _groups(inv: Inventory) -> tuple[list[_Group], list[Workload], list[KubeServ
         for w in fresh:
             owner[id(w)] = g
     names = [g.name for g in groups]
-    for g in groups:
+    for g in groups:  # one name in two namespaces: name-namespace (still a --set path)
         if names.count(g.name) > 1:
-            g.name = f"{g.name}.{g.service.namespace}"
+            g.name = f"{g.name}-{g.service.namespace}"
     unserved = [w for w in inv.workloads if id(w) not in owner]
     return groups, unserved, empty
 
