@@ -144,8 +144,10 @@ def test_bookinfo_with_jaeger_traces_runs_in_every_mode(tmp_path: Path) -> None:
 
 
 def test_otlp_traces_find_parallel_calls(tmp_path: Path) -> None:
-    traces = tmp_path / "otlp.json"
-    traces.write_text(json.dumps(_otlp(_bookinfo_traces(parallel=True))))
+    traces = tmp_path / "otlp.jsonl"  # JSON Lines, as the collector's file exporter writes
+    doc = _otlp(_bookinfo_traces(parallel=True))
+    traces.write_text("".join(json.dumps({"resourceSpans": [rs]}) + "\n"
+                              for rs in doc["resourceSpans"]))
     imported = import_kubernetes([BOOKINFO], traces)
     pp = imported.scenario["services"]["productpage"]["calls"]
     assert [sorted(c["service"] for c in step) for step in pp] == [["details", "reviews"]]
