@@ -31,10 +31,11 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*meshsim_cmd(), *args], capture_output=True, text=True, cwd=ROOT)
 
 
-def _bookinfo_traces(parallel: bool = False, seed: int = 7, details_calls: int = 1
-                     ) -> list[dict]:
+def _bookinfo_traces(parallel: bool = False, seed: int = 7, details_calls: int = 1,
+                     proxies: bool = False) -> list[dict]:
     """Bookinfo requests as Istio's sidecars trace them: a server span per service and a
-    client span per call. reviews v2 and v3 (2 of 3 pods) call ratings; times in seconds."""
+    client span per call. reviews v2 and v3 (2 of 3 pods) call ratings; times in seconds.
+    ``proxies``: an ingress gateway's span at the root and a waypoint's before reviews."""
     rng = np.random.default_rng(seed)
     traces = []
     for t in range(TRACES):
@@ -56,13 +57,21 @@ def _bookinfo_traces(parallel: bool = False, seed: int = 7, details_calls: int =
             ends = [cursor]
             for callee in callees:
                 client = add(service, server["id"], True, start + own / 2 if parallel else cursor)
-                client["end"] = serve(callee, client["start"] + 1e-4, client["id"]) + 1e-4
+                parent = client
+                if proxies and callee == "reviews":
+                    parent = add("waypoint", client["id"], False, client["start"] + 5e-5)
+                client["end"] = serve(callee, client["start"] + 1e-4, parent["id"]) + 1e-4
+                parent["end"] = client["end"] - 5e-5
                 cursor = client["end"]
                 ends.append(cursor)
             server["end"] = max(ends) + own / 2
             return server["end"]
 
-        serve("productpage", 1000.0 + t / RATE_RPS, None)
+        if proxies:
+            gateway = add("istio-ingressgateway", None, True, 1000.0 + t / RATE_RPS)
+            gateway["end"] = serve("productpage", gateway["start"] + 1e-4, gateway["id"])
+        else:
+            serve("productpage", 1000.0 + t / RATE_RPS, None)
         traces.append({"id": f"t{t}", "spans": spans})
     return traces
 
@@ -151,6 +160,17 @@ def test_otlp_traces_find_parallel_calls(tmp_path: Path) -> None:
     imported = import_kubernetes([BOOKINFO], traces)
     pp = imported.scenario["services"]["productpage"]["calls"]
     assert [sorted(c["service"] for c in step) for step in pp] == [["details", "reviews"]]
+
+
+def test_gateway_and_waypoint_spans_are_hops_not_services(tmp_path: Path) -> None:
+    traces = tmp_path / "proxies.json"
+    traces.write_text(json.dumps(_jaeger(_bookinfo_traces(proxies=True))))
+    sc = import_kubernetes([BOOKINFO], traces).scenario
+    assert set(sc["services"]) == {"details", "ratings", "reviews", "productpage"}
+    assert sc["workload"]["entry"] == "productpage"
+    assert sc["workload"]["generator"]["rate_rps"] == pytest.approx(RATE_RPS, rel=0.01)
+    assert sc["services"]["productpage"]["calls"] == [[{"service": "details"}],
+                                                      [{"service": "reviews"}]]
 
 
 def test_repeated_sequential_calls_become_a_count(tmp_path: Path) -> None:

@@ -194,10 +194,14 @@ def from_traces(path: Path, resolve: dict[str, str] | None = None) -> CallGraph:
     """Call structure, probabilities, counts, parallelism and service times from a trace file.
 
     ``resolve`` maps trace service names to service names first, so spans of one Service
-    under several names (versions, ``name.namespace``) count as one service."""
+    under several names (versions, ``name.namespace``) count as one service; spans of services
+    it does not know (an ingress gateway, a waypoint) are hops on the way, not services: a
+    call through them is a call to the first known service behind them.
+    """
     spans = read_spans(path)
     if resolve:
         spans = [replace(s, service=resolve.get(s.service, s.service)) for s in spans]
+    known = set(resolve.values()) if resolve else {s.service for s in spans}
     by_id = {(s.trace, s.id): s for s in spans}
     children: dict[tuple[str, str], list[Span]] = {}
     for s in spans:
@@ -205,19 +209,27 @@ def from_traces(path: Path, resolve: dict[str, str] | None = None) -> CallGraph:
             children.setdefault((s.trace, s.parent), []).append(s)
     requests: dict[str, list[Observed]] = {}
     self_ms: dict[str, list[float]] = {}
-    roots: list[Span] = []
+    tops: list[Span] = []
     for s in spans:
-        parent = by_id.get((s.trace, s.parent)) if s.parent else None
-        if parent is None:
-            roots.append(s)
-        if parent is not None and parent.service == s.service:
+        if s.service not in known:
             continue
-        calls = _calls(s, children)
+        caller = _known_ancestor(s, by_id, known)
+        if caller is not None and caller.service == s.service:
+            continue  # a span inside a request of the same service
+        if caller is None:
+            tops.append(s)
+        calls = _calls(s, children, known)
         requests.setdefault(s.service, []).append(
             Observed([(svc, a - s.start_s, b - s.start_s) for svc, a, b in calls]))
         busy = _union_length([(a, b) for _, a, b in calls], s.start_s, s.end_s)
         self_ms.setdefault(s.service, []).append(max(0.0, s.end_s - s.start_s - busy) * 1e3)
+    if not requests:
+        raise ScenarioError("no span of a known service", str(path))
     graph = CallGraph(f"traces {path.name}")
+    hops = sorted({s.service for s in spans} - known)
+    if hops:
+        graph.warnings.append(f"{graph.source}: spans of {', '.join(hops[:8])} (no Service in "
+                              "the input) taken as hops between services, not services")
     for service, observed in requests.items():
         steps = steps_from_requests(observed)
         if steps:
@@ -225,31 +237,47 @@ def from_traces(path: Path, resolve: dict[str, str] | None = None) -> CallGraph:
         graph.service_time[service] = distribution(self_ms[service])
         graph.notes[service] = (f"{len(observed)} requests in {path.name}: calls, order and "
                                 "service time (self time) measured")
-    entry_counts = Counter(s.service for s in roots)
-    graph.entry = entry_counts.most_common(1)[0][0]
-    starts = sorted(s.start_s for s in roots if s.service == graph.entry)
+    graph.entry = Counter(s.service for s in tops).most_common(1)[0][0]
+    starts = sorted(s.start_s for s in tops if s.service == graph.entry)
     if len(starts) >= 2 and starts[-1] > starts[0]:
         graph.rate_rps = round((len(starts) - 1) / (starts[-1] - starts[0]), 3)
-        graph.notes[""] = (f"entry rate from {len(starts)} root spans over "
+        graph.notes[""] = (f"entry rate from {len(starts)} traces over "
                            f"{starts[-1] - starts[0]:.3g} s (sampled traces understate it)")
     return graph
 
 
-def _calls(request: Span, children: dict[tuple[str, str], list[Span]]
+def _known_ancestor(span: Span, by_id: dict[tuple[str, str], Span], known: set[str]
+                    ) -> Span | None:
+    """The nearest ancestor in a known service, or None (a malformed export cannot loop)."""
+    seen = {span.id}
+    parent = by_id.get((span.trace, span.parent)) if span.parent else None
+    while parent is not None and parent.id not in seen:
+        if parent.service in known:
+            return parent
+        seen.add(parent.id)
+        parent = by_id.get((parent.trace, parent.parent)) if parent.parent else None
+    return None
+
+
+def _calls(request: Span, children: dict[tuple[str, str], list[Span]], known: set[str]
            ) -> list[tuple[str, float, float]]:
-    """(callee, start, end) of the first spans below ``request`` in other services."""
+    """(callee, start, end) of the first spans below ``request`` in other known services,
+    timed by the caller's side: its client span, or the first hop out of the caller."""
     out: list[tuple[str, float, float]] = []
-    stack = [request]
+    stack: list[tuple[Span, Span | None]] = [(request, None)]
     seen = {request.id}
     while stack:
-        span = stack.pop()
+        span, hop = stack.pop()
         for child in children.get((span.trace, span.id), []):
             if child.id in seen:  # a malformed export can loop
                 continue
             seen.add(child.id)
-            if child.service == request.service:
-                stack.append(child)
+            if child.service == request.service and hop is None:
+                stack.append((child, None))
+                continue
+            timed = hop or (span if span.client and span is not request else child)
+            if child.service not in known:
+                stack.append((child, timed))
             else:
-                timed = span if span.client and span is not request else child
                 out.append((child.service, timed.start_s, timed.end_s))
     return out
