@@ -574,8 +574,9 @@ class KindBench:
         rec.source = "kind"
         rec.run_id = f"kind-{label}"
         rec.repetition = rep
-        rec.host = Host(**host_facts(),  # type: ignore[arg-type]
-                        notes=["kind: all nodes share one kernel"])
+        note = (f"existing cluster (context {self.ctx}): host facts are this machine's, not "
+                "the nodes'" if self.existing else "kind: all nodes share one kernel")
+        rec.host = Host(**host_facts(), notes=[note])  # type: ignore[arg-type]
         rec.tool_versions.update(self.versions)
         rec.tool_versions["istio"] = m.istio_version
         self.records.append(rec)
