@@ -25,8 +25,8 @@ import numpy as np
 from meshsim.errors import ScenarioError
 from meshsim.importers.callgraph import CallGraph, Dist, Observed, steps_from_requests
 
-MAX_FILE_BYTES = 256 * 2**20
-MAX_SPANS = 2_000_000
+MAX_FILE_BYTES = 64 * 2**20
+MAX_SPANS = 500_000
 EMPIRICAL_MIN_SAMPLES = 20
 EMPIRICAL_BUCKETS = 10
 _CLIENT = {"client", "3", "SPAN_KIND_CLIENT"}
