@@ -354,6 +354,9 @@ def parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_schema)
     prof = sub.add_parser("profiles", help="list the built-in parameter profiles")
     prof.set_defaults(func=cmd_profiles)
+    from meshsim.importers.command import add_parser as add_import_parser
+
+    add_import_parser(sub)
     return p
 
 

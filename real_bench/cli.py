@@ -65,7 +65,8 @@ def _cmd_kind(args: argparse.Namespace) -> int:
     from real_bench.kind.plan import load_matrix, run
 
     matrix = load_matrix(Path(args.matrix))
-    run(matrix, dry_run=args.dry_run, out_dir=Path(args.out), stream=sys.stdout)
+    run(matrix, dry_run=args.dry_run, out_dir=Path(args.out), stream=sys.stdout,
+        context=args.context)
     return 0
 
 
@@ -119,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     kind.add_argument("matrix", help="MATRIX.yaml")
     kind.add_argument("--dry-run", action="store_true", help="print commands and manifests only")
     kind.add_argument("--out", default="out/real-bench-kind")
+    kind.add_argument("--context", help="measure on this existing cluster (kubectl context) "
+                      "instead of creating one; it is never changed cluster-wide or deleted")
     kind.set_defaults(func=_cmd_kind)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of one record")
