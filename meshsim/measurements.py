@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from meshsim import selectors
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
 
@@ -139,14 +140,17 @@ def _point_id(row: pd.Series) -> str:
     return f"{row['campaign']}:{row['mode']}{variant}:c{row['connections']}:q{qps}"
 
 
-def select(points: pd.DataFrame, query: str | None) -> pd.DataFrame:
-    """Rows matching a pandas query, e.g. ``connections == 16`` or ``requested_qps != 1000``."""
-    if not query:
+def select(
+    points: pd.DataFrame, selector: str | None, file: str = "", field: str = "selector"
+) -> pd.DataFrame:
+    """Rows a selector keeps, e.g. ``connections == 16`` or ``requested_qps in [250, 2000]``
+    (meshsim.selectors' grammar: parsed, never run as code). Errors name ``file``/``field``."""
+    if not selector:
         return points
     try:
-        return points.query(query)
-    except Exception as exc:  # pandas raises many kinds for a bad expression
-        raise ScenarioError(f"bad selector {query!r}: {exc}") from None
+        return selectors.select(points, selector)
+    except selectors.SelectorError as exc:
+        raise ScenarioError(str(exc), file, None, field) from None
 
 
 def scenario_for(
