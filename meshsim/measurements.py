@@ -41,6 +41,8 @@ def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False
     raw = _join_sources(raw)
     if not include_invalid:
         raw = raw[raw["valid"]]
+        if raw.empty:
+            raise ScenarioError(f"no valid measurements ({len(records)} records, all invalid)")
     return _merge_repetitions(raw)
 
 

@@ -95,8 +95,10 @@ def calibration_of(path: Path) -> dict[str, Any]:
     return calibration
 
 
-def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
-    """A data file's text: at most ``max_bytes``, UTF-8, no NUL bytes. Errors never echo it."""
+def read_text(path: Path, max_bytes: int | None = None) -> str:
+    """A data file's text: at most ``max_bytes`` (default MAX_BYTES), UTF-8, no NUL bytes.
+    Errors never echo it."""
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     file = str(path)
     try:
         with path.open("rb") as fh:

@@ -16,8 +16,10 @@ from real_bench.errors import BenchError
 MAX_BYTES = 20_000_000  # one measurement export; a fortio JSON with histogram is ~100 kB
 
 
-def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
-    """The file's text: at most ``max_bytes``, UTF-8, no NUL bytes; else one-line BenchError."""
+def read_text(path: Path, max_bytes: int | None = None) -> str:
+    """The file's text: at most ``max_bytes`` (default MAX_BYTES), UTF-8, no NUL bytes; else a
+    one-line BenchError."""
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     try:
         if path.is_dir():
             raise BenchError(f"{path}: is a directory (pass the files inside it)")
