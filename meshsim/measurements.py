@@ -31,8 +31,9 @@ def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False
     from real_bench.errors import BenchError
     from real_bench.importers import load_files, to_frame
 
+    paths = [Path(p) for p in paths]
     try:
-        records = load_files([Path(p) for p in paths])
+        records = load_files(paths)
     except BenchError as exc:
         raise ScenarioError(str(exc)) from None
     if not records:
@@ -42,7 +43,8 @@ def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False
     if not include_invalid:
         raw = raw[raw["valid"]]
         if raw.empty:
-            raise ScenarioError(f"no valid measurements ({len(records)} records, all invalid)")
+            names = ", ".join(p.name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+            raise ScenarioError(f"{len(records)} records, none valid", names)
     return _merge_repetitions(raw)
 
 

@@ -7,6 +7,7 @@ runs nothing, and any problem is one line naming the profile file, line and fiel
 from __future__ import annotations
 
 import hashlib
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ PACKAGE_DATA = "profile_data"
 MAX_BYTES = 1_000_000  # a profile is a page or two of numbers
 MAX_DEPTH = 32  # nested mappings/lists
 MAX_ALIASES = 100  # YAML aliases (*name): no billion laughs
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,59}$")  # a key fit to print back
 
 
 class Profile(Strict):
@@ -65,7 +67,7 @@ def load_profile(name: str, relative_to: Path | None = None) -> tuple[Profile, s
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
-        field = ".".join(str(p) for p in loc)
+        field = ".".join(str(p) if isinstance(p, int) or _NAME.match(str(p)) else "?" for p in loc)
         message = str(err["msg"]).removeprefix("Value error, ")
         raise ScenarioError(message, where, _line_of(node, loc), field) from None
 

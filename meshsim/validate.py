@@ -29,6 +29,7 @@ def template_for(profile_path: Path, scenario: str | None) -> LoadedScenario:
     """The scenario a fitted profile is validated in: its recorded template and fitted
     environment, with the profile itself as ``mesh.profile``."""
     calibration = profiles.calibration_of(profile_path)
+    profiles.load_profile(str(profile_path))  # the whole profile checked first, as data
     if scenario:
         path = Path(scenario)
     elif calibration.get("template"):
