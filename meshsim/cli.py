@@ -238,16 +238,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_POINT_DURATION_S = 3600.0  # calibrate/validate --duration: an hour per measured point
+MAX_EVALUATIONS = 1000  # calibrate --max-evaluations (each simulates every point)
+
+
 def _fit_flags(args: argparse.Namespace) -> tuple[str, ...]:
     """calibrate/validate numbers and metric names, checked before any work; the metrics."""
     import math
 
     from meshsim.measurements import METRICS
 
-    if not (math.isfinite(args.duration) and args.duration > 0):
-        raise ScenarioError(f"must be positive seconds, not {args.duration}", "--duration")
-    if getattr(args, "max_evaluations", 1) < 1:
-        raise ScenarioError("must be at least 1", "--max-evaluations")
+    if not (math.isfinite(args.duration) and 0 < args.duration <= MAX_POINT_DURATION_S):
+        raise ScenarioError(
+            f"simulated seconds per point, in (0, {MAX_POINT_DURATION_S}], not {args.duration}",
+            "--duration",
+        )
+    if not 1 <= getattr(args, "max_evaluations", 1) <= MAX_EVALUATIONS:
+        raise ScenarioError(f"must be from 1 to {MAX_EVALUATIONS}", "--max-evaluations")
     metrics = tuple(m.strip() for m in getattr(args, "metrics", "p50").split(",") if m.strip())
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:

@@ -383,6 +383,8 @@ FLAG_CASES: list[tuple[str, list[str], str]] = [
     ("duration-nan", ["--duration", "nan"], "--duration"),
     ("duration-negative", ["--duration", "-1"], "--duration"),
     ("duration-inf", ["--duration", "inf"], "--duration"),
+    ("duration-huge", ["--duration", "1e308"], "--duration"),
+    ("max-evaluations-huge", ["--max-evaluations", "1000000"], "--max-evaluations"),
     ("fit-on-unknown-column", ["--fit-on", "bogus == 1"], "--fit-on: unknown column 'bogus'"),
     ("holdout-syntax", ["--holdout", "connections =="], "--holdout: expected"),
 ]
