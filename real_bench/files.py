@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from real_bench.errors import BenchError
 
 MAX_BYTES = 20_000_000  # one measurement export; a fortio JSON with histogram is ~100 kB
@@ -54,3 +56,9 @@ def field_path(loc: Iterable[object]) -> str:
     else (a key that is a line of some other file) as ``?``."""
     parts = [str(p) if isinstance(p, int) or _NAME.match(str(p)) else "?" for p in loc]
     return ".".join(parts)
+
+
+def validation_error(where: str, exc: ValidationError) -> BenchError:
+    """pydantic's first complaint as one line: ``where: field a.b: message``."""
+    err = exc.errors()[0]
+    return BenchError(f"{where}: field {field_path(err['loc']) or '(top)'}: {err['msg']}")

@@ -14,8 +14,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from real_bench.errors import BenchError
-from real_bench.files import excerpt
+from real_bench.files import excerpt, validation_error
 from real_bench.record import (
     PERCENTILES,
     Bucket,
@@ -191,6 +193,8 @@ def record_from_fortio(doc: dict[str, Any], path: Path, mode: str | None = None,
     try:
         return _build(doc, hist, path, label, mode, variant, placement, requested, achieved,
                       duration_s)
+    except ValidationError as exc:  # e.g. StartTime not text
+        raise validation_error(where, exc) from None
     except (KeyError, TypeError, ValueError) as exc:  # a shape the checks above did not foresee
         raise BenchError(f"{where}: malformed fortio result ({type(exc).__name__})") from None
 

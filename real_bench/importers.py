@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from real_bench.errors import BenchError
-from real_bench.files import excerpt, field_path, read_text
+from real_bench.files import excerpt, field_path, read_text, validation_error
 from real_bench.fortio import count, is_fortio, mode_from_label, number, record_from_fortio
 from real_bench.record import (
     Component,
@@ -70,6 +70,14 @@ _RES = re.compile(r"^(cpu_mili|mem_MB|mem_Mi)_(min|avg|max)_(.+)$")
 def record_from_istio_tools(doc: dict[str, Any], where: str, mode: str | None = None,
                             placement: str = "unknown") -> RunRecord:
     """Normalize one istio/tools compiled record (CPU/memory come from Prometheus)."""
+    try:
+        return _istio_tools(doc, where, mode, placement)
+    except ValidationError as exc:  # a field the checks below do not cover, e.g. StartTime
+        raise validation_error(where, exc) from None
+
+
+def _istio_tools(doc: dict[str, Any], where: str, mode: str | None,
+                 placement: str) -> RunRecord:
     label = str(doc.get("Labels") or "")
     variant = None
     if mode is None:

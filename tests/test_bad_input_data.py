@@ -161,6 +161,13 @@ MEASUREMENT_CASES: list[tuple[str, str, Content, str]] = [
         ":2",
     ),
     ("jsonl-broken-line", "bad.jsonl", jsonl(istio_tools_row())[:-1] + b"\n{oops\n", ":2"),
+    ("fortio-start-number", "bad.json", fortio("StartTime", 5), "field start_time"),
+    (
+        "jsonl-start-number",
+        "bad.jsonl",
+        jsonl(istio_tools_row(), {**istio_tools_row(), "StartTime": 5}),
+        "bad.jsonl:2: field start_time",
+    ),
     ("own-count-neg", "bad.jsonl", jsonl(own_record("latency.count", -1)), "latency.count"),
     ("own-qps-nan", "bad.jsonl", jsonl(own_record("achieved_qps", float("nan"))), "achieved_qps"),
     ("own-req-neg", "bad.jsonl", jsonl(own_record("requested_qps", -5)), "requested_qps"),
@@ -440,3 +447,20 @@ def test_records_with_impossible_numbers_are_never_valid(
         capsys,
     )
     _assert_one_line_error(code, err, "idle.jsonl", "none valid")
+
+
+@pytest.mark.parametrize(
+    ("achieved", "samples", "errors"),
+    [
+        (float("nan"), 5000, 0),
+        (float("inf"), 5000, 0),
+        (-1.0, 5000, 0),
+        (1000.0, -1, 0),
+        (1000.0, 5000, -1),
+    ],
+)
+def test_judge_never_passes_impossible_numbers(achieved: float, samples: int, errors: int) -> None:
+    from real_bench.record import judge
+
+    verdict = judge(None, achieved, samples, errors)  # no requested rate to compare with
+    assert not verdict.valid and "impossible" in verdict.reasons[0]
