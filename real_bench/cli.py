@@ -135,8 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every `finally` and temp-file removal runs
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return int(args.func(args))
     except BenchError as exc:
@@ -151,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = _SIGNAL_EXITS[exc.code]
         print(f"real-bench: stopped by {name}; everything created was removed", file=sys.stderr)
         return int(exc.code)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 _SIGNAL_EXITS = {128 + s: s.name for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
