@@ -246,7 +246,7 @@ def mask(table: pd.DataFrame, node: Node) -> pd.Series:
     unknown = sorted(columns(node) - {str(c) for c in table.columns})
     if unknown:
         valid = ", ".join(str(c) for c in table.columns)
-        raise SelectorError(f"unknown column {unknown[0]!r} (columns: {valid})")
+        raise SelectorError(f"unknown column {_excerpt(unknown[0], 40)} (columns: {valid})")
     return _mask(table, node)
 
 
