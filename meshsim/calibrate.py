@@ -55,11 +55,22 @@ class FreeParameter:
         try:
             name, rest = text.split("=", 1)
             paths, lower, upper = rest.rsplit(":", 2)
-            return cls(name, tuple(paths.split("+")), float(lower), float(upper))
+            free = cls(name, tuple(paths.split("+")), float(lower), float(upper))
         except ValueError:
             raise ScenarioError(
-                "expected NAME=PATH[+PATH]:LOWER:UPPER", "--free", None, text
+                "expected NAME=PATH[+PATH]:LOWER:UPPER", "--free", None, text[:80]
             ) from None
+        # fitted in log space: both bounds finite, positive and in order
+        if not (math.isfinite(free.lower) and math.isfinite(free.upper)):
+            raise ScenarioError("bounds must be finite numbers", "--free", None, name[:80])
+        if not 0 < free.lower < free.upper:
+            raise ScenarioError(
+                f"bounds must satisfy 0 < LOWER < UPPER (got {free.lower:g}:{free.upper:g})",
+                "--free",
+                None,
+                name[:80],
+            )
+        return free
 
 
 def locate(loaded: LoadedScenario, path: str) -> tuple[str, float]:

@@ -174,11 +174,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from meshsim.output import write_text
     from meshsim.validate import validate, write_validation
 
+    metrics = _fit_flags(args)
+    free = [FreeParameter.parse(f) for f in args.free] if args.free else None
     template = load_scenario(args.scenario, list(args.set or []))
     points = load_measurements(args.measurements)
-    fit_points = select(points, args.fit_on)
-    free = [FreeParameter.parse(f) for f in args.free] if args.free else None
-    metrics = tuple(m.strip() for m in args.metrics.split(","))
+    fit_points = select(points, args.fit_on, "", "--fit-on")
+    holdout_points = select(points, args.holdout, "", "--holdout")
     progress = None if args.quiet else _progress
     cal = Calibrator(template, free, metrics, args.duration, 1, args.max_evaluations, progress)
     cal.fit(fit_points)
@@ -200,7 +201,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         from meshsim.validate import template_for
 
         fitted = template_for(out, None)
-        chosen = _union(fit_points, select(points, args.holdout))
+        chosen = _union(fit_points, holdout_points)
         table = validate(fitted, chosen, args.fit_on, args.duration, 1, progress)
         prov = {
             **fitted.provenance(),
@@ -215,18 +216,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Simulate every measured point with a profile; errors against measurements."""
-    import yaml
-
     from meshsim.measurements import load_measurements, select
     from meshsim.validate import summarise, template_for, validate, write_validation
 
+    _fit_flags(args)
     profile = Path(args.profile)
     if not profile.is_file():
         raise ScenarioError("no such profile file", str(profile))
+    calibration = profiles.calibration_of(profile)
     fitted = template_for(profile, args.scenario)
-    calibration = (yaml.safe_load(profile.read_text()) or {}).get("calibration") or {}
-    fit_on = args.fit_on if args.fit_on is not None else calibration.get("fit_on")
-    points = select(load_measurements(args.measurements), args.select)
+    recorded = args.fit_on is None
+    fit_on = calibration.get("fit_on") if recorded else args.fit_on
+    points = load_measurements(args.measurements)
+    # a recorded selector is data from the profile's author: checked here, before any work
+    where = (str(profile), "calibration.fit_on") if recorded else ("", "--fit-on")
+    select(points, fit_on, *where)
+    points = select(points, args.select, "", "--select")
     progress = None if args.quiet else _progress
     table = validate(fitted, points, fit_on, args.duration, 1, progress)
     prov = {**fitted.provenance(), "profile_file": str(profile), "fit_on": fit_on}
@@ -235,6 +240,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
     summary = summarise(table, prov)
     print("MAPE % (meshsim):", summary["mape_pct"], " additive:", summary["additive_mape_pct"])
     return 0
+
+
+MAX_POINT_DURATION_S = 3600.0  # calibrate/validate --duration: an hour per measured point
+MAX_EVALUATIONS = 1000  # calibrate --max-evaluations (each simulates every point)
+
+
+def _fit_flags(args: argparse.Namespace) -> tuple[str, ...]:
+    """calibrate/validate numbers and metric names, checked before any work; the metrics."""
+    import math
+
+    from meshsim.measurements import METRICS
+
+    if not (math.isfinite(args.duration) and 0 < args.duration <= MAX_POINT_DURATION_S):
+        raise ScenarioError(
+            f"simulated seconds per point, in (0, {MAX_POINT_DURATION_S}], not {args.duration}",
+            "--duration",
+        )
+    if not 1 <= getattr(args, "max_evaluations", 1) <= MAX_EVALUATIONS:
+        raise ScenarioError(f"must be from 1 to {MAX_EVALUATIONS}", "--max-evaluations")
+    metrics = tuple(m.strip() for m in getattr(args, "metrics", "p50").split(",") if m.strip())
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        shown = repr(unknown[0][:40]) if unknown else "none"
+        choose = ", ".join(METRICS)
+        raise ScenarioError(f"unknown metric {shown}; choose from {choose}", "--metrics")
+    return metrics
 
 
 def _union(*selections: pd.DataFrame) -> pd.DataFrame:

@@ -167,13 +167,11 @@ def _build(
     except InvalidReference as exc:
         line, field_path = _locate(exc.loc, lines)
         raise ScenarioError(str(exc), file, line, field_path) from None
-    try:
-        text, where = profiles.profile_source(scenario.mesh.profile, base)
-        profile = profiles.Profile.model_validate(yaml.safe_load(text))
-    except (FileNotFoundError, yaml.YAMLError, ValidationError) as exc:
+    try:  # errors in the profile's own content name the profile file
+        profile, text, where = profiles.load_profile(scenario.mesh.profile, base)
+    except FileNotFoundError as exc:
         line, _ = _locate(("mesh", "profile"), lines)
-        message = f"profile {scenario.mesh.profile!r}: " + str(exc).splitlines()[0]
-        raise ScenarioError(message, file, line, "mesh.profile") from None
+        raise ScenarioError(str(exc), file, line, "mesh.profile") from None
     merged = profiles.merge(
         profile.params.model_dump(), scenario.params.model_dump(exclude_none=True)
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from meshsim import selectors
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
 
@@ -33,8 +34,9 @@ def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False
     from real_bench.errors import BenchError
     from real_bench.importers import load_files, to_frame
 
+    paths = [Path(p) for p in paths]
     try:
-        records = load_files([Path(p) for p in paths])
+        records = load_files(paths)
     except BenchError as exc:
         raise ScenarioError(str(exc)) from None
     if not records:
@@ -43,6 +45,9 @@ def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False
     raw = _join_sources(raw)
     if not include_invalid:
         raw = raw[raw["valid"]]
+        if raw.empty:
+            names = ", ".join(p.name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+            raise ScenarioError(f"{len(records)} records, none valid", names)
     return _merge_repetitions(raw)
 
 
@@ -143,14 +148,17 @@ def _point_id(row: pd.Series) -> str:
     return f"{row['campaign']}:{row['mode']}{variant}:c{row['connections']}:q{qps}"
 
 
-def select(points: pd.DataFrame, query: str | None) -> pd.DataFrame:
-    """Rows matching a pandas query, e.g. ``connections == 16`` or ``requested_qps != 1000``."""
-    if not query:
+def select(
+    points: pd.DataFrame, selector: str | None, file: str = "", field: str = "selector"
+) -> pd.DataFrame:
+    """Rows a selector keeps, e.g. ``connections == 16`` or ``requested_qps in [250, 2000]``
+    (meshsim.selectors' grammar: parsed, never run as code). Errors name ``file``/``field``."""
+    if not selector:
         return points
     try:
-        return points.query(query)
-    except Exception as exc:  # pandas raises many kinds for a bad expression
-        raise ScenarioError(f"bad selector {query!r}: {exc}") from None
+        return selectors.select(points, selector)
+    except selectors.SelectorError as exc:
+        raise ScenarioError(str(exc), file, None, field) from None
 
 
 def scenario_for(

@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 
-from meshsim import __version__
+from meshsim import __version__, profiles
 from meshsim.additive import Additive
 from meshsim.calibrate import residual_table, simulated_metrics
 from meshsim.errors import ScenarioError
@@ -29,8 +28,8 @@ TARGETS_PCT = {"p50": 20.0, "p90": 20.0, "p99": 35.0, "cpu": 20.0}
 def template_for(profile_path: Path, scenario: str | None) -> LoadedScenario:
     """The scenario a fitted profile is validated in: its recorded template and fitted
     environment, with the profile itself as ``mesh.profile``."""
-    doc = yaml.safe_load(profile_path.read_text())
-    calibration = (doc or {}).get("calibration") or {}
+    calibration = profiles.calibration_of(profile_path)
+    profiles.load_profile(str(profile_path))  # the whole profile checked first, as data
     if scenario:
         path = Path(scenario)
     elif calibration.get("template"):

@@ -48,6 +48,7 @@ from pydantic import (
 )
 
 from real_bench.errors import BenchError
+from real_bench.files import field_path, read_text
 from real_bench.fortio import record_from_fortio
 from real_bench.kind import manifests, metrics, verify
 from real_bench.record import Component, Host, RunRecord, write_jsonl
@@ -148,20 +149,50 @@ def kubernetes_version(image: str) -> str | None:
 
 def load_matrix(path: Path) -> KindMatrix:
     """Parse MATRIX.yaml (yaml.safe_load); errors name the file and the field."""
+    text = read_text(path, MAX_MATRIX_BYTES)
     try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise BenchError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise BenchError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        _check_yaml_shape(text, path)
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:  # the parser's problem only: its context quotes the file
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = str(getattr(exc, "problem", None) or "cannot parse")[:60]
+        raise BenchError(f"{where}: not valid YAML: {problem}") from None
     if not isinstance(doc, dict):
         raise BenchError(f"{path}: expected a mapping at the top level")
+    keys = {str(k) for k in doc}
+    if not keys & set(KindMatrix.model_fields) and "?" in field_path(keys).split("."):
+        raise BenchError(f"{path}: not a kind matrix (none of its fields: "
+                         f"{', '.join(KindMatrix.model_fields)})")
     try:
         return KindMatrix.model_validate(doc)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "(top)"
+        field = field_path(err["loc"]) or "(top)"
         raise BenchError(f"{path}: field {field}: {err['msg']}") from None
+
+
+MAX_MATRIX_BYTES = 100_000
+MAX_YAML_DEPTH = 20
+MAX_YAML_ALIASES = 50
+
+
+def _check_yaml_shape(text: str, path: Path) -> None:
+    """Refuse YAML alias bombs and deep nesting before building any object."""
+    depth = aliases = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1
+                raise BenchError(f"{path}:{line}: nested deeper than {MAX_YAML_DEPTH} levels")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                line = event.start_mark.line + 1
+                raise BenchError(f"{path}:{line}: more than {MAX_YAML_ALIASES} YAML aliases")
 
 
 def cluster_config_path() -> Path:
