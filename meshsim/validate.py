@@ -5,7 +5,7 @@ it was not (the hold-out)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from meshsim.additive import Additive
 from meshsim.calibrate import residual_table, simulated_metrics
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario, load_scenario
-from meshsim.measurements import CPU, LATENCY, METRICS, scenario_for, select
+from meshsim.measurements import CPU, LATENCY, METRICS, scenario_for
 from meshsim.output import write_bytes, write_csv, write_json
 from meshsim.simulate import simulate
 
@@ -60,13 +60,19 @@ def additive_metrics(loaded: LoadedScenario) -> dict[str, float]:
 def validate(
     template: LoadedScenario,
     points: pd.DataFrame,
-    fit_on: str | None,
+    fitted: Iterable[str] = (),
     duration_s: float = 4.0,
     replications: int = 1,
     progress: Callable[[str], None] | None = None,
+    dropped: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per point and metric: meshsim and additive predictions, measured, errors."""
-    fitted = set(select(points, fit_on)["point"]) if fit_on else set()
+    """One row per point and metric: meshsim and additive predictions, measured, errors.
+
+    ``fitted`` names the points the profile was fitted on (``set`` = fit; the rest are the
+    hold-out): identities, never a query, so a profile's record of its fit does not select or
+    mark anything in other data. ``dropped`` points (invalid runs, points not selected) get one
+    row each with ``set`` = dropped and the reason, so the table says what it left out."""
+    fitted = set(fitted)
     frames = []
     for i, (_, point) in enumerate(points.iterrows()):
         if progress:
@@ -81,7 +87,38 @@ def validate(
         for key in ("mode", "variant", "connections", "requested_qps", "campaign"):
             row[key] = point[key]
         row["set"] = "fit" if point["point"] in fitted else "holdout"
+        row["dropped_because"] = ""
         frames.append(row.drop(columns=["log_ratio"]))
+    if dropped is not None and len(dropped):
+        keys = ["point", "mode", "variant", "connections", "requested_qps", "campaign"]
+        rows = dropped[[k for k in keys if k in dropped.columns]].copy()
+        rows["set"] = "dropped"
+        rows["dropped_because"] = dropped["reason"].to_numpy()
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)
+
+
+def dropped_points(
+    points: pd.DataFrame, chosen: pd.DataFrame, invalid: pd.DataFrame, why: str
+) -> pd.DataFrame:
+    """Every point left out of a validation: the invalid runs (with their reasons) and the
+    valid points the selection did not choose (``why``)."""
+    unchosen = points[~points["point"].isin(chosen["point"])].copy()
+    unchosen["reason"] = why
+    unchosen["run_label"] = unchosen.get("run_label", "")
+    columns = [
+        "point",
+        "run_label",
+        "reason",
+        "campaign",
+        "mode",
+        "variant",
+        "connections",
+        "requested_qps",
+    ]
+    frames = [f[[c for c in columns if c in f.columns]] for f in (invalid, unchosen) if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -97,8 +134,9 @@ def summarise(table: pd.DataFrame, provenance: dict[str, Any]) -> dict[str, Any]
         "units": {"mape_pct": "mean absolute percentage error, %"},
         "targets_pct": TARGETS_PCT,
     }
+    scored = table[table["set"] != "dropped"]
     for subset in ("holdout", "fit", "all"):
-        rows = table if subset == "all" else table[table["set"] == subset]
+        rows = scored if subset == "all" else scored[scored["set"] == subset]
         if rows.empty:
             continue
         part: dict[str, Any] = {"points": int(rows["point"].nunique())}
@@ -111,6 +149,8 @@ def summarise(table: pd.DataFrame, provenance: dict[str, Any]) -> dict[str, Any]
             m: v <= TARGETS_PCT[m] for m, v in part["meshsim_mape_pct"].items()
         }
         out[subset] = part
+    dropped = table[table["set"] == "dropped"].drop_duplicates("point")
+    out["dropped"] = [{"point": r.point, "reason": r.dropped_because} for r in dropped.itertuples()]
     headline = out.get("holdout") or out["all"]
     out["mape_pct"] = headline["meshsim_mape_pct"]
     out["additive_mape_pct"] = headline["additive_mape_pct"]
