@@ -426,7 +426,8 @@ class Calibrator:
         env_changes = [c for c in self.changes(self.values_) if not c.startswith("params.")]
         provenance = {
             f"{f.paths[0].removeprefix('params.')}": (
-                f"fitted ({'identified' if row.identified else 'NOT identified, start kept'}, "
+                (f"with {', '.join(f.paths[1:])} (ratios kept), " if len(f.paths) > 1 else "")
+                + f"fitted ({'identified' if row.identified else 'NOT identified, start kept'}, "
                 f"sensitivity {row.sensitivity:.3f}) to {', '.join(measurements)}"
                 f" where {fit_on or 'all points'}"
             )
@@ -449,7 +450,7 @@ class Calibrator:
                 "fit_on": fit_on,
                 "fitted_points": list(self.points_["point"]),
                 "load_levels": self.load_levels_,
-                "single_load_allowed": len(self.load_levels_) < 2,
+                "allow_single_load": self.allow_single_load,
                 "metrics": list(self.metrics),
                 "duration_s": self.duration_s,
                 "seed": self.template.scenario.sim.seed,
