@@ -101,15 +101,18 @@ def is_load_dependent(parameter: FreeParameter) -> bool:
 
 
 def load_levels(points: pd.DataFrame) -> list[str]:
-    """The distinct loads of some points: requested rate and connection count."""
+    """The distinct loads of some points: requested rate and connection count, lowest first."""
     levels = {
         (
-            "max" if pd.isna(row["requested_qps"]) else f"{row['requested_qps']:g} rps",
-            f"{int(row['connections'])} connections",
+            math.inf if pd.isna(row["requested_qps"]) else float(row["requested_qps"]),
+            int(row["connections"]),
         )
         for _, row in points.iterrows()
     }
-    return [", ".join(level) for level in sorted(levels)]
+    return [
+        f"{'max' if math.isinf(qps) else f'{qps:g}'} rps, {conns} connections"
+        for qps, conns in sorted(levels)
+    ]
 
 
 def default_free(
