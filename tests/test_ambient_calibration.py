@@ -281,3 +281,16 @@ def test_a_recorded_fit_on_is_provenance_not_a_selection(tmp_path) -> None:
     table, _ = validate(PROFILE, BUOYANT)  # ... and on its own data marks exactly those
     fitted = set(table.loc[table["set"] == "fit", "point"])
     assert fitted == set(yaml.safe_load(PROFILE.read_text())["calibration"]["fitted_points"])
+
+
+def test_cpu_only_fits_free_only_the_cpu_of_the_measured_proxy_kinds() -> None:
+    from meshsim.calibrate import default_free
+
+    template = load_scenario(FACES, ["mesh.profile=istio-1.25-ambient-fitted"])  # built in
+    assert template.profile.name == "istio-1.25-ambient-fitted"
+    names = [f.name for f in default_free(template, _ambient_points((60,)), ("cpu_ztunnel",))]
+    assert names == ["ztunnel_cpu_us", "ztunnel_wakeup_us"]  # no network, server or waypoint
+    both = default_free(template, _ambient_points((60,)), ("cpu_ztunnel", "cpu_waypoint"))
+    assert {f.name.split("_")[0] for f in both} == {"ztunnel", "waypoint"}
+    with_latency = [f.name for f in default_free(template, _ambient_points((60,)), ("p50",))]
+    assert "network_ms" in with_latency
