@@ -168,7 +168,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from meshsim.calibrate import Calibrator, FreeParameter
     from meshsim.measurements import load_points, select
     from meshsim.output import write_text
-    from meshsim.validate import dropped_points, validate, write_validation
+    from meshsim.validate import dropped_points, measured, validate, write_validation
 
     template = load_scenario(args.scenario, list(args.set or []))
     points, invalid = load_points(args.measurements)
@@ -208,6 +208,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         chosen = _union(fit_points, select(points, args.holdout))
         dropped = dropped_points(points, chosen, invalid, "not selected by --fit-on or --holdout")
         _say_dropped(dropped)
+        chosen = chosen[measured(chosen)]
         table = validate(fitted, chosen, fit_points["point"], args.duration, 1, progress, dropped)
         prov = {
             **fitted.provenance(),
@@ -229,6 +230,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from meshsim.measurements import load_points, select
     from meshsim.validate import (
         dropped_points,
+        measured,
         summarise,
         template_for,
         validate,
@@ -255,6 +257,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             )
     dropped = dropped_points(points, chosen, invalid, f"not selected by --select {args.select!r}")
     _say_dropped(dropped)
+    chosen = chosen[measured(chosen)]
     progress = None if args.quiet else _progress
     table = validate(fitted_template, chosen, fitted, args.duration, 1, progress, dropped)
     prov = {

@@ -98,14 +98,19 @@ def validate(
     return pd.concat(frames, ignore_index=True)
 
 
+def measured(points: pd.DataFrame) -> pd.Series:
+    """Which points have at least one metric meshsim predicts."""
+    return points[list(METRICS)].apply(pd.to_numeric).gt(0).any(axis=1)
+
+
 def dropped_points(
     points: pd.DataFrame, chosen: pd.DataFrame, invalid: pd.DataFrame, why: str
 ) -> pd.DataFrame:
-    """Every point left out of a validation: the invalid runs (with their reasons) and the
-    valid points the selection did not choose (``why``)."""
-    unchosen = points[~points["point"].isin(chosen["point"])].copy()
-    unchosen["reason"] = why
-    unchosen["run_label"] = unchosen.get("run_label", "")
+    """Every point left out of a validation: the invalid runs (with their reasons), the valid
+    points the selection did not choose (``why``), and chosen points with nothing measured
+    that meshsim predicts."""
+    unchosen = points[~points["point"].isin(chosen["point"])].assign(reason=why)
+    empty = chosen[~measured(chosen)].assign(reason="nothing measured to compare (latency or CPU)")
     columns = [
         "point",
         "run_label",
@@ -116,7 +121,9 @@ def dropped_points(
         "connections",
         "requested_qps",
     ]
-    frames = [f[[c for c in columns if c in f.columns]] for f in (invalid, unchosen) if len(f)]
+    frames = [
+        f[[c for c in columns if c in f.columns]] for f in (invalid, unchosen, empty) if len(f)
+    ]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)

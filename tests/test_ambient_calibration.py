@@ -294,3 +294,45 @@ def test_cpu_only_fits_free_only_the_cpu_of_the_measured_proxy_kinds() -> None:
     assert {f.name.split("_")[0] for f in both} == {"ztunnel", "waypoint"}
     with_latency = [f.name for f in default_free(template, _ambient_points((60,)), ("p50",))]
     assert "network_ms" in with_latency
+
+
+def test_a_point_with_nothing_measured_is_listed_not_silently_skipped(tmp_path) -> None:
+    rows = BUOYANT.read_text().splitlines()
+    header = next(row for row in rows if row.startswith("sequence,")).split(",")
+    blank = {header.index(c) for c in ("ztunnel_mesh_CPU_mcores", "waypoint_mesh_CPU_mcores")}
+    kept = []
+    for row in rows:
+        cells = row.split(",")
+        if row.startswith("ambient,istio-ambient-1.25.0+waypoint,60,"):
+            cells = ["" if i in blank else c for i, c in enumerate(cells)]
+        if row.startswith(("#", "sequence,", "ambient,istio-ambient-1.25.0+waypoint,60,")):
+            kept.append(",".join(cells))
+        elif row.startswith("ambient,istio-ambient-1.25.0+waypoint,120,"):
+            kept.append(row)
+    data = tmp_path / "partly-empty.csv"
+    data.write_text("\n".join(kept) + "\n")
+    out = tmp_path / "v"
+    proc = subprocess.run(
+        [
+            *meshsim_cmd(),
+            "validate",
+            str(PROFILE),
+            str(data),
+            "--out",
+            str(out),
+            "--quiet",
+            "--duration",
+            "1",
+            "--scenario",
+            str(FACES),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    q60 = "buoyant-2025-ambient:waypoint:c600:q60"
+    assert f"dropped {q60}: nothing measured" in proc.stderr
+    table = pd.read_csv(out / "validation.csv", comment="#")
+    assert table.loc[table["point"] == q60, "set"].tolist() == ["dropped"]
+    assert set(table.loc[table["set"] != "dropped", "requested_qps"]) == {120}
