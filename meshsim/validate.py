@@ -72,6 +72,8 @@ def validate(
     hold-out): identities, never a query, so a profile's record of its fit does not select or
     mark anything in other data. ``dropped`` points (invalid runs, points not selected) get one
     row each with ``set`` = dropped and the reason, so the table says what it left out."""
+    if isinstance(fitted, str):
+        raise TypeError("fitted: the ids of the fitted points, not a selector")
     fitted = set(fitted)
     frames = []
     for i, (_, point) in enumerate(points.iterrows()):
