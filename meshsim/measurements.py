@@ -54,6 +54,8 @@ def load_points(
     if others:
         raw, dropped = _load_runs(others, include_invalid)
         frames.append(_merge_repetitions(raw))
+    if not frames:
+        raise ScenarioError("no measurements in the files given")
     return pd.concat(frames, ignore_index=True), dropped
 
 
