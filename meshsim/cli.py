@@ -170,18 +170,27 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     import yaml
 
     from meshsim.calibrate import Calibrator, FreeParameter
-    from meshsim.measurements import load_measurements, select
+    from meshsim.measurements import load_points, select
     from meshsim.output import write_text
-    from meshsim.validate import validate, write_validation
+    from meshsim.validate import dropped_points, measured, validate, write_validation
 
     metrics = _fit_flags(args)
     free = [FreeParameter.parse(f) for f in args.free] if args.free else None
     template = load_scenario(args.scenario, list(args.set or []))
-    points = load_measurements(args.measurements)
+    points, invalid = load_points(args.measurements)
     fit_points = select(points, args.fit_on, "", "--fit-on")
     holdout_points = select(points, args.holdout, "", "--holdout")
     progress = None if args.quiet else _progress
-    cal = Calibrator(template, free, metrics, args.duration, 1, args.max_evaluations, progress)
+    cal = Calibrator(
+        template,
+        free,
+        metrics,
+        args.duration,
+        1,
+        args.max_evaluations,
+        progress,
+        allow_single_load=args.allow_single_load,
+    )
     cal.fit(fit_points)
     out = Path(args.out)
     name = args.name or out.stem
@@ -202,7 +211,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
         fitted = template_for(out, None)
         chosen = _union(fit_points, holdout_points)
-        table = validate(fitted, chosen, args.fit_on, args.duration, 1, progress)
+        dropped = dropped_points(points, chosen, invalid, "not selected by --fit-on or --holdout")
+        _say_dropped(dropped)
+        chosen = chosen[measured(chosen)]
+        table = validate(fitted, chosen, fit_points["point"], args.duration, 1, progress, dropped)
         prov = {
             **fitted.provenance(),
             "profile_file": str(out),
@@ -215,26 +227,53 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Simulate every measured point with a profile; errors against measurements."""
-    from meshsim.measurements import load_measurements, select
-    from meshsim.validate import summarise, template_for, validate, write_validation
+    """Simulate every measured point with a profile; errors against measurements. The points
+    are --select's (default: every valid one); the profile's record of what it was fitted on
+    marks points as fitted only where they are the very points it names, never selects."""
+    from meshsim.measurements import load_points, select
+    from meshsim.validate import (
+        dropped_points,
+        measured,
+        summarise,
+        template_for,
+        validate,
+        write_validation,
+    )
 
     _fit_flags(args)
     profile = Path(args.profile)
     if not profile.is_file():
         raise ScenarioError("no such profile file", str(profile))
     calibration = profiles.calibration_of(profile)
-    fitted = template_for(profile, args.scenario)
-    recorded = args.fit_on is None
-    fit_on = calibration.get("fit_on") if recorded else args.fit_on
-    points = load_measurements(args.measurements)
-    # a recorded selector is data from the profile's author: checked here, before any work
-    where = (str(profile), "calibration.fit_on") if recorded else ("", "--fit-on")
-    select(points, fit_on, *where)
-    points = select(points, args.select, "", "--select")
+    fitted_template = template_for(profile, args.scenario)
+    points, invalid = load_points(args.measurements)
+    recorded = calibration.get("fit_on")
+    if recorded:  # data from the profile's author: parsed (never run) before any work
+        select(points, recorded, str(profile), "calibration.fit_on")
+    chosen = select(points, args.select, "", "--select")
+    if args.fit_on is not None:
+        fitted = list(select(points, args.fit_on, "", "--fit-on")["point"])
+    else:
+        fitted = list(calibration.get("fitted_points") or [])
+        if recorded and not fitted:
+            print(
+                "meshsim: note: the profile records its fit only as a selector "
+                f"({recorded!r}), which is provenance, not applied here: every "
+                "point counts as held out (give --fit-on to mark fitted points)",
+                file=sys.stderr,
+            )
+    dropped = dropped_points(points, chosen, invalid, f"not selected by --select {args.select!r}")
+    _say_dropped(dropped)
+    chosen = chosen[measured(chosen)]
     progress = None if args.quiet else _progress
-    table = validate(fitted, points, fit_on, args.duration, 1, progress)
-    prov = {**fitted.provenance(), "profile_file": str(profile), "fit_on": fit_on}
+    table = validate(fitted_template, chosen, fitted, args.duration, 1, progress, dropped)
+    prov = {
+        **fitted_template.provenance(),
+        "profile_file": str(profile),
+        "select": args.select,
+        "fit_on_recorded": calibration.get("fit_on"),
+        "fitted_points_marked": sorted(set(fitted) & set(chosen["point"])),
+    }
     for path in write_validation(table, Path(args.out), prov):
         print(f"wrote {path}")
     summary = summarise(table, prov)
@@ -266,6 +305,12 @@ def _fit_flags(args: argparse.Namespace) -> tuple[str, ...]:
         choose = ", ".join(METRICS)
         raise ScenarioError(f"unknown metric {shown}; choose from {choose}", "--metrics")
     return metrics
+
+
+def _say_dropped(dropped: pd.DataFrame) -> None:
+    """Every point left out, and why, on stderr."""
+    for row in dropped.itertuples():
+        print(f"meshsim: dropped {row.point}: {row.reason}", file=sys.stderr)
 
 
 def _union(*selections: pd.DataFrame) -> pd.DataFrame:
@@ -367,6 +412,12 @@ def parser() -> argparse.ArgumentParser:
     )
     cal.add_argument("--duration", type=float, default=4.0, help="simulated seconds per point")
     cal.add_argument("--max-evaluations", type=int, default=80)
+    cal.add_argument(
+        "--allow-single-load",
+        action="store_true",
+        help="fit load-dependent parameters (wake-up, work after the response, CPU variability,"
+        " workers) on data of one load level; by default that is refused",
+    )
     cal.add_argument("--set", action="append", metavar="PATH=VALUE")
     cal.add_argument("--quiet", action="store_true")
     cal.set_defaults(func=cmd_calibrate)
@@ -376,7 +427,11 @@ def parser() -> argparse.ArgumentParser:
     val.add_argument("--out", required=True, help="validation.csv, summary.json, plots here")
     val.add_argument("--scenario", help="template (default: the one the profile records)")
     val.add_argument("--select", help="which points, a query (default: all valid)")
-    val.add_argument("--fit-on", help="mark these points as fitted (default: as recorded)")
+    val.add_argument(
+        "--fit-on",
+        help="mark these points as fitted, a query (default: the points the profile names; its "
+        "recorded selector is never applied)",
+    )
     val.add_argument("--duration", type=float, default=4.0)
     val.add_argument("--quiet", action="store_true")
     val.set_defaults(func=cmd_validate)

@@ -31,6 +31,42 @@ JOIN = ["run_label", "mode", "variant", "connections", "requested_qps", "occurre
 
 def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False) -> pd.DataFrame:
     """One row per measured configuration: latency in ms, proxy CPU in millicores."""
+    return load_points(paths, include_invalid)[0]
+
+
+def load_points(
+    paths: Iterable[str | Path], include_invalid: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(points, dropped): the measured configurations, and one row per run left out of them
+    (``point``, ``run_label``, ``source_file``, ``reason``), so that nothing is dropped
+    silently. Published resource tables (``meshsim.published``) are read beside real_bench's
+    formats."""
+    from meshsim.published import is_buoyant, is_istio_docs, resource_points
+
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if is_istio_docs(path):
+            raise ScenarioError(
+                "per-proxy figures per 1000 requests/s, not measured runs of a scenario "
+                "(read them with meshsim.published.read_istio_docs)",
+                str(path),
+            )
+    published = [p for p in paths if is_buoyant(p)]
+    others = [p for p in paths if p not in published]
+    frames = [resource_points(p) for p in published]
+    dropped = pd.DataFrame(columns=[*DROPPED, *KEYS])
+    if others:
+        raw, dropped = _load_runs(others, include_invalid)
+        frames.append(_merge_repetitions(raw))
+    if not frames:
+        raise ScenarioError("no measurements in the files given")
+    return pd.concat(frames, ignore_index=True), dropped
+
+
+DROPPED = ["point", "run_label", "source_file", "reason"]
+
+
+def _load_runs(paths: list[Path], include_invalid: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     from real_bench.errors import BenchError
     from real_bench.importers import load_files, to_frame
 
@@ -43,12 +79,24 @@ def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False
         raise ScenarioError("no measurements in the files given")
     raw = _normalise(to_frame(records))
     raw = _join_sources(raw)
-    if not include_invalid:
+    invalid = raw[~raw["valid"]]
+    dropped = pd.DataFrame(
+        {
+            "point": [_point_id(r) for _, r in invalid.iterrows()],
+            "run_label": invalid["run_label"],
+            "source_file": invalid["source_file"],
+            "reason": "invalid run: " + invalid["invalid_reasons"].astype(str),
+            **{key: invalid[key] for key in KEYS},
+        }
+    ).reset_index(drop=True)
+    if include_invalid:
+        dropped = dropped.iloc[0:0]
+    else:
         raw = raw[raw["valid"]]
         if raw.empty:
             names = ", ".join(p.name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
             raise ScenarioError(f"{len(records)} records, none valid", names)
-    return _merge_repetitions(raw)
+    return raw, dropped
 
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -71,6 +119,7 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
             "payload_bytes": frame["payload_bytes"].fillna(1024).astype(int),
             "open_loop": frame["open_loop"],
             "valid": frame["valid"].astype(bool),
+            "invalid_reasons": frame["invalid_reasons"].fillna("").map(_reasons),
             "has_histogram": frame["histogram_us"].str.len() > 2,
         }
     )
@@ -87,6 +136,10 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
     out.loc[out["variant"] == "server-only", "cpu_sidecar_client"] = np.nan
     out.loc[out["mode"] == "none", list(CPU)] = np.nan
     return out
+
+
+def _reasons(value: object) -> str:
+    return "; ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 def _variant(text: str) -> str:
@@ -171,10 +224,11 @@ def scenario_for(
     changes = [
         f"mesh.mode={mode}",
         f"workload.client.in_mesh={str(point['variant'] != 'server-only').lower()}",
-        f"services.{entry}.response_kib={point['payload_bytes'] / 1024:g}",
         f"workload.duration_s={duration_s:g}",
         f"sim.replications={replications}",
     ]
+    if not pd.isna(point.get("payload_bytes")):  # published resource points: the template's
+        changes.append(f"services.{entry}.response_kib={point['payload_bytes'] / 1024:g}")
     gen = sc.workload.generator
     if gen.type == "fortio":
         qps = "null" if pd.isna(point["requested_qps"]) else f"{point['requested_qps']:g}"
