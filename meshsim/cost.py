@@ -18,13 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from meshsim.components import proxy_memory_mib, requests_of, visible_config
 from meshsim.errors import ScenarioError
-from meshsim.resources import visible_config
 from meshsim.scenario import Fortio, Scenario
 from meshsim.topology import CLIENT, Component, Pod, Topology, Transit
 
@@ -168,22 +167,18 @@ def requests(loaded: LoadedScenario, topo: Topology | None = None) -> Requests:
     sc, params = loaded.scenario, loaded.params
     topo = topo or Topology(sc, params)
     mode = sc.mesh.mode
-    side = Container("sidecar", params.sidecar.cpu_request_m, params.sidecar.memory_request_mib)
+    side = Container("sidecar", *requests_of(params, "sidecar"))
     pods: list[PodRequest] = []
     for name, svc in sc.services.items():
-        app = Container("app", svc.cpu_request_m, svc.memory_request_mib)
+        app = Container("app", *requests_of(params, "app", svc))
         for pod in topo.pods[name]:
             pods.append(PodRequest(pod.name, (app, side) if mode == "sidecar" else (app,)))
     if mode == "sidecar" and topo.client.in_mesh:
         pods.append(PodRequest(CLIENT, (Container("client", 0.0, 0.0), side)))
-    wp = params.waypoint
+    waypoint = Container("waypoint", *requests_of(params, "waypoint"))
     for wp_pods in topo.waypoints.values():
         for pod in wp_pods:
-            pods.append(
-                PodRequest(
-                    pod.name, (Container("waypoint", wp.cpu_request_m, wp.memory_request_mib),)
-                )
-            )
+            pods.append(PodRequest(pod.name, (waypoint,)))
     per_node: tuple[Container, ...] = ()
     if mode != "none":
         # a request is a floor, not a ceiling: istiod busier than its request needs the room
@@ -195,8 +190,7 @@ def requests(loaded: LoadedScenario, topo: Topology | None = None) -> Requests:
         )
         pods += [PodRequest(f"istiod-{i}", (istiod,)) for i in range(ist.replicas)]
     if mode in ("ambient", "waypoint"):
-        zt = params.ztunnel
-        per_node = (Container("ztunnel", zt.cpu_request_m, zt.memory_request_mib),)
+        per_node = (Container("ztunnel", *requests_of(params, "ztunnel")),)
     return Requests(tuple(pods), per_node)
 
 
@@ -355,8 +349,8 @@ def control_plane(loaded: LoadedScenario, topo: Topology | None = None) -> Contr
 
 
 def config_items(loaded: LoadedScenario, topo: Topology, component: Component) -> int:
-    """What one proxy's configuration holds, counted as resources.py counts it for memory."""
-    return visible_config(SimpleNamespace(sc=loaded.scenario, topo=topo), component)  # type: ignore[arg-type]
+    """What one proxy's configuration holds, counted as its memory counts it."""
+    return visible_config(loaded.scenario, topo, component)
 
 
 # --- the estimate ------------------------------------------------------------------------
@@ -505,12 +499,10 @@ def mesh_requests_per_node(
 ) -> dict[str, tuple[float, float]]:
     """Mesh data-plane requests on one node holding ``pods_per_node`` app pods, per mode:
     (vCPU, GiB). Waypoints and istiod are left out: they do not grow with pods per node."""
-    p = loaded.params
-    sidecar = (
-        pods_per_node * p.sidecar.cpu_request_m / 1000,
-        pods_per_node * p.sidecar.memory_request_mib / MIB_PER_GIB,
-    )
-    ztunnel = (p.ztunnel.cpu_request_m / 1000, p.ztunnel.memory_request_mib / MIB_PER_GIB)
+    side_m, side_mib = requests_of(loaded.params, "sidecar")
+    zt_m, zt_mib = requests_of(loaded.params, "ztunnel")
+    sidecar = (pods_per_node * side_m / 1000, pods_per_node * side_mib / MIB_PER_GIB)
+    ztunnel = (zt_m / 1000, zt_mib / MIB_PER_GIB)
     return {"sidecar": sidecar, "ambient": ztunnel}
 
 
@@ -537,13 +529,8 @@ def pods_per_node_for_saving(loaded: LoadedScenario, saving: float) -> float:
 
 
 def sidecar_memory_mib(loaded: LoadedScenario, visible_services: int, connections: float) -> float:
-    """Modelled memory of one sidecar that sees ``visible_services`` (resources.py's model)."""
-    p = loaded.params.sidecar
-    return (
-        p.memory_base_mib
-        + p.memory_per_service_kib * visible_services / 1024
-        + p.memory_per_connection_kib * connections / 1024
-    )
+    """Modelled memory of one sidecar that sees ``visible_services`` (components.py)."""
+    return proxy_memory_mib(loaded.params.sidecar, visible_services, connections)
 
 
 def saving_by_density(loaded: LoadedScenario, pods_per_node: Iterable[float]) -> pd.DataFrame:

@@ -1,10 +1,11 @@
 """The SimPy model: load generators, apps, proxies, kernels and the node CPUs they share.
 
 One ``Engine`` runs one replication of one scenario. A call walks the route the topology builds
-for it, compiled once per (route, service) into *legs*: flat lists of steps with their CPU
-demand already computed. Every CPU burst (app, proxy, kernel) queues for a core of its node, so
-co-located components contend; a proxy also holds one of its worker threads while it works,
-and keeps it after the response for telemetry. Observation goes to a ``RunRecorder``.
+for it, compiled once per (route, service) into *legs*: flat lists of steps whose CPU demand
+comes from the component cost model (``components.py``, where every cost is defined). Every
+CPU burst (app, proxy, kernel) queues for a core of its node, so co-located components contend;
+a proxy also holds one of its worker threads while it works, and keeps it after the response
+for telemetry. Observation goes to a ``RunRecorder``.
 """
 
 from __future__ import annotations
@@ -15,19 +16,25 @@ from dataclasses import dataclass
 
 import simpy
 
+from meshsim.components import (
+    KERNEL,
+    PROXY,
+    US,
+    WIRE,
+    Demand,
+    app_cpu_s,
+    client_cpu_s,
+    route_demands,
+    worker_threads,
+)
 from meshsim.loader import LoadedScenario
 from meshsim.pool import Pool
 from meshsim.random import Sampler, Streams
 from meshsim.recorder import RunRecorder
 from meshsim.scenario import Fortio, OpenLoop, Service
-from meshsim.topology import Pod, ProxyHop, Stage, Transit
-
-US = 1e-6
-KIB = 1024
+from meshsim.topology import Pod, Stage
 
 Proc = Generator[simpy.Event, object, None]
-
-KERNEL, WIRE, PROXY = 0, 1, 2
 
 
 @dataclass
@@ -86,14 +93,9 @@ class Engine:
         self.usage = {c.name: Usage() for c in self.components}
         self.workers: dict[str, Pool] = {}
         for c in self.components:
-            if c.kind in ("sidecar", "ztunnel", "waypoint"):
-                workers = getattr(self.params, c.kind).workers
-                self.workers[c.name] = Pool(self.env, workers, c.name)
-            elif c.kind == "app":
-                service = self.topo.pod_by_name[c.pod].service
-                concurrency = self.sc.services[service].concurrency
-                if concurrency is not None:
-                    self.workers[c.name] = Pool(self.env, concurrency, c.name)
+            threads = worker_threads(self.sc, self.params, self.topo, c)
+            if threads is not None:
+                self.workers[c.name] = Pool(self.env, threads, c.name)
         self.recorder = RunRecorder(self)
         self._rr: dict[tuple[str, str], int] = {}
         self._in_flight_at: dict[str, int] = {}
@@ -112,7 +114,7 @@ class Engine:
             )
         }
         self._new_connection = self.streams.uniform("mesh.connections")
-        self._client_cpu = self.sc.workload.client.cpu_per_request_us * US
+        self._client_cpu = client_cpu_s(self.sc.workload)
 
     # --- running -----------------------------------------------------------------------
 
@@ -285,9 +287,7 @@ class Engine:
                 yield granted
         got_worker = env.now
         duration = self._service_time[pod.service]()
-        cpu = duration
-        if svc.cpu_per_request_ms is not None:
-            cpu = min(duration, svc.cpu_per_request_ms / 1e3)
+        cpu = app_cpu_s(svc, duration)
         waited_core = wake = 0.0
         if cpu > 0:
             cores = self.cores[pod.node]
@@ -331,80 +331,39 @@ class Engine:
     # --- legs: the path, compiled ------------------------------------------------------
 
     def _compile(self, route: tuple[Stage, ...], svc: Service) -> tuple[list[Step], list[Step]]:
-        """The request leg and the response leg of a route for one service's message sizes."""
-        request = [s for stage in route for s in self._steps(stage, svc.request_kib, True)]
-        response = [
-            s for stage in reversed(route) for s in self._steps(stage, svc.response_kib, False)
-        ]
-        return request, response
+        """The request leg and the response leg of a route, with their costs from the
+        component cost model and the cores, workers and streams that carry them out."""
+        request, response = route_demands(self.params, self.sc.network, route, svc)
+        return [self._step(d) for d in request], [self._step(d) for d in response]
 
-    def _steps(self, stage: Stage, kib: float, request: bool) -> list[Step]:
-        if isinstance(stage, Transit):
-            return self._transit_steps(stage, kib)
-        return [self._proxy_step(stage, kib, request)]
-
-    def _transit_steps(self, t: Transit, kib: float) -> list[Step]:
-        """Kernel CPU at each end (once for a same-node hop) and the wire between; steps that
-        cost nothing are left out of the leg."""
-        k = self.params.kernel
-        src, dst = t.src, t.dst
-        steps = []
-        if t.relation == "same_node":
-            fixed = k.ebpf_redirect_cpu_us if t.ebpf else k.loopback_cpu_us
-            cpu = (fixed + k.cpu_per_kib_us * kib) * US
-            steps.append(self._kernel_step(src, cpu, "ebpf" if t.ebpf else "kernel"))
-            if not t.ebpf:
-                steps.append(self._wire_step(t, kib))
-        else:
-            cpu = (k.traversal_cpu_us + k.cpu_per_kib_us * kib) * US
-            steps += [
-                self._kernel_step(src, cpu, "kernel"),
-                self._wire_step(t, kib),
-                self._kernel_step(dst, cpu, "kernel"),
-            ]
-        return [s for s in steps if s is not None]
-
-    def _kernel_step(self, node: str, cpu_s: float, hop: str) -> Step | None:
-        if cpu_s <= 0:
-            return None
-        name = f"{node}.kernel"
-        return Step(KERNEL, hop, self.cores[node], self.usage[name], cpu_s=cpu_s, component=name)
-
-    def _wire_step(self, t: Transit, kib: float) -> Step | None:
-        dist = getattr(self.sc.network, f"{t.relation}_ms")
-        bandwidth = self.sc.network.bandwidth_gbps
-        serialise = kib * KIB * 8 / (bandwidth * 1e9) if bandwidth else 0.0
-        if dist.mean_s == 0 and dist.variance_s2 == 0 and serialise == 0:
-            return None
-        usage = self.usage[f"{t.src}.kernel"]
-        return Step(
-            WIRE,
-            "network",
-            self.cores[t.src],
-            usage,
-            wire=self._wire[t.relation],
-            wire_mean_s=dist.mean_s,
-            serialise_s=serialise,
-        )
-
-    def _proxy_step(self, hop: ProxyHop, kib: float, request: bool) -> Step:
-        p = getattr(self.params, hop.proxy)
-        us = (p.request_cpu_us if request else p.response_cpu_us) + kib * (
-            p.cpu_per_kib_us + p.tls_cpu_per_kib_us * hop.tls_sides
-        )
+    def _step(self, d: Demand) -> Step:
+        cores = self.cores[d.node]
+        if d.op == WIRE:
+            return Step(
+                WIRE,
+                d.hop,
+                cores,
+                self.usage[f"{d.node}.kernel"],
+                wire=self._wire[d.relation],
+                wire_mean_s=d.wire_mean_s,
+                serialise_s=d.serialise_s,
+            )
+        usage = self.usage[d.component]
+        if d.op == KERNEL:
+            return Step(KERNEL, d.hop, cores, usage, cpu_s=d.cpu_s, component=d.component)
         return Step(
             PROXY,
-            hop.hop,
-            self.cores[hop.node],
-            self.usage[hop.component],
-            cpu_s=us * US,
-            workers=self.workers[hop.component],
-            handshake_s=p.handshake_cpu_us * hop.tls_sides * US if request else 0.0,
-            wakeup_s=p.wakeup_cpu_us * US,
-            variation=self._variation(hop.proxy, p.cpu_cv),
-            after_s=0.0 if request else p.post_response_cpu_us * US,
-            latency_s=p.added_latency_us * US,
-            component=hop.component,
+            d.hop,
+            cores,
+            usage,
+            cpu_s=d.cpu_s,
+            workers=self.workers[d.component],
+            handshake_s=d.handshake_s,
+            wakeup_s=d.wakeup_s,
+            variation=self._variation(d.proxy, d.cpu_cv),
+            after_s=d.after_s,
+            latency_s=d.latency_s,
+            component=d.component,
         )
 
     def _variation(self, kind: str, cv: float) -> Sampler | None:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from meshsim import __version__, cost
 from meshsim.capacity import Capacity, Slo, capacity_row, points_frame, search
+from meshsim.components import namespace_scope, proxy_memory_mib
 from meshsim.loader import LoadedScenario
 from meshsim.output import write_bytes, write_csv, write_text
 from meshsim.results import Result
@@ -516,10 +517,7 @@ def scaling_figure(loaded: LoadedScenario) -> Figure:
     )
     ax.plot(
         services,
-        [
-            zt.memory_base_mib + zt.memory_per_service_kib * n * mean_replicas / 1024
-            for n in services
-        ],
+        [proxy_memory_mib(zt, n * mean_replicas, 0) for n in services],
         color=COLOURS["ambient"],
         label="one ztunnel (any pods/node)",
     )
@@ -545,11 +543,7 @@ def scaling_figure(loaded: LoadedScenario) -> Figure:
 def _scoped_visible(loaded: LoadedScenario) -> int:
     """Mean services a sidecar sees with namespace scope, in this scenario (at least 1)."""
     sc = loaded.scenario
-    counts = []
-    for svc in sc.services.values():
-        called = {c.service for step in svc.calls for c in step}
-        same = {n for n, s in sc.services.items() if s.namespace == svc.namespace}
-        counts.append(len(same | called))
+    counts = [namespace_scope(sc, name) for name in sc.services]
     return max(1, round(sum(counts) / len(counts)))
 
 

@@ -1,8 +1,7 @@
 """CPU and memory per component over a replication's measurement window.
 
-CPU is what the engine measured. Memory is a model: a base, a part per open connection (taken
-as the mean number of requests the component holds, by Little's law), and a part per service
-or workload whose configuration it holds (a sidecar sees every service unless scoped).
+CPU is what the engine measured. Memory is the component cost model's (``components.py``),
+fed with the mean number of messages each component held (by Little's law).
 """
 
 from __future__ import annotations
@@ -11,30 +10,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from meshsim.topology import Component
+from meshsim.components import memory_mib
 
 if TYPE_CHECKING:
     from meshsim.engine import Engine
     from meshsim.recorder import RunRecorder
-
-
-def visible_config(engine: Engine, component: Component) -> int:
-    """How many services (sidecar, waypoint) or workloads (ztunnel) a proxy's config holds."""
-    sc, topo = engine.sc, engine.topo
-    if component.kind == "ztunnel":
-        return sum(len(p) for p in topo.pods.values())
-    if component.kind == "waypoint":
-        waypoint = topo.pod_by_name[component.pod].service
-        return sum(1 for w in topo.waypoint_of.values() if w == waypoint)
-    if sc.mesh.config_scope == "cluster":
-        return len(sc.services)
-    pod = topo.pod_by_name[component.pod]
-    if pod.service not in sc.services:  # the load generator sees what it calls
-        return 1
-    own = sc.services[pod.service]
-    called = {c.service for step in own.calls for c in step}
-    same_ns = {n for n, s in sc.services.items() if s.namespace == own.namespace}
-    return len(same_ns | called)
 
 
 def component_table(engine: Engine, rec: RunRecorder) -> pd.DataFrame:
@@ -61,7 +41,13 @@ def component_table(engine: Engine, rec: RunRecorder) -> pd.DataFrame:
                 "cpu_s": u.cpu_s,
                 "vcpu": vcpu,
                 "utilisation": utilisation,
-                "memory_mib": memory_mib(engine, c, u.residence_s / window if window > 0 else 0.0),
+                "memory_mib": memory_mib(
+                    engine.sc,
+                    engine.params,
+                    engine.topo,
+                    c,
+                    u.residence_s / window if window > 0 else 0.0,
+                ),
             }
         )
     for name, node in engine.topo.nodes.items():
@@ -79,17 +65,3 @@ def component_table(engine: Engine, rec: RunRecorder) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def memory_mib(engine: Engine, c: Component, concurrent: float) -> float:
-    if c.kind == "app":
-        return engine.sc.services[engine.topo.pod_by_name[c.pod].service].memory_mib
-    if c.kind in ("sidecar", "ztunnel", "waypoint"):
-        p = getattr(engine.params, c.kind)
-        config = visible_config(engine, c)
-        return (
-            p.memory_base_mib
-            + p.memory_per_service_kib * config / 1024
-            + p.memory_per_connection_kib * concurrent / 1024
-        )
-    return 0.0
