@@ -30,21 +30,17 @@ from meshsim.components import (
 from meshsim.loader import LoadedScenario
 from meshsim.pool import Pool
 from meshsim.random import Sampler, Streams
-from meshsim.recorder import RunRecorder
+from meshsim.recorder import RunRecorder, Usage
 from meshsim.scenario import Fortio, OpenLoop, Service
 from meshsim.topology import Pod, Stage
 
 Proc = Generator[simpy.Event, object, None]
 
 
-@dataclass
-class Usage:
-    """What one component consumed: CPU seconds, worker-held seconds, and time requests spent
-    inside it (for its mean concurrency, by Little's law)."""
+@dataclass(slots=True)
+class Activity:
+    """Whether a component is working now, for the wake-up delay of an idle one."""
 
-    cpu_s: float = 0.0
-    busy_s: float = 0.0
-    residence_s: float = 0.0
     active: int = 0  # messages it is working on now
     idle_since: float = -math.inf
 
@@ -57,6 +53,7 @@ class Step:
     hop: str
     cores: Pool
     usage: Usage
+    activity: Activity
     cpu_s: float = 0.0
     workers: Pool | None = None
     handshake_s: float = 0.0
@@ -90,13 +87,14 @@ class Engine:
         self._wakeup_s = cluster.wakeup_latency_us * US
         self._idle_after_s = cluster.idle_after_us * US
         self.components = self.topo.components()
-        self.usage = {c.name: Usage() for c in self.components}
+        self.recorder = RunRecorder(self.env, [c.name for c in self.components])
+        self.usage = self.recorder.usage
+        self.activity = {c.name: Activity() for c in self.components}
         self.workers: dict[str, Pool] = {}
         for c in self.components:
             threads = worker_threads(self.sc, self.params, self.topo, c)
             if threads is not None:
                 self.workers[c.name] = Pool(self.env, threads, c.name)
-        self.recorder = RunRecorder(self)
         self._rr: dict[tuple[str, str], int] = {}
         self._in_flight_at: dict[str, int] = {}
         self._legs: dict[tuple[tuple[Stage, ...], str], tuple[list[Step], list[Step]]] = {}
@@ -278,6 +276,7 @@ class Engine:
         """The app's own work, then its downstream calls, step by step."""
         name = f"{pod.name}.app"
         usage = self.usage[name]
+        activity = self.activity[name]
         env = self.env
         workers = self.workers.get(name)
         arrived = env.now
@@ -291,7 +290,7 @@ class Engine:
         waited_core = wake = 0.0
         if cpu > 0:
             cores = self.cores[pod.node]
-            wake = self._wake(usage)
+            wake = self._wake(activity)
             granted = cores.acquire()
             if granted is not None:
                 asked = env.now
@@ -300,7 +299,7 @@ class Engine:
             yield env.timeout(cpu + wake)
             cores.release()
             usage.cpu_s += cpu
-            self._rest(usage)
+            self._rest(activity)
         if duration > cpu:
             yield env.timeout(duration - cpu)
         if workers is not None and not svc.blocking_calls:
@@ -344,18 +343,22 @@ class Engine:
                 d.hop,
                 cores,
                 self.usage[f"{d.node}.kernel"],
+                self.activity[f"{d.node}.kernel"],
                 wire=self._wire[d.relation],
                 wire_mean_s=d.wire_mean_s,
                 serialise_s=d.serialise_s,
             )
-        usage = self.usage[d.component]
+        usage, activity = self.usage[d.component], self.activity[d.component]
         if d.op == KERNEL:
-            return Step(KERNEL, d.hop, cores, usage, cpu_s=d.cpu_s, component=d.component)
+            return Step(
+                KERNEL, d.hop, cores, usage, activity, cpu_s=d.cpu_s, component=d.component
+            )
         return Step(
             PROXY,
             d.hop,
             cores,
             usage,
+            activity,
             cpu_s=d.cpu_s,
             workers=self.workers[d.component],
             handshake_s=d.handshake_s,
@@ -398,7 +401,7 @@ class Engine:
                 else:
                     yield granted  # handed over by a busy worker: no new wake-up
             got_worker = env.now
-            wake = self._wake(s.usage) if workers is not None else 0.0
+            wake = self._wake(s.activity) if workers is not None else 0.0
             granted = s.cores.acquire()
             if granted is not None:
                 yield granted
@@ -407,7 +410,7 @@ class Engine:
             usage = s.usage
             usage.cpu_s += cpu
             if workers is not None:
-                self._rest(usage)
+                self._rest(s.activity)
             if workers is not None:
                 if s.after_s > 0:
                     env.process(self._after_response(s, got_worker))
@@ -421,29 +424,29 @@ class Engine:
                 busy = cpu + wake + s.latency_s
                 hop(s.hop, env.now - arrived - busy, busy)
 
-    def _wake(self, usage: Usage) -> float:
+    def _wake(self, activity: Activity) -> float:
         """The wake-up delay of an app or proxy starting on a message, and mark it active."""
         wake = 0.0
-        if usage.active == 0 and self.env.now - usage.idle_since >= self._idle_after_s:
+        if activity.active == 0 and self.env.now - activity.idle_since >= self._idle_after_s:
             wake = self._wakeup_s
-        usage.active += 1
+        activity.active += 1
         return wake
 
-    def _rest(self, usage: Usage) -> None:
-        usage.active -= 1
-        if usage.active == 0:
-            usage.idle_since = self.env.now
+    def _rest(self, activity: Activity) -> None:
+        activity.active -= 1
+        if activity.active == 0:
+            activity.idle_since = self.env.now
 
     def _after_response(self, s: Step, got_worker: float) -> Proc:
         """Telemetry after the response went out: the worker stays busy (Istio docs)."""
-        s.usage.active += 1
+        s.activity.active += 1
         granted = s.cores.acquire()
         if granted is not None:
             yield granted
         yield self.env.timeout(s.after_s)
         s.cores.release()
         s.usage.cpu_s += s.after_s
-        self._rest(s.usage)
+        self._rest(s.activity)
         assert s.workers is not None
         s.workers.release()
         s.usage.busy_s += self.env.now - got_worker

@@ -32,7 +32,9 @@ def run_replication(loaded: LoadedScenario, index: int) -> Replication:
         index=index,
         latency=rec.latency,
         hops=rec.hops,
-        resources=component_table(engine, rec),
+        resources=component_table(
+            loaded.scenario, loaded.params, engine.topo, rec.usage_in_window(), window
+        ),
         arrived=rec.arrived,
         completed=rec.completed,
         in_flight=rec.in_flight,
