@@ -350,9 +350,7 @@ class Engine:
             )
         usage, activity = self.usage[d.component], self.activity[d.component]
         if d.op == KERNEL:
-            return Step(
-                KERNEL, d.hop, cores, usage, activity, cpu_s=d.cpu_s, component=d.component
-            )
+            return Step(KERNEL, d.hop, cores, usage, activity, cpu_s=d.cpu_s, component=d.component)
         return Step(
             PROXY,
             d.hop,
