@@ -35,6 +35,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from meshsim.domain import (
+    BYTES_PER_KIB,
+    KIB_PER_MIB,
+    MS_PER_S,
+    PROXY_KINDS,
+    S_PER_US,
+    Hop,
+    Kind,
+    component_name,
+)
 from meshsim.topology import Component, ProxyHop, Stage, Transit
 
 if TYPE_CHECKING:
@@ -49,11 +59,6 @@ if TYPE_CHECKING:
     )
     from meshsim.topology import Topology
 
-US = 1e-6
-MS = 1e-3
-KIB = 1024
-KIB_PER_MIB = 1024
-
 # What a step of a leg does: CPU in a node's kernel, a trip on the wire, work in a proxy.
 KERNEL, WIRE, PROXY = 0, 1, 2
 
@@ -63,7 +68,12 @@ KERNEL, WIRE, PROXY = 0, 1, 2
 
 def proxy_params(params: Params, kind: str) -> ProxyParams:
     """The parameters of one proxy kind: ``sidecar``, ``ztunnel`` or ``waypoint``."""
-    return {"sidecar": params.sidecar, "ztunnel": params.ztunnel, "waypoint": params.waypoint}[kind]
+    by_kind = {
+        Kind.SIDECAR: params.sidecar,
+        Kind.ZTUNNEL: params.ztunnel,
+        Kind.WAYPOINT: params.waypoint,
+    }
+    return by_kind[Kind(kind)]
 
 
 # --- CPU per message ---------------------------------------------------------------------
@@ -79,7 +89,7 @@ class Demand:
     """
 
     op: int
-    hop: str
+    hop: Hop
     node: str
     component: str = ""
     cpu_s: float = 0.0
@@ -105,12 +115,12 @@ def proxy_demand(p: ProxyParams, hop: ProxyHop, kib: float, request: bool) -> De
         hop=hop.hop,
         node=hop.node,
         component=hop.component,
-        cpu_s=us * US,
+        cpu_s=us * S_PER_US,
         proxy=hop.proxy,
-        handshake_s=p.handshake_cpu_us * hop.tls_sides * US if request else 0.0,
-        after_s=0.0 if request else p.post_response_cpu_us * US,
-        latency_s=p.added_latency_us * US,
-        wakeup_s=p.wakeup_cpu_us * US,
+        handshake_s=p.handshake_cpu_us * hop.tls_sides * S_PER_US if request else 0.0,
+        after_s=0.0 if request else p.post_response_cpu_us * S_PER_US,
+        latency_s=p.added_latency_us * S_PER_US,
+        wakeup_s=p.wakeup_cpu_us * S_PER_US,
         cpu_cv=p.cpu_cv,
     )
 
@@ -120,31 +130,31 @@ def kernel_cpu_s(k: KernelParams, t: Transit, kib: float) -> float:
     redirect), a hop across the network pays this at each end."""
     if t.relation == "same_node":
         fixed = k.ebpf_redirect_cpu_us if t.ebpf else k.loopback_cpu_us
-        return (fixed + k.cpu_per_kib_us * kib) * US
-    return (k.traversal_cpu_us + k.cpu_per_kib_us * kib) * US
+        return (fixed + k.cpu_per_kib_us * kib) * S_PER_US
+    return (k.traversal_cpu_us + k.cpu_per_kib_us * kib) * S_PER_US
 
 
 def serialise_s(kib: float, bandwidth_gbps: float | None) -> float:
     """Time to put ``kib`` KiB on a link of ``bandwidth_gbps`` (0 when unlimited)."""
-    return kib * KIB * 8 / (bandwidth_gbps * 1e9) if bandwidth_gbps else 0.0
+    return kib * BYTES_PER_KIB * 8 / (bandwidth_gbps * 1e9) if bandwidth_gbps else 0.0
 
 
 def transit_demands(k: KernelParams, network: Network, t: Transit, kib: float) -> list[Demand]:
     """Kernel CPU at each end (once for a same-node hop) and the wire between; steps that
     cost nothing are left out."""
     cpu = kernel_cpu_s(k, t, kib)
-    src = _kernel(t.src, cpu, "ebpf" if t.ebpf else "kernel")
+    src = _kernel(t.src, cpu, Hop.EBPF if t.ebpf else Hop.KERNEL)
     if t.relation == "same_node":
         steps = [src] if t.ebpf else [src, _wire(network, t, kib)]
     else:
-        steps = [src, _wire(network, t, kib), _kernel(t.dst, cpu, "kernel")]
+        steps = [src, _wire(network, t, kib), _kernel(t.dst, cpu, Hop.KERNEL)]
     return [s for s in steps if s is not None]
 
 
-def _kernel(node: str, cpu_s: float, hop: str) -> Demand | None:
+def _kernel(node: str, cpu_s: float, hop: Hop) -> Demand | None:
     if cpu_s <= 0:
         return None
-    return Demand(KERNEL, hop, node, component=f"{node}.kernel", cpu_s=cpu_s)
+    return Demand(KERNEL, hop, node, component=component_name(node, Kind.KERNEL), cpu_s=cpu_s)
 
 
 def _wire(network: Network, t: Transit, kib: float) -> Demand | None:
@@ -154,7 +164,7 @@ def _wire(network: Network, t: Transit, kib: float) -> Demand | None:
         return None
     return Demand(
         WIRE,
-        "network",
+        Hop.NETWORK,
         t.src,
         relation=t.relation,
         wire_mean_s=dist.mean_s,
@@ -190,20 +200,20 @@ def app_cpu_s(svc: Service, duration_s: float) -> float:
     (the rest is waiting that holds no core)."""
     if svc.cpu_per_request_ms is None:
         return duration_s
-    return min(duration_s, svc.cpu_per_request_ms / 1e3)
+    return min(duration_s, svc.cpu_per_request_ms / MS_PER_S)
 
 
 def client_cpu_s(workload: Workload) -> float:
     """The load generator's own CPU per request it sends."""
-    return workload.client.cpu_per_request_us * US
+    return workload.client.cpu_per_request_us * S_PER_US
 
 
 def worker_threads(scenario: Scenario, params: Params, topo: Topology, c: Component) -> int | None:
     """How many messages a component works on at once: a proxy's worker threads, an app's
     ``concurrency``; None when unbounded (kernels, the client, apps without a limit)."""
-    if c.kind in ("sidecar", "ztunnel", "waypoint"):
+    if c.kind in PROXY_KINDS:
         return proxy_params(params, c.kind).workers
-    if c.kind == "app":
+    if c.kind == Kind.APP:
         assert c.pod is not None
         return scenario.services[topo.pod_by_name[c.pod].service].concurrency
     return None
@@ -214,10 +224,10 @@ def worker_threads(scenario: Scenario, params: Params, topo: Topology, c: Compon
 
 def visible_config(scenario: Scenario, topo: Topology, component: Component) -> int:
     """How many services (sidecar, waypoint) or workloads (ztunnel) a proxy's config holds."""
-    if component.kind == "ztunnel":
+    if component.kind == Kind.ZTUNNEL:
         return sum(len(p) for p in topo.pods.values())
     assert component.pod is not None
-    if component.kind == "waypoint":
+    if component.kind == Kind.WAYPOINT:
         waypoint = topo.pod_by_name[component.pod].service
         return sum(1 for w in topo.waypoint_of.values() if w == waypoint)
     if scenario.mesh.config_scope == "cluster":
@@ -251,10 +261,10 @@ def memory_mib(
     scenario: Scenario, params: Params, topo: Topology, c: Component, concurrent: float
 ) -> float:
     """Modelled memory of one component holding ``concurrent`` messages on average."""
-    if c.kind == "app":
+    if c.kind == Kind.APP:
         assert c.pod is not None
         return scenario.services[topo.pod_by_name[c.pod].service].memory_mib
-    if c.kind in ("sidecar", "ztunnel", "waypoint"):
+    if c.kind in PROXY_KINDS:
         config = visible_config(scenario, topo, c)
         return proxy_memory_mib(proxy_params(params, c.kind), config, concurrent)
     return 0.0
@@ -266,7 +276,7 @@ def memory_mib(
 def requests_of(params: Params, kind: str, svc: Service | None = None) -> tuple[float, float]:
     """(CPU millicores, memory MiB) one container of a kind requests: an app's from its
     ``Service``, a proxy's from the profile."""
-    if kind == "app":
+    if kind == Kind.APP:
         assert svc is not None
         return svc.cpu_request_m, svc.memory_request_mib
     p = proxy_params(params, kind)

@@ -23,21 +23,27 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from meshsim.components import proxy_memory_mib, requests_of, visible_config
+from meshsim.domain import (
+    BYTES_PER_GB,
+    BYTES_PER_KIB,
+    CLIENT,
+    MESH_KINDS,
+    MIB_PER_GIB,
+    PROXY_KINDS,
+    SECONDS_PER_HOUR,
+    Kind,
+    Mode,
+)
 from meshsim.errors import ScenarioError
 from meshsim.scenario import Fortio, Scenario
-from meshsim.topology import CLIENT, Component, Pod, Topology, Transit
+from meshsim.topology import Component, Pod, Topology, Transit
 
 if TYPE_CHECKING:
     from meshsim.loader import LoadedScenario
     from meshsim.results import Result
 
-MIB_PER_GIB = 1024
-BYTES_PER_KIB = 1024
-BYTES_PER_GB = 1e9  # cloud providers bill decimal gigabytes
-SECONDS_PER_HOUR = 3600
-KINDS = ("app", "client", "sidecar", "ztunnel", "waypoint", "istiod", "kernel")
-MESH_KINDS = ("sidecar", "ztunnel", "waypoint", "istiod")
-DATAPLANE_KINDS = ("sidecar", "ztunnel", "waypoint")
+KINDS = (Kind.APP, Kind.CLIENT, *PROXY_KINDS, Kind.ISTIOD, Kind.KERNEL)
+DATAPLANE_KINDS = PROXY_KINDS
 
 PROVENANCE = {
     "sidecar requests": "Istio Helm chart default: 100m CPU, 128 Mi per pod (profile "
@@ -167,30 +173,30 @@ def requests(loaded: LoadedScenario, topo: Topology | None = None) -> Requests:
     sc, params = loaded.scenario, loaded.params
     topo = topo or Topology(sc, params)
     mode = sc.mesh.mode
-    side = Container("sidecar", *requests_of(params, "sidecar"))
+    side = Container(Kind.SIDECAR, *requests_of(params, Kind.SIDECAR))
     pods: list[PodRequest] = []
     for name, svc in sc.services.items():
-        app = Container("app", *requests_of(params, "app", svc))
+        app = Container(Kind.APP, *requests_of(params, Kind.APP, svc))
         for pod in topo.pods[name]:
-            pods.append(PodRequest(pod.name, (app, side) if mode == "sidecar" else (app,)))
-    if mode == "sidecar" and topo.client.in_mesh:
-        pods.append(PodRequest(CLIENT, (Container("client", 0.0, 0.0), side)))
-    waypoint = Container("waypoint", *requests_of(params, "waypoint"))
+            pods.append(PodRequest(pod.name, (app, side) if mode == Mode.SIDECAR else (app,)))
+    if mode == Mode.SIDECAR and topo.client.in_mesh:
+        pods.append(PodRequest(CLIENT, (Container(Kind.CLIENT, 0.0, 0.0), side)))
+    waypoint = Container(Kind.WAYPOINT, *requests_of(params, Kind.WAYPOINT))
     for wp_pods in topo.waypoints.values():
         for pod in wp_pods:
             pods.append(PodRequest(pod.name, (waypoint,)))
     per_node: tuple[Container, ...] = ()
-    if mode != "none":
+    if mode != Mode.NONE:
         # a request is a floor, not a ceiling: istiod busier than its request needs the room
         ist, use = sc.cost.istiod, control_plane(loaded, topo)
         istiod = Container(
-            "istiod",
+            Kind.ISTIOD,
             max(ist.cpu_request_m, use.vcpu * 1000 / ist.replicas),
             max(ist.memory_request_mib, use.memory_mib / ist.replicas),
         )
         pods += [PodRequest(f"istiod-{i}", (istiod,)) for i in range(ist.replicas)]
-    if mode in ("ambient", "waypoint"):
-        per_node = (Container("ztunnel", *requests_of(params, "ztunnel")),)
+    if mode in (Mode.AMBIENT, Mode.WAYPOINT):
+        per_node = (Container(Kind.ZTUNNEL, *requests_of(params, Kind.ZTUNNEL)),)
     return Requests(tuple(pods), per_node)
 
 
@@ -335,8 +341,8 @@ def control_plane(loaded: LoadedScenario, topo: Topology | None = None) -> Contr
     """istiod's modelled use: CPU per proxy, memory per proxy and per item of its config."""
     sc = loaded.scenario
     topo = topo or Topology(sc, loaded.params)
-    proxies = [c for c in topo.components() if c.kind in ("sidecar", "ztunnel", "waypoint")]
-    if sc.mesh.mode == "none" or not proxies:
+    proxies = [c for c in topo.components() if c.kind in PROXY_KINDS]
+    if sc.mesh.mode == Mode.NONE or not proxies:
         return ControlPlane(0, 0, 0.0, 0.0)
     items = sum(config_items(loaded, topo, c) for c in proxies)
     ist = sc.cost.istiod
@@ -449,13 +455,13 @@ def estimate(
     for c in reqs.per_node:
         rows[c.kind]["requested_vcpu"] += c.cpu_m / 1000 * n_run
         rows[c.kind]["requested_gib"] += c.memory_mib / MIB_PER_GIB * n_run
-    if sc.mesh.mode != "none":
-        rows["istiod"]["used_vcpu"] = control.vcpu
-        rows["istiod"]["used_gib"] = control.memory_mib / MIB_PER_GIB
+    if sc.mesh.mode != Mode.NONE:
+        rows[Kind.ISTIOD]["used_vcpu"] = control.vcpu
+        rows[Kind.ISTIOD]["used_gib"] = control.memory_mib / MIB_PER_GIB
     notes = []
     if result is not None:
         res = result.resources()
-        res = res[res["kind"] != "node"]
+        res = res[res["kind"] != Kind.NODE]
         for kind, group in res.groupby("kind"):
             row = rows.setdefault(
                 str(kind), dict.fromkeys(("requested_vcpu", "requested_gib"), 0.0)
@@ -499,11 +505,11 @@ def mesh_requests_per_node(
 ) -> dict[str, tuple[float, float]]:
     """Mesh data-plane requests on one node holding ``pods_per_node`` app pods, per mode:
     (vCPU, GiB). Waypoints and istiod are left out: they do not grow with pods per node."""
-    side_m, side_mib = requests_of(loaded.params, "sidecar")
-    zt_m, zt_mib = requests_of(loaded.params, "ztunnel")
+    side_m, side_mib = requests_of(loaded.params, Kind.SIDECAR)
+    zt_m, zt_mib = requests_of(loaded.params, Kind.ZTUNNEL)
     sidecar = (pods_per_node * side_m / 1000, pods_per_node * side_mib / MIB_PER_GIB)
     ztunnel = (zt_m / 1000, zt_mib / MIB_PER_GIB)
-    return {"sidecar": sidecar, "ambient": ztunnel}
+    return {Mode.SIDECAR: sidecar, Mode.AMBIENT: ztunnel}
 
 
 def priced_usd_hour(loaded: LoadedScenario, vcpu: float, gib: float) -> float:

@@ -13,9 +13,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from meshsim.domain import S_PER_MS
 from meshsim.random import Draw
-
-MS = 1e-3
 
 
 class _Dist(BaseModel):
@@ -42,7 +41,7 @@ class Constant(_Dist):
 
     @property
     def mean_s(self) -> float:
-        return self.value_ms * MS
+        return self.value_ms * S_PER_MS
 
     @property
     def variance_s2(self) -> float:
@@ -61,7 +60,7 @@ class Exponential(_Dist):
 
     @property
     def mean_s(self) -> float:
-        return self.mean_ms * MS
+        return self.mean_ms * S_PER_MS
 
     @property
     def variance_s2(self) -> float:
@@ -81,7 +80,7 @@ class LogNormal(_Dist):
 
     @property
     def mean_s(self) -> float:
-        return self.mean_ms * MS
+        return self.mean_ms * S_PER_MS
 
     @property
     def variance_s2(self) -> float:
@@ -114,7 +113,7 @@ class Empirical(_Dist):
         return self
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        edges = np.asarray(self.edges_ms) * MS
+        edges = np.asarray(self.edges_ms) * S_PER_MS
         weights = np.asarray(self.counts, dtype=float)
         return edges[:-1], edges[1:], weights / weights.sum()
 

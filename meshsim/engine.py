@@ -19,7 +19,6 @@ import simpy
 from meshsim.components import (
     KERNEL,
     PROXY,
-    US,
     WIRE,
     Demand,
     app_cpu_s,
@@ -27,6 +26,7 @@ from meshsim.components import (
     route_demands,
     worker_threads,
 )
+from meshsim.domain import S_PER_US, Hop, Kind, component_name
 from meshsim.loader import LoadedScenario
 from meshsim.pool import Pool
 from meshsim.random import Sampler, Streams
@@ -84,8 +84,8 @@ class Engine:
         self.cores = {
             name: host or Pool(self.env, node.cores, name) for name, node in self.topo.nodes.items()
         }
-        self._wakeup_s = cluster.wakeup_latency_us * US
-        self._idle_after_s = cluster.idle_after_us * US
+        self._wakeup_s = cluster.wakeup_latency_us * S_PER_US
+        self._idle_after_s = cluster.idle_after_us * S_PER_US
         self.components = self.topo.components()
         self.recorder = RunRecorder(self.env, [c.name for c in self.components])
         self.usage = self.recorder.usage
@@ -95,6 +95,12 @@ class Engine:
             threads = worker_threads(self.sc, self.params, self.topo, c)
             if threads is not None:
                 self.workers[c.name] = Pool(self.env, threads, c.name)
+        # per app pod: its usage counters, activity and workers, looked up once per request
+        self._apps = {
+            c.pod: (self.usage[c.name], self.activity[c.name], self.workers.get(c.name))
+            for c in self.components
+            if c.kind == Kind.APP
+        }
         self._rr: dict[tuple[str, str], int] = {}
         self._in_flight_at: dict[str, int] = {}
         self._legs: dict[tuple[tuple[Stage, ...], str], tuple[list[Step], list[Step]]] = {}
@@ -113,6 +119,7 @@ class Engine:
         }
         self._new_connection = self.streams.uniform("mesh.connections")
         self._client_cpu = client_cpu_s(self.sc.workload)
+        self._client_usage = self.usage[component_name(self.topo.client.name, Kind.APP)]
 
     # --- running -----------------------------------------------------------------------
 
@@ -221,7 +228,7 @@ class Engine:
                 yield granted
             yield self.env.timeout(self._client_cpu)
             cores.release()
-            self.usage[f"{client.name}.app"].cpu_s += self._client_cpu
+            self._client_usage.cpu_s += self._client_cpu
         token = rec.arrive()
         yield from self._call(client, self.sc.workload.entry, token.measured)
         rec.depart(token)
@@ -274,11 +281,8 @@ class Engine:
 
     def _handle(self, pod: Pod, svc: Service, measured: bool) -> Proc:
         """The app's own work, then its downstream calls, step by step."""
-        name = f"{pod.name}.app"
-        usage = self.usage[name]
-        activity = self.activity[name]
+        usage, activity, workers = self._apps[pod.name]
         env = self.env
-        workers = self.workers.get(name)
         arrived = env.now
         if workers is not None:
             granted = workers.acquire()
@@ -306,7 +310,7 @@ class Engine:
             workers.release()
             usage.busy_s += env.now - got_worker
         if measured:
-            self.recorder.hop("app", got_worker - arrived + waited_core, duration + wake)
+            self.recorder.hop(Hop.APP, got_worker - arrived + waited_core, duration + wake)
         for i, step in enumerate(svc.calls):
             branches = []
             for j, call in enumerate(step):
@@ -342,8 +346,8 @@ class Engine:
                 WIRE,
                 d.hop,
                 cores,
-                self.usage[f"{d.node}.kernel"],
-                self.activity[f"{d.node}.kernel"],
+                self.usage[component_name(d.node, Kind.KERNEL)],
+                self.activity[component_name(d.node, Kind.KERNEL)],
                 wire=self._wire[d.relation],
                 wire_mean_s=d.wire_mean_s,
                 serialise_s=d.serialise_s,
@@ -385,7 +389,7 @@ class Engine:
                 if delay > 0:
                     yield env.timeout(delay)
                 if hop:
-                    hop("network", 0.0, delay)
+                    hop(Hop.NETWORK, 0.0, delay)
                 continue
             arrived = env.now
             workers = s.workers

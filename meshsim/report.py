@@ -24,15 +24,14 @@ import pandas as pd
 from meshsim import __version__, cost
 from meshsim.capacity import Capacity, Slo, capacity_row, points_frame, search
 from meshsim.components import namespace_scope, proxy_memory_mib
+from meshsim.domain import MODES, PROXY_HOPS, PROXY_KINDS, Hop, Kind
 from meshsim.loader import LoadedScenario
 from meshsim.output import write_bytes, write_csv, write_text
 from meshsim.results import Result
-from meshsim.scenario import MODES
 from meshsim.simulate import Comparison, simulate
 
 Progress = Callable[[str], None]
-PROXY_HOPS = ("sidecar_out", "sidecar_in", "ztunnel_out", "ztunnel_local", "ztunnel_in", "waypoint")
-COST_KINDS = ("app", "sidecar", "ztunnel", "waypoint", "istiod", "kernel")
+COST_KINDS = (Kind.APP, *PROXY_KINDS, Kind.ISTIOD, Kind.KERNEL)
 COLOURS = {
     "none": "#7f7f7f",
     "sidecar": "#d62728",
@@ -442,8 +441,9 @@ def data_price(run: ProfileRun) -> str:
     return f"{sc.cost.usd_per_vcpu_hour:g} / ${sc.cost.usd_per_gib_hour:g}"
 
 
-_PATH = ("sidecar_out", "ztunnel_out", "ztunnel_local", "kernel", "ebpf", "network", "waypoint")
-_PATH_END = ("ztunnel_in", "sidecar_in", "app")
+_PATH = (Hop.SIDECAR_OUT, Hop.ZTUNNEL_OUT, Hop.ZTUNNEL_LOCAL, Hop.KERNEL, Hop.EBPF, Hop.NETWORK)
+_PATH = (*_PATH, Hop.WAYPOINT)
+_PATH_END = (Hop.ZTUNNEL_IN, Hop.SIDECAR_IN, Hop.APP)
 
 
 def _path_order(hop: str) -> float:

@@ -12,7 +12,7 @@ import pandas as pd
 from meshsim.engine import Engine
 from meshsim.loader import LoadedScenario
 from meshsim.resources import component_table
-from meshsim.results import PROXY_KINDS, Replication, Result
+from meshsim.results import Replication, Result
 from meshsim.scenario import Fortio, Mode
 from meshsim.stats import confidence_interval
 
@@ -107,13 +107,7 @@ class Comparison:
                 for key in ("mean", "p50", "p90", "p99"):
                     row[f"added_{key}_ms"] = lat[key] - base_lat[key]
             row["throughput_rps"] = result.summary()["throughput_rps"]
-            kinds = result.by_kind()
-            for kind in ("app", "kernel", *PROXY_KINDS):
-                has = kind in kinds.index
-                row[f"vcpu_{kind}"] = float(kinds.loc[kind, "vcpu"]) if has else 0.0
-                row[f"memory_mib_{kind}"] = float(kinds.loc[kind, "memory_mib"]) if has else 0.0
-            row["vcpu_mesh"] = sum(row[f"vcpu_{k}"] for k in PROXY_KINDS)
-            row["memory_mib_mesh"] = sum(row[f"memory_mib_{k}"] for k in PROXY_KINDS)
+            row.update(result.kind_columns())
             verdict = result.verdict()
             row["verdict"] = verdict["status"]
             row["bottleneck"] = verdict["bottleneck"]
