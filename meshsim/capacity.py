@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +21,10 @@ import pandas as pd
 from meshsim.cost import estimate, workload_rate_rps
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
+from meshsim.progress import Progress
 from meshsim.results import Result
 from meshsim.scenario import MODES, Fortio
 from meshsim.simulate import simulate
-
-Progress = Callable[[str], None]
 
 _SLO = re.compile(
     r"^\s*(?P<stat>p50|p90|p99|p999|mean)\s*(?P<op><=|<)\s*"

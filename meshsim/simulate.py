@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
 
 from meshsim.engine import Engine
 from meshsim.loader import LoadedScenario
+from meshsim.progress import Progress
 from meshsim.resources import component_table
 from meshsim.results import Replication, Result
 from meshsim.scenario import Fortio, Mode
 from meshsim.stats import confidence_interval
-
-Progress = Callable[[str], None]
 
 
 def run_replication(loaded: LoadedScenario, index: int) -> Replication:

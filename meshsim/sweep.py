@@ -47,6 +47,7 @@ from meshsim import __version__
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario, load_scenario
 from meshsim.output import write_bytes, write_csv, write_json
+from meshsim.progress import counter
 from meshsim.results import Result
 from meshsim.simulate import run_replication
 
@@ -399,9 +400,7 @@ def run_sweep(
 
 
 def _bar(total: int, done: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=done, unit="task", desc="sweep", disable=not enabled)
+    return counter("sweep", total, done, quiet=not enabled)
 
 
 def assemble(sweep: Sweep, tasks: list[Task], store: _Store) -> pd.DataFrame:
