@@ -239,10 +239,11 @@ class Calibrator:
         upper = np.log([f.upper for f in self.free_])
         start = np.clip(np.log(self._starts(self.free_)), lower + 1e-9, upper - 1e-9)
         self.evaluations_ = 0
+        budget = self.max_evaluations  # a setting: fit never changes it (scikit-learn)
         best: dict[str, Any] = {"cost": math.inf, "x": start}
 
         def residuals(x: np.ndarray) -> np.ndarray:
-            if self.evaluations_ >= self.max_evaluations:
+            if self.evaluations_ >= budget:
                 raise _OutOfBudget
             self.evaluations_ += 1
             values = dict(zip(names, np.exp(x), strict=True))
@@ -263,7 +264,7 @@ class Calibrator:
         except _OutOfBudget:
             self.status_ = f"stopped at the budget of {self.max_evaluations} evaluations"
         x = best["x"]
-        self.max_evaluations += len(names) + 2  # the Jacobian, a check, and the final run
+        budget += len(names) + 2  # the Jacobian, a check, and the final run
         jac = self._jacobian(residuals, x, lower, upper)
         reset = self._judge(jac, x, names, start)
         if reset.any():

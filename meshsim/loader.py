@@ -56,6 +56,13 @@ class LoadedScenario:
             raw, self.source, {}, base, self.overrides + tuple(assignments), self.scenario_sha256
         )
 
+    def replace(self, **sections: dict[str, Any]) -> LoadedScenario:
+        """A validated copy with sections merged in, e.g. ``replace(mesh={"mode": "ambient"})``;
+        reads no file unless the profile changes (see ``meshsim.changes``)."""
+        from meshsim.changes import replace
+
+        return replace(self, **sections)
+
 
 def _line_map(node: yaml.Node, file: str, loc: Loc = (), out: dict | None = None) -> dict:
     """Map each field path to its 1-based line; reject duplicate keys, which YAML hides."""

@@ -123,5 +123,5 @@ def compare(
     """The same scenario, seed and streams in each mode: only the data path differs."""
     results = {}
     for mode in modes:
-        results[mode] = simulate(loaded.with_changes(f"mesh.mode={mode}"), replications, progress)
+        results[mode] = simulate(loaded.replace(mesh={"mode": mode}), replications, progress)
     return Comparison(results)
