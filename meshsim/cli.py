@@ -7,18 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from meshsim import __version__, profiles
-from meshsim.artifacts import compare_table, run_tables, write_comparison, write_run
+from meshsim import __version__, api
+from meshsim.domain import MODES
 from meshsim.errors import ScenarioError
-from meshsim.loader import load_scenario
-from meshsim.scenario import MODES, Scenario
-from meshsim.simulate import compare, simulate
-
-
-def _progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
+from meshsim.progress import bar
 
 
 def _load(args: argparse.Namespace):
@@ -27,12 +19,15 @@ def _load(args: argparse.Namespace):
         extra.append(f"sim.seed={args.seed}")
     if getattr(args, "replications", None) is not None:
         extra.append(f"sim.replications={args.replications}")
-    return load_scenario(args.scenario, extra)
+    return api.load(args.scenario, extra)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from meshsim.artifacts import run_tables, write_run
+
     loaded = _load(args)
-    result = simulate(loaded, progress=None if args.quiet else _progress)
+    with bar("run", args.quiet) as progress:
+        result = api.simulate(loaded, progress=progress)
     print(run_tables(result))
     if args.out:
         for path in write_run(result, Path(args.out)):
@@ -41,17 +36,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise ScenarioError(
-            f"unknown mode {unknown[0] if unknown else ''!r}; choose from " + ", ".join(MODES),
-            "--modes",
-        )
-    loaded = _load(args)
-    comp = compare(loaded, modes, progress=None if args.quiet else _progress)
     import pandas as pd
 
+    from meshsim.artifacts import compare_table, write_comparison
+
+    modes = _modes(args.modes)
+    loaded = _load(args)
+    with bar("compare", args.quiet) as progress:
+        comp = api.compare(loaded, modes, progress=progress)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
@@ -61,16 +53,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from meshsim.sweep import build_sweep, run_sweep
-
     extra = list(args.set or [])
     if args.seed is not None:
         extra.append(f"sim.seed={args.seed}")
-    sweep = build_sweep(args.scenario, args.grid or [], extra, args.replications)
-    table = run_sweep(
-        sweep, Path(args.out), args.executor, args.scheduler, args.workers, not args.quiet
+    table = api.sweep(
+        args.scenario,
+        args.out,
+        args.grid or [],
+        extra,
+        args.replications,
+        args.executor,
+        args.scheduler,
+        args.workers,
+        not args.quiet,
     )
-    print(f"{len(table)} rows ({len(sweep.points())} points x {sweep.replications} replications)")
+    points = table["point"].nunique() if len(table) else 0
+    reps = table["replication"].nunique() if len(table) else 0
+    print(f"{len(table)} rows ({points} points x {reps} replications)")
     print(f"wrote {Path(args.out) / 'results.parquet'} and {Path(args.out) / 'results.csv'}")
     return 0
 
@@ -87,15 +86,16 @@ def _modes(text: str) -> list[str]:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from meshsim.capacity import Slo, capacity
+    import pandas as pd
+
+    from meshsim.capacity import Slo
     from meshsim.output import write_csv
-    from meshsim.progress import bar
 
     modes = _modes(args.modes)
     loaded = _load(args)
     slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
     with bar("capacity", args.quiet) as progress:
-        table, _ = capacity(
+        table, _ = api.capacity(
             loaded,
             slo,
             modes,
@@ -105,8 +105,6 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
         )
-    import pandas as pd
-
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
@@ -116,31 +114,28 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from meshsim.capacity import Slo
-    from meshsim.progress import bar
-    from meshsim.report import gather, write_report
-
     modes = _modes(args.modes)
     loaded = _load(args)
-    slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
     with bar("report", args.quiet) as progress:
-        data = gather(
+        paths = api.report(
             loaded,
+            args.out,
             modes,
-            slo,
+            args.slo,
+            progress,
             other_profiles=args.also_profile or (),
             capacity=not args.no_capacity,
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
-            progress=progress,
         )
-        paths = write_report(data, Path(args.out))
     for path in paths:
         print(f"wrote {path}")
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from meshsim.scenario import Scenario
+
     text = json.dumps(Scenario.model_json_schema(), indent=2) + "\n"
     if args.out:
         from meshsim.output import write_text
@@ -163,88 +158,55 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit a profile on --fit-on points, then validate it on the --holdout points."""
-    import yaml
-
-    from meshsim.calibrate import Calibrator, FreeParameter
-    from meshsim.measurements import load_measurements, select
-    from meshsim.output import write_text
-    from meshsim.validate import validate, write_validation
-
-    template = load_scenario(args.scenario, list(args.set or []))
-    points = load_measurements(args.measurements)
-    fit_points = select(points, args.fit_on)
-    free = [FreeParameter.parse(f) for f in args.free] if args.free else None
-    metrics = tuple(m.strip() for m in args.metrics.split(","))
-    progress = None if args.quiet else _progress
-    cal = Calibrator(template, free, metrics, args.duration, 1, args.max_evaluations, progress)
-    cal.fit(fit_points)
-    out = Path(args.out)
-    name = args.name or out.stem
-    doc = cal.profile(
-        name,
-        _relative(args.scenario, out.parent),
-        [_relative(m, out.parent) for m in args.measurements],
-        args.fit_on,
-    )
-    write_text(out, yaml.safe_dump(doc, sort_keys=False))
+    with bar("calibrate", args.quiet) as progress:
+        done = api.calibrate(
+            args.scenario,
+            args.measurements,
+            args.out,
+            overrides=args.set or (),
+            fit_on=args.fit_on,
+            holdout=args.holdout,
+            free=args.free,
+            metrics=[m.strip() for m in args.metrics.split(",")],
+            duration_s=args.duration,
+            max_evaluations=args.max_evaluations,
+            name=args.name,
+            report_dir=args.report,
+            progress=progress,
+        )
+    cal = done.calibrator
     print(cal.sensitivity_.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     for warning in cal.warnings_:
         print(f"warning: {warning}")
-    print(f"wrote {out}")
-    if args.holdout is not None:
-        report = Path(args.report or out.with_suffix(""))
-        from meshsim.validate import template_for
-
-        fitted = template_for(out, None)
-        chosen = _union(fit_points, select(points, args.holdout))
-        table = validate(fitted, chosen, args.fit_on, args.duration, 1, progress)
-        prov = {
-            **fitted.provenance(),
-            "profile_file": str(out),
-            "fit_on": args.fit_on,
-            "holdout": args.holdout,
-        }
-        for path in write_validation(table, report, prov):
-            print(f"wrote {path}")
+    print(f"wrote {done.profile}")
+    for path in done.paths:
+        print(f"wrote {path}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Simulate every measured point with a profile; errors against measurements."""
-    import yaml
-
-    from meshsim.measurements import load_measurements, select
-    from meshsim.validate import summarise, template_for, validate, write_validation
-
-    profile = Path(args.profile)
-    if not profile.is_file():
-        raise ScenarioError("no such profile file", str(profile))
-    fitted = template_for(profile, args.scenario)
-    calibration = (yaml.safe_load(profile.read_text()) or {}).get("calibration") or {}
-    fit_on = args.fit_on if args.fit_on is not None else calibration.get("fit_on")
-    points = select(load_measurements(args.measurements), args.select)
-    progress = None if args.quiet else _progress
-    table = validate(fitted, points, fit_on, args.duration, 1, progress)
-    prov = {**fitted.provenance(), "profile_file": str(profile), "fit_on": fit_on}
-    for path in write_validation(table, Path(args.out), prov):
+    with bar("validate", args.quiet) as progress:
+        done = api.validate(
+            args.profile,
+            args.measurements,
+            args.out,
+            scenario=args.scenario,
+            select=args.select,
+            fit_on=args.fit_on,
+            duration_s=args.duration,
+            progress=progress,
+        )
+    for path in done.paths:
         print(f"wrote {path}")
-    summary = summarise(table, prov)
+    summary = done.summary
     print("MAPE % (meshsim):", summary["mape_pct"], " additive:", summary["additive_mape_pct"])
     return 0
 
 
-def _union(*selections: pd.DataFrame) -> pd.DataFrame:
-    """Selections of one table of points, each point once."""
-    return pd.concat(selections).drop_duplicates("point").reset_index(drop=True)
-
-
-def _relative(path: str, start: Path) -> str:
-    import os
-
-    return os.path.relpath(Path(path).resolve(), start.resolve())
-
-
 def cmd_profiles(args: argparse.Namespace) -> int:
+    from meshsim import profiles
+
     for name in profiles.builtin_names():
         print(name)
     return 0

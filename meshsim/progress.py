@@ -21,7 +21,8 @@ def bar(label: str, quiet: bool = False) -> Iterator[Progress]:
     """A callback that counts one simulation per message and shows the latest message."""
     from tqdm import tqdm
 
-    with tqdm(desc=label, unit="run", file=sys.stderr, disable=quiet, leave=False) as t:
+    # shown only after half a second, so a command that fails at once prints only its error
+    with tqdm(desc=label, unit="run", file=sys.stderr, disable=quiet, leave=False, delay=0.5) as t:
 
         def progress(message: str) -> None:
             t.update(1)
