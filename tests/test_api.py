@@ -32,10 +32,22 @@ def test_every_api_name_is_a_function_even_after_its_submodule_is_imported() -> 
         ), name
 
 
-def test_import_meshsim_loads_no_heavy_library() -> None:
-    code = "import sys, meshsim; print(sorted({'pandas', 'scipy', 'simpy'} & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import meshsim",
+        "import meshsim.cli",
+        "from meshsim.cli import main; main(['check', 'scenarios/quickstart.yaml'])",
+    ],
+)
+def test_start_up_loads_no_heavy_library(code: str) -> None:
+    """``meshsim --help`` and ``meshsim check`` import none of the libraries a run needs."""
+    heavy = "{'pandas', 'scipy', 'matplotlib', 'numpy', 'simpy', 'tqdm'}"
+    probe = f"{code}\nimport sys; print(sorted({heavy} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_replace_equals_with_changes_bit_for_bit_and_reads_no_file(monkeypatch) -> None:
