@@ -4,24 +4,26 @@ The public API (``meshsim.api``, loaded on first use so ``import meshsim`` stays
 
     load  change  simulate  compare  sweep  calibrate  validate  capacity  report
 
-The layers, each importing only from those above it (``tests/test_layers.py`` checks)::
+The layers, each importing only from itself and those above it (``tests/test_layers.py``
+checks this, and that there are no import cycles)::
 
-    domain, errors, random, pool, stats ...... words and units, tools with no domain model
-      |
-    distributions, scenario, profiles, loader, changes ..... the input language
-      |
-    topology ...... pods placed on nodes; the path each mode builds for a call (frozen data)
-      |
-    components .... the component cost model: CPU per message, memory, requests, config
-      |
-    recorder, engine ..... the SimPy model, and what one replication observed
-      |
-    resources, results, simulate, additive, theory ..... statistics: tables, CIs, baselines
-      |
-    cost, capacity, sweep, measurements, calibrate, validate, artifacts, markdown,
-    report/ (gather -> tables -> plots -> document -> render), output, progress
-      |
-    api ..... one function per command;  cli ..... argument parsing over the api
+    domain, errors, random, pool, stats, output, progress, markdown
+      |     words and units; tools that know no domain model
+    distributions, scenario, profiles, loader, changes
+      |     the input language: scenario YAML, validated, with its parameter profile
+    topology
+      |     pods placed on nodes, the path each mode builds for a call (frozen data)
+    components
+      |     the component cost model: CPU per message, memory, requests, visible config
+    recorder, engine
+      |     the SimPy model, and what one replication observed
+    resources, results, simulate, additive, theory
+      |     statistics: per-component tables, latency with CIs, analytic baselines
+    cost, capacity, sweep, measurements, calibrate, validate, artifacts,
+    report/ (gather -> tables -> plots -> document, render)
+      |     money, capacity, sweeps, calibration and validation, files and reports
+    api  ->  cli
+            one function per command; the command line parses arguments and calls it
 """
 
 from __future__ import annotations

@@ -13,17 +13,13 @@ same summary, bit for bit.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from meshsim import profiles
 from meshsim.errors import ScenarioError
 from meshsim.scenario import InvalidReference, Params, Scenario, check_references
-
-if TYPE_CHECKING:
-    from meshsim.loader import LoadedScenario
 
 
 def assignments(changes: dict[str, Any], prefix: str = "") -> list[str]:
@@ -60,32 +56,33 @@ def _merge(target: dict[str, Any], changes: dict[str, Any], where: str) -> None:
             target[key] = value
 
 
-def replace(loaded: LoadedScenario, **sections: dict[str, Any]) -> LoadedScenario:
-    """A copy of ``loaded`` with ``sections`` merged in and validated (see the module)."""
+def check_sections(sections: dict[str, Any]) -> None:
     for name, value in sections.items():
         if name not in Scenario.model_fields:
             raise ScenarioError(f"no section {name!r} in a scenario", "replace", None, name)
         if not isinstance(value, dict):
             raise ScenarioError("expected a dict of fields", "replace", None, name)
-    changed = tuple(assignments(sections))
-    if "profile" in sections.get("mesh", {}):
-        return loaded.with_changes(*changed)  # a new profile must be read
-    raw = loaded.scenario.model_dump(mode="json", exclude_unset=True)
+
+
+def apply(
+    scenario: Scenario, profile: profiles.Profile, sections: dict[str, Any], source: str
+) -> tuple[Scenario, Params]:
+    """``scenario`` with ``sections`` merged in, validated, and its parameters resolved
+    against ``profile`` (already loaded). ScenarioError names ``source`` and the field."""
+    raw = scenario.model_dump(mode="json", exclude_unset=True)
     _merge(raw, sections, "")
     try:
-        scenario = Scenario.model_validate(raw)
-        check_references(scenario)
+        changed = Scenario.model_validate(raw)
+        check_references(changed)
         merged = profiles.merge(
-            loaded.profile.params.model_dump(), scenario.params.model_dump(exclude_none=True)
+            profile.params.model_dump(), changed.params.model_dump(exclude_none=True)
         )
         params = Params.model_validate(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         message = str(err["msg"]).removeprefix("Value error, ")
-        raise ScenarioError(message, loaded.source, None, where) from None
+        raise ScenarioError(message, source, None, where) from None
     except InvalidReference as exc:
-        raise ScenarioError(str(exc), loaded.source, None, ".".join(map(str, exc.loc))) from None
-    return dataclasses.replace(
-        loaded, scenario=scenario, params=params, overrides=loaded.overrides + changed
-    )
+        raise ScenarioError(str(exc), source, None, ".".join(map(str, exc.loc))) from None
+    return changed, params
