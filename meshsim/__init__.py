@@ -19,7 +19,7 @@ checks this, and that there are no import cycles)::
       |     the SimPy model, and what one replication observed
     resources, results, simulate, additive, theory
       |     statistics: per-component tables, latency with CIs, analytic baselines
-    cost, capacity, sweep, measurements, calibrate, validate, artifacts,
+    cost, density, capacity, sweep, measurements, calibrate, validate, artifacts,
     report/ (gather -> tables -> plots -> document, render)
       |     money, capacity, sweeps, calibration and validation, files and reports
     api  ->  cli

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         "cost, capacity, reports, calibration",
         {
             "cost",
+            "density",
             "capacity",
             "sweep",
             "measurements",

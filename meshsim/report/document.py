@@ -8,6 +8,7 @@ import pandas as pd
 
 from meshsim import __version__, cost
 from meshsim.capacity import points_frame
+from meshsim.density import pods_per_node_for_saving, saving_by_density
 from meshsim.output import write_bytes, write_csv, write_text
 from meshsim.report.gather import ReportData
 from meshsim.report.plots import (
@@ -146,9 +147,9 @@ def saving_section(data: ReportData) -> Section:
     sec = Section("The ~75% claim: shared per-node proxies against sidecars")
     table = saving_table(data.main)
     density = scenario_density(loaded)
-    at75 = cost.pods_per_node_for_saving(loaded, 0.75)
+    at75 = pods_per_node_for_saving(loaded, 0.75)
     p, z = loaded.params.sidecar, loaded.params.ztunnel
-    even = cost.pods_per_node_for_saving(loaded, 0.0)
+    even = pods_per_node_for_saving(loaded, 0.0)
     sec.blocks.append(
         "The field claims that shared per-node proxies (ztunnel) cut mesh infrastructure cost "
         "by about 75%. On requests, a node's sidecars ask for "
@@ -177,7 +178,7 @@ def saving_section(data: ReportData) -> Section:
     densities = sorted({1, 2, 4, 8, 10, 16, 30, 50, round(density, 1)} - {0})
     sec.blocks.append(
         Table(
-            cost.saving_by_density(loaded, densities),
+            saving_by_density(loaded, densities),
             "Cost model per node, by app pods per node (istiod and waypoints left out). "
             "requests: Kubernetes requests priced; CPU and memory requests also alone. idle "
             "memory: the profile's base memory per proxy (sidecar per pod, ztunnel per node), "

@@ -14,6 +14,13 @@ from typing import Any
 from meshsim import cost
 from meshsim.capacity import points_frame
 from meshsim.components import namespace_scope, proxy_memory_mib
+from meshsim.density import (
+    ambient_saving,
+    mesh_requests_per_node,
+    pods_per_node_for_saving,
+    priced_usd_hour,
+    sidecar_memory_mib,
+)
 from meshsim.domain import Hop
 from meshsim.loader import LoadedScenario
 from meshsim.report.gather import ProfileRun, ReportData
@@ -192,10 +199,9 @@ def scaling_figure(loaded: LoadedScenario) -> Figure:
     density = scenario_density(loaded)
     ppn = list(range(1, 61))
     side = [
-        cost.priced_usd_hour(loaded, *cost.mesh_requests_per_node(loaded, p)["sidecar"]) * hours
-        for p in ppn
+        priced_usd_hour(loaded, *mesh_requests_per_node(loaded, p)["sidecar"]) * hours for p in ppn
     ]
-    amb = cost.priced_usd_hour(loaded, *cost.mesh_requests_per_node(loaded, 1)["ambient"]) * hours
+    amb = priced_usd_hour(loaded, *mesh_requests_per_node(loaded, 1)["ambient"]) * hours
     ax = axes[0]
     ax.plot(ppn, side, color=COLOURS["sidecar"], label="sidecars (one per pod)")
     ax.plot(ppn, [amb] * len(ppn), color=COLOURS["ambient"], label="ztunnel (one per node)")
@@ -206,11 +212,11 @@ def scaling_figure(loaded: LoadedScenario) -> Figure:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     ax = axes[1]
-    saving = [cost.ambient_saving(loaded, p) * 100 for p in ppn]
+    saving = [ambient_saving(loaded, p) * 100 for p in ppn]
     ax.plot(ppn, saving, color="black")
     ax.axhline(75, color=COLOURS["istiod"], ls="--", label="the claim: 75% lower")
     ax.axhline(0, color="grey", lw=0.8)
-    at75 = cost.pods_per_node_for_saving(loaded, 0.75)
+    at75 = pods_per_node_for_saving(loaded, 0.75)
     if math.isfinite(at75):
         ax.axvline(at75, color=COLOURS["istiod"], ls=":", label=f"75% at {at75:.1f} pods/node")
     ax.axvline(density, color="grey", ls=":", label=f"this scenario: {density:.1f}")
@@ -229,7 +235,7 @@ def scaling_figure(loaded: LoadedScenario) -> Figure:
     for pods, style in ((5, ":"), (10, "-"), (30, "-.")):
         ax.plot(
             services,
-            [pods * cost.sidecar_memory_mib(loaded, n, 0) for n in services],
+            [pods * sidecar_memory_mib(loaded, n, 0) for n in services],
             color=COLOURS["sidecar"],
             ls=style,
             label=f"sidecars, {pods} pods/node",
@@ -237,7 +243,7 @@ def scaling_figure(loaded: LoadedScenario) -> Figure:
     scoped = _scoped_visible(loaded)
     ax.plot(
         services,
-        [10 * cost.sidecar_memory_mib(loaded, scoped, 0)] * len(services),
+        [10 * sidecar_memory_mib(loaded, scoped, 0)] * len(services),
         color="#ff9896",
         ls="--",
         label=f"sidecars, 10 pods/node, namespace scope ({scoped} visible)",
