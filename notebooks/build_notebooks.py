@@ -104,26 +104,16 @@ fig.tight_layout()
     md("""
 ## Where the time goes: a per-hop waterfall
 
-Each bar is the time an average request spends in one kind of hop (queueing plus service),
-stacked in path order. The frontend calls its two backends in parallel, so the bars overlap in
-reality and their sum can pass the end-to-end mean (dashed line).
+Each bar is one mode; each segment the time an average request spends in one kind of hop
+(queueing plus service), laid end to end in path order, the same figure `meshsim report`
+draws. The frontend calls its two backends in parallel, so the segments overlap in reality and
+their sum can pass the end-to-end mean (the tick).
 """),
     code("""
-def waterfall(ax, result, title):
-    hops = result.hops().set_index("hop")["per_request_ms"]
-    start = hops.cumsum() - hops
-    colors = ["tab:gray" if h in ("app", "kernel", "network") else "tab:red" for h in hops.index]
-    ax.barh(hops.index, hops.values, left=start.values, color=colors)
-    mean = result.latency().loc["mean", "ms"]
-    ax.axvline(mean, color="black", ls="--", lw=1, label=f"end-to-end mean {mean:.2f} ms")
-    ax.invert_yaxis()
-    ax.set(title=title, xlabel="ms per request, cumulative")
-    ax.legend(loc="lower right", fontsize=8)
+from meshsim.report.plots import draw_waterfall
 
-
-fig, axes = plt.subplots(2, 2, figsize=(13, 7), sharex=True)
-for ax, (mode, res) in zip(axes.flat, comp.results.items()):
-    waterfall(ax, res, mode)
+fig, ax = plt.subplots(figsize=(11, 4.5))
+draw_waterfall(ax, comp.results)
 fig.tight_layout()
 """),
     code("""
@@ -132,8 +122,8 @@ comp.results["sidecar"].hops()[
 ]
 """),
     md("""
-Grey bars are what the application pays without a mesh (its own work, the kernel, the wire);
-red bars are what the mesh adds. Next: `02-tradeoffs.ipynb` asks when each mode wins.
+The app, kernel and network segments are what the application pays without a mesh; the
+sidecar, ztunnel and waypoint segments are what the mesh adds. Next: `02-tradeoffs.ipynb` asks when each mode wins.
 """),
 ]
 

@@ -26,6 +26,7 @@ from meshsim.loader import LoadedScenario
 from meshsim.report.gather import ProfileRun, ReportData
 from meshsim.report.render import Figure
 from meshsim.report.tables import COST_KINDS
+from meshsim.results import Result
 
 COLOURS = {
     "none": "#7f7f7f",
@@ -99,7 +100,19 @@ def latency_load_figure(data: ReportData) -> Figure:
 def waterfall_figure(run: ProfileRun) -> Figure:
     results = run.comparison.results
     fig = new_figure(figsize=(9, 0.8 + 0.7 * len(results)))
-    ax = fig.subplots()
+    draw_waterfall(fig.subplots(), results)
+    caption = (
+        "Mean time per root request in each kind of hop (`Result.hops()` per_request_ms): "
+        "queueing plus service, summed over every call on the path, in path order (outbound "
+        "proxy, kernel, network, waypoint, inbound proxy, app). Calls made in parallel "
+        "overlap in time, so the bar can be longer than the end-to-end latency (|)."
+    )
+    return Figure("waterfall.png", png(fig), caption)
+
+
+def draw_waterfall(ax: Any, results: dict[str, Result]) -> None:
+    """One bar per mode: the mean time per request in each hop kind, laid end to end in
+    path order, and the mean end-to-end latency as a tick (the report's and the notebook's)."""
     seen: set[str] = set()
     for i, result in enumerate(results.values()):
         hops = result.hops()
@@ -128,13 +141,6 @@ def waterfall_figure(run: ProfileRun) -> Figure:
     ax.set_title("Where a typical request's time goes, per mode")
     ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.28))
     ax.grid(axis="x", alpha=0.3)
-    caption = (
-        "Mean time per root request in each kind of hop (`Result.hops()` per_request_ms): "
-        "queueing plus service, summed over every call on the path, in path order (outbound "
-        "proxy, kernel, network, waypoint, inbound proxy, app). Calls made in parallel "
-        "overlap in time, so the bar can be longer than the end-to-end latency (|)."
-    )
-    return Figure("waterfall.png", png(fig), caption)
 
 
 def cost_figure(run: ProfileRun) -> Figure:
