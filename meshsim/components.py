@@ -32,6 +32,7 @@ client      ``workload.client.cpu_per_request_us``      none modelled
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -195,12 +196,15 @@ def route_demands(
     return request, response
 
 
+def app_cpu_cap_s(svc: Service) -> float:
+    """The most CPU one request of an app uses: ``cpu_per_request_ms``, or no limit."""
+    return math.inf if svc.cpu_per_request_ms is None else svc.cpu_per_request_ms / MS_PER_S
+
+
 def app_cpu_s(svc: Service, duration_s: float) -> float:
-    """The CPU part of an app's service time: all of it, or at most ``cpu_per_request_ms``
-    (the rest is waiting that holds no core)."""
-    if svc.cpu_per_request_ms is None:
-        return duration_s
-    return min(duration_s, svc.cpu_per_request_ms / MS_PER_S)
+    """The CPU part of an app's service time: all of it, up to its cap (the rest is waiting
+    that holds no core)."""
+    return min(duration_s, app_cpu_cap_s(svc))
 
 
 def client_cpu_s(workload: Workload) -> float:

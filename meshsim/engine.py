@@ -21,7 +21,7 @@ from meshsim.components import (
     PROXY,
     WIRE,
     Demand,
-    app_cpu_s,
+    app_cpu_cap_s,
     client_cpu_s,
     route_demands,
     worker_threads,
@@ -35,6 +35,10 @@ from meshsim.scenario import Fortio, OpenLoop, Service
 from meshsim.topology import Pod, Stage
 
 Proc = Generator[simpy.Event, object, None]
+
+# Hop kinds as plain strings in the hot path: an enum member costs an attribute lookup per use
+# (Python 3.11), and the recorder's per-hop dict stays an exact-str dict (the fast lookup).
+_APP, _NETWORK = str(Hop.APP), str(Hop.NETWORK)
 
 
 @dataclass(slots=True)
@@ -95,9 +99,15 @@ class Engine:
             threads = worker_threads(self.sc, self.params, self.topo, c)
             if threads is not None:
                 self.workers[c.name] = Pool(self.env, threads, c.name)
-        # per app pod: its usage counters, activity and workers, looked up once per request
+        # per app pod: its usage counters, activity, workers and CPU cap, looked up once per
+        # request
         self._apps = {
-            c.pod: (self.usage[c.name], self.activity[c.name], self.workers.get(c.name))
+            c.pod: (
+                self.usage[c.name],
+                self.activity[c.name],
+                self.workers.get(c.name),
+                app_cpu_cap_s(self.sc.services[self.topo.pod_by_name[c.pod].service]),
+            )
             for c in self.components
             if c.kind == Kind.APP
         }
@@ -281,7 +291,7 @@ class Engine:
 
     def _handle(self, pod: Pod, svc: Service, measured: bool) -> Proc:
         """The app's own work, then its downstream calls, step by step."""
-        usage, activity, workers = self._apps[pod.name]
+        usage, activity, workers, cap = self._apps[pod.name]
         env = self.env
         arrived = env.now
         if workers is not None:
@@ -290,7 +300,7 @@ class Engine:
                 yield granted
         got_worker = env.now
         duration = self._service_time[pod.service]()
-        cpu = app_cpu_s(svc, duration)
+        cpu = duration if duration <= cap else cap  # components.app_cpu_s, inlined
         waited_core = wake = 0.0
         if cpu > 0:
             cores = self.cores[pod.node]
@@ -310,7 +320,7 @@ class Engine:
             workers.release()
             usage.busy_s += env.now - got_worker
         if measured:
-            self.recorder.hop(Hop.APP, got_worker - arrived + waited_core, duration + wake)
+            self.recorder.hop(_APP, got_worker - arrived + waited_core, duration + wake)
         for i, step in enumerate(svc.calls):
             branches = []
             for j, call in enumerate(step):
@@ -344,7 +354,7 @@ class Engine:
         if d.op == WIRE:
             return Step(
                 WIRE,
-                d.hop,
+                _NETWORK,
                 cores,
                 self.usage[component_name(d.node, Kind.KERNEL)],
                 self.activity[component_name(d.node, Kind.KERNEL)],
@@ -353,11 +363,12 @@ class Engine:
                 serialise_s=d.serialise_s,
             )
         usage, activity = self.usage[d.component], self.activity[d.component]
+        hop = str(d.hop)  # a plain string (see _APP)
         if d.op == KERNEL:
-            return Step(KERNEL, d.hop, cores, usage, activity, cpu_s=d.cpu_s, component=d.component)
+            return Step(KERNEL, hop, cores, usage, activity, cpu_s=d.cpu_s, component=d.component)
         return Step(
             PROXY,
-            d.hop,
+            hop,
             cores,
             usage,
             activity,
@@ -389,7 +400,7 @@ class Engine:
                 if delay > 0:
                     yield env.timeout(delay)
                 if hop:
-                    hop(Hop.NETWORK, 0.0, delay)
+                    hop(_NETWORK, 0.0, delay)
                 continue
             arrived = env.now
             workers = s.workers
