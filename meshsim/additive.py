@@ -2,7 +2,8 @@
 
 Earlier work predicts mesh overhead as a per-hop cost linear in message size, summed along the
 critical path, with no queueing or contention (for example MeshInsight, Zhu et al., SoCC 2023).
-This module computes that model from meshsim's own compiled legs, so the two differ only in
+This module computes that model from the same per-step demands the engine queues
+(``components.route_demands``), so the two differ only in
 what meshsim adds: queueing for cores and workers, bursts, shared per-node proxies, and CPU
 per request that falls as load rises. It gives one latency for every percentile.
 """
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from meshsim.engine import KERNEL, PROXY, WIRE, Engine, Step
+from meshsim.components import KERNEL, PROXY, WIRE, Demand, app_cpu_s, route_demands
 from meshsim.loader import LoadedScenario
 from meshsim.scenario import Fortio
-from meshsim.topology import Pod
+from meshsim.topology import Pod, Topology
 
 
-def _leg_time(leg: list[Step], handshake_share: float) -> float:
+def _leg_time(leg: list[Demand], handshake_share: float) -> float:
     total = 0.0
     for s in leg:
         if s.op == WIRE:
@@ -33,28 +34,28 @@ class Additive:
     """Mean latency and CPU per request of a scenario, hop costs summed, nothing queued."""
 
     def __init__(self, loaded: LoadedScenario) -> None:
-        self.engine = Engine(loaded, 0)
         self.sc = loaded.scenario
+        self.params = loaded.params
+        self.topo = Topology(self.sc, self.params)
         self.share = 1.0 / self.sc.mesh.requests_per_connection
         self.cpu_per_request: dict[str, float] = defaultdict(float)
 
     def _call(self, caller: Pod, service: str, weight: float) -> float:
-        eng = self.engine
+        topo = self.topo
         svc = self.sc.services[service]
-        callee = eng.topo.pods[service][0]
+        callee = topo.pods[service][0]
         waypoint = None
-        wp = eng.topo.waypoint_of.get(service)
+        wp = topo.waypoint_of.get(service)
         if wp is not None and caller.in_mesh:
-            waypoint = eng.topo.waypoints[wp][0]
-        route = eng.topo.route(caller, callee, waypoint)
-        request, response = eng._compile(route, svc)
+            waypoint = topo.waypoints[wp][0]
+        route = topo.route(caller, callee, waypoint)
+        request, response = route_demands(self.params, self.sc.network, route, svc)
         for s in (*request, *response):
             if s.op != WIRE:
                 cpu = s.cpu_s + s.wakeup_s + s.after_s + s.handshake_s * self.share
                 self.cpu_per_request[s.component] += weight * cpu
         own = svc.service_time.mean_s
-        cpu = own if svc.cpu_per_request_ms is None else min(own, svc.cpu_per_request_ms / 1e3)
-        self.cpu_per_request[f"{callee.name}.app"] += weight * cpu
+        self.cpu_per_request[f"{callee.name}.app"] += weight * app_cpu_s(svc, own)
         downstream = 0.0
         for step in svc.calls:
             branches = [
@@ -68,7 +69,7 @@ class Additive:
 
     def predict(self) -> tuple[float, dict[str, float]]:
         """(mean latency in seconds, mean vCPU per component at the offered rate)."""
-        latency = self._call(self.engine.topo.client, self.sc.workload.entry, 1.0)
+        latency = self._call(self.topo.client, self.sc.workload.entry, 1.0)
         gen = self.sc.workload.generator
         rate = (gen.qps or 0.0) if isinstance(gen, Fortio) else gen.rate_rps
         return latency, {name: cpu * rate for name, cpu in self.cpu_per_request.items()}

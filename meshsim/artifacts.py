@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from meshsim import __version__
+from meshsim.markdown import markdown_table
 from meshsim.output import write_csv, write_json, write_text
 from meshsim.results import Result
 from meshsim.simulate import Comparison
@@ -51,12 +52,8 @@ def _fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
-def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(_fmt(row[c], digits) for c in cols) + " |")
-    return "\n".join(lines)
+def _table(frame: pd.DataFrame) -> str:
+    return markdown_table(frame, _fmt)
 
 
 def run_tables(result: Result) -> str:
@@ -111,7 +108,7 @@ def comparison_markdown(comp: Comparison) -> str:
         "Latency in ms (mean of replications); added = over mode `none` with the same "
         "arrivals and app service times (common random numbers). vCPU = mean cores busy; "
         "memory in MiB; *mesh* = sidecars + ztunnels + waypoints.",
-        markdown_table(compare_table(comp)),
+        _table(compare_table(comp)),
         "## Where the time goes (per request, ms, by hop kind)",
         "`per_request_ms`: time a request spends in that kind of hop, summed over the path "
         "(parallel calls overlap, so the sum can exceed the end-to-end latency).",
@@ -120,6 +117,6 @@ def comparison_markdown(comp: Comparison) -> str:
         hops = result.hops()[
             ["hop", "visits_per_request", "wait_mean_ms", "service_mean_ms", "per_request_ms"]
         ]
-        parts += [f"### {mode}", markdown_table(hops)]
+        parts += [f"### {mode}", _table(hops)]
     parts += ["## Provenance", "\n".join(f"- {k}: `{v}`" for k, v in prov.items())]
     return "\n\n".join(p for p in parts if p) + "\n"

@@ -112,14 +112,12 @@ def is_load_dependent(parameter: FreeParameter) -> bool:
 
 
 def load_levels(points: pd.DataFrame) -> list[str]:
-    """The distinct loads of some points: requested rate and connection count, lowest first."""
-    levels = {
-        (
-            math.inf if pd.isna(row["requested_qps"]) else float(row["requested_qps"]),
-            int(row["connections"]),
-        )
-        for _, row in points.iterrows()
-    }
+    """The distinct loads of some points: requested rate and connection count, lowest first
+    (a point that does not say counts as max rate, 0 connections)."""
+    levels = set()
+    for _, row in points.iterrows():
+        qps, conns = row.get("requested_qps", math.nan), row.get("connections", 0)
+        levels.add((math.inf if pd.isna(qps) else float(qps), 0 if pd.isna(conns) else int(conns)))
     return [
         f"{'max' if math.isinf(qps) else f'{qps:g}'} rps, {conns} connections"
         for qps, conns in sorted(levels)
@@ -303,10 +301,11 @@ class Calibrator:
         upper = np.log([f.upper for f in self.free_])
         start = np.clip(np.log(self._starts(self.free_)), lower + 1e-9, upper - 1e-9)
         self.evaluations_ = 0
+        budget = self.max_evaluations  # a setting: fit never changes it (scikit-learn)
         best: dict[str, Any] = {"cost": math.inf, "x": start}
 
         def residuals(x: np.ndarray) -> np.ndarray:
-            if self.evaluations_ >= self.max_evaluations:
+            if self.evaluations_ >= budget:
                 raise _OutOfBudget
             self.evaluations_ += 1
             values = dict(zip(names, np.exp(x), strict=True))
@@ -327,7 +326,7 @@ class Calibrator:
         except _OutOfBudget:
             self.status_ = f"stopped at the budget of {self.max_evaluations} evaluations"
         x = best["x"]
-        self.max_evaluations += len(names) + 2  # the Jacobian, a check, and the final run
+        budget += len(names) + 2  # the Jacobian, a check, and the final run
         jac = self._jacobian(residuals, x, lower, upper)
         reset = self._judge(jac, x, names, start)
         if reset.any():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +21,10 @@ import pandas as pd
 from meshsim.cost import estimate, workload_rate_rps
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
+from meshsim.progress import Progress
 from meshsim.results import Result
 from meshsim.scenario import MODES, Fortio
 from meshsim.simulate import simulate
-
-Progress = Callable[[str], None]
 
 _SLO = re.compile(
     r"^\s*(?P<stat>p50|p90|p99|p999|mean)\s*(?P<op><=|<)\s*"
@@ -132,13 +131,18 @@ def short_run(
     warmup = min(loaded.scenario.workload.warmup_s, duration / 5)
     cap = max(200, int(8 * rate_rps * slo.threshold_ms / 1e3) + 100)
     drain = min(loaded.scenario.sim.drain_timeout_s, max(1.0, 100 * slo.threshold_ms / 1e3))
-    return loaded.with_changes(
-        f"{rate_field(loaded)}={rate_rps!r}",
-        f"workload.duration_s={duration + warmup!r}",
-        "workload.requests=null",
-        f"workload.warmup_s={warmup!r}",
-        f"sim.max_in_flight={min(cap, loaded.scenario.sim.max_in_flight)}",
-        f"sim.drain_timeout_s={drain!r}",
+    rate_key = rate_field(loaded).rsplit(".", 1)[1]
+    return loaded.replace(
+        workload={
+            "generator": {rate_key: rate_rps},
+            "duration_s": duration + warmup,
+            "requests": None,
+            "warmup_s": warmup,
+        },
+        sim={
+            "max_in_flight": min(cap, loaded.scenario.sim.max_in_flight),
+            "drain_timeout_s": drain,
+        },
     )
 
 
@@ -279,7 +283,7 @@ def capacity(
             raise ScenarioError(
                 f"unknown mode {mode!r}; choose from " + ", ".join(MODES), "--modes"
             )
-        in_mode = loaded.with_changes(f"mesh.mode={mode}")
+        in_mode = loaded.replace(mesh={"mode": mode})
         caps[mode] = search(in_mode, slo, progress=progress, **kwargs)
         rows.append(capacity_row(in_mode, caps[mode], target_rps))
     return pd.DataFrame(rows), caps

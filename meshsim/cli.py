@@ -7,19 +7,17 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from meshsim import __version__, profiles
-from meshsim.artifacts import compare_table, run_tables, write_comparison, write_run
+from meshsim import __version__, api
+from meshsim.domain import MODES
 from meshsim.errors import ScenarioError
-from meshsim.loader import load_scenario
-from meshsim.scenario import MODES, Scenario
-from meshsim.simulate import compare, simulate
-from meshsim.stats import DEFAULT_PERCENTILES, parse_percentiles
+from meshsim.progress import bar
 
 
-def _progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
+def parse_percentiles(text: str) -> tuple[float, ...]:
+    """``--percentiles 50,90,95``, checked (imported lazily: stats needs numpy and scipy)."""
+    from meshsim.stats import parse_percentiles as parse
+
+    return parse(text)
 
 
 def _load(args: argparse.Namespace):
@@ -28,13 +26,17 @@ def _load(args: argparse.Namespace):
         extra.append(f"sim.seed={args.seed}")
     if getattr(args, "replications", None) is not None:
         extra.append(f"sim.replications={args.replications}")
-    return load_scenario(args.scenario, extra)
+    return api.load(args.scenario, extra)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from meshsim.artifacts import run_tables, write_run
+
     loaded = _load(args)
-    percentiles = parse_percentiles(args.percentiles)
-    result = simulate(loaded, progress=None if args.quiet else _progress, percentiles=percentiles)
+    with bar("run", args.quiet) as progress:
+        result = api.simulate(
+            loaded, progress=progress, percentiles=parse_percentiles(args.percentiles)
+        )
     print(run_tables(result))
     if args.out:
         for path in write_run(result, Path(args.out)):
@@ -43,18 +45,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise ScenarioError(
-            f"unknown mode {unknown[0] if unknown else ''!r}; choose from " + ", ".join(MODES),
-            "--modes",
-        )
-    loaded = _load(args)
-    percentiles = parse_percentiles(args.percentiles)
-    comp = compare(loaded, modes, None, None if args.quiet else _progress, percentiles)
     import pandas as pd
 
+    from meshsim.artifacts import compare_table, write_comparison
+
+    modes = _modes(args.modes)
+    loaded = _load(args)
+    with bar("compare", args.quiet) as progress:
+        comp = api.compare(
+            loaded, modes, progress=progress, percentiles=parse_percentiles(args.percentiles)
+        )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
@@ -64,17 +64,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from meshsim.sweep import build_sweep, run_sweep
-
     extra = list(args.set or [])
     if args.seed is not None:
         extra.append(f"sim.seed={args.seed}")
-    percentiles = parse_percentiles(args.percentiles)
-    sweep = build_sweep(args.scenario, args.grid or [], extra, args.replications, percentiles)
-    table = run_sweep(
-        sweep, Path(args.out), args.executor, args.scheduler, args.workers, not args.quiet
+    table = api.sweep(
+        args.scenario,
+        args.out,
+        args.grid or [],
+        extra,
+        args.replications,
+        args.executor,
+        args.scheduler,
+        args.workers,
+        not args.quiet,
+        parse_percentiles(args.percentiles),
     )
-    print(f"{len(table)} rows ({len(sweep.points())} points x {sweep.replications} replications)")
+    points = table["point"].nunique() if len(table) else 0
+    reps = table["replication"].nunique() if len(table) else 0
+    print(f"{len(table)} rows ({points} points x {reps} replications)")
     print(f"wrote {Path(args.out) / 'results.parquet'} and {Path(args.out) / 'results.csv'}")
     return 0
 
@@ -91,15 +98,16 @@ def _modes(text: str) -> list[str]:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from meshsim.capacity import Slo, capacity
+    import pandas as pd
+
+    from meshsim.capacity import Slo
     from meshsim.output import write_csv
-    from meshsim.progress import bar
 
     modes = _modes(args.modes)
     loaded = _load(args)
     slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
     with bar("capacity", args.quiet) as progress:
-        table, _ = capacity(
+        table, _ = api.capacity(
             loaded,
             slo,
             modes,
@@ -109,8 +117,6 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
         )
-    import pandas as pd
-
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
@@ -120,31 +126,28 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from meshsim.capacity import Slo
-    from meshsim.progress import bar
-    from meshsim.report import gather, write_report
-
     modes = _modes(args.modes)
     loaded = _load(args)
-    slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
     with bar("report", args.quiet) as progress:
-        data = gather(
+        paths = api.report(
             loaded,
+            args.out,
             modes,
-            slo,
+            args.slo,
+            progress,
             other_profiles=args.also_profile or (),
             capacity=not args.no_capacity,
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
-            progress=progress,
         )
-        paths = write_report(data, Path(args.out))
     for path in paths:
         print(f"wrote {path}")
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from meshsim.scenario import Scenario
+
     text = json.dumps(Scenario.model_json_schema(), indent=2) + "\n"
     if args.out:
         from meshsim.output import write_text
@@ -167,116 +170,56 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit a profile on --fit-on points, then validate it on the --holdout points."""
-    import yaml
-
-    from meshsim.calibrate import Calibrator, FreeParameter
-    from meshsim.measurements import load_points, select
-    from meshsim.output import write_text
-    from meshsim.validate import dropped_points, measured, validate, write_validation
-
     metrics = _fit_flags(args)
-    free = [FreeParameter.parse(f) for f in args.free] if args.free else None
-    template = load_scenario(args.scenario, list(args.set or []))
-    points, invalid = load_points(args.measurements)
-    fit_points = select(points, args.fit_on, "", "--fit-on")
-    holdout_points = select(points, args.holdout, "", "--holdout")
-    progress = None if args.quiet else _progress
-    cal = Calibrator(
-        template,
-        free,
-        metrics,
-        args.duration,
-        1,
-        args.max_evaluations,
-        progress,
-        allow_single_load=args.allow_single_load,
-    )
-    cal.fit(fit_points)
-    out = Path(args.out)
-    name = args.name or out.stem
-    doc = cal.profile(
-        name,
-        _relative(args.scenario, out.parent),
-        [_relative(m, out.parent) for m in args.measurements],
-        args.fit_on,
-    )
-    write_text(out, yaml.safe_dump(doc, sort_keys=False))
+    with bar("calibrate", args.quiet) as progress:
+        done = api.calibrate(
+            args.scenario,
+            args.measurements,
+            args.out,
+            overrides=args.set or (),
+            fit_on=args.fit_on,
+            holdout=args.holdout,
+            free=args.free,
+            metrics=metrics,
+            duration_s=args.duration,
+            max_evaluations=args.max_evaluations,
+            name=args.name,
+            report_dir=args.report,
+            allow_single_load=args.allow_single_load,
+            progress=progress,
+        )
+    cal = done.calibrator
     print(cal.sensitivity_.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     for warning in cal.warnings_:
         print(f"warning: {warning}")
-    print(f"wrote {out}")
-    if args.holdout is not None:
-        report = Path(args.report or out.with_suffix(""))
-        from meshsim.validate import template_for
-
-        fitted = template_for(out, None)
-        chosen = _union(fit_points, holdout_points)
-        dropped = dropped_points(points, chosen, invalid, "not selected by --fit-on or --holdout")
-        _say_dropped(dropped)
-        chosen = chosen[measured(chosen)]
-        table = validate(fitted, chosen, fit_points["point"], args.duration, 1, progress, dropped)
-        prov = {
-            **fitted.provenance(),
-            "profile_file": str(out),
-            "fit_on": args.fit_on,
-            "holdout": args.holdout,
-        }
-        for path in write_validation(table, report, prov):
-            print(f"wrote {path}")
+    print(f"wrote {done.profile}")
+    if done.dropped is not None:
+        _say_dropped(done.dropped)
+    for path in done.paths:
+        print(f"wrote {path}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Simulate every measured point with a profile; errors against measurements. The points
-    are --select's (default: every valid one); the profile's record of what it was fitted on
-    marks points as fitted only where they are the very points it names, never selects."""
-    from meshsim.measurements import load_points, select
-    from meshsim.validate import (
-        dropped_points,
-        measured,
-        summarise,
-        template_for,
-        validate,
-        write_validation,
-    )
-
+    """Simulate every measured point with a profile; errors against measurements."""
     _fit_flags(args)
-    profile = Path(args.profile)
-    if not profile.is_file():
-        raise ScenarioError("no such profile file", str(profile))
-    calibration = profiles.calibration_of(profile)
-    fitted_template = template_for(profile, args.scenario)
-    points, invalid = load_points(args.measurements)
-    recorded = calibration.get("fit_on")
-    if recorded:  # data from the profile's author: parsed (never run) before any work
-        select(points, recorded, str(profile), "calibration.fit_on")
-    chosen = select(points, args.select, "", "--select")
-    if args.fit_on is not None:
-        fitted = list(select(points, args.fit_on, "", "--fit-on")["point"])
-    else:
-        fitted = list(calibration.get("fitted_points") or [])
-        if recorded and not fitted:
-            print(
-                "meshsim: note: the profile records its fit only as a selector "
-                f"({recorded!r}), which is provenance, not applied here: every "
-                "point counts as held out (give --fit-on to mark fitted points)",
-                file=sys.stderr,
-            )
-    dropped = dropped_points(points, chosen, invalid, f"not selected by --select {args.select!r}")
-    _say_dropped(dropped)
-    chosen = chosen[measured(chosen)]
-    progress = None if args.quiet else _progress
-    table = validate(fitted_template, chosen, fitted, args.duration, 1, progress, dropped)
-    prov = {
-        **fitted_template.provenance(),
-        "profile_file": str(profile),
-        "select": args.select,
-        "fit_on_recorded": calibration.get("fit_on"),
-        "fitted_points_marked": sorted(set(fitted) & set(chosen["point"])),
-    }
-    for path in write_validation(table, Path(args.out), prov):
+    with bar("validate", args.quiet) as progress:
+        done = api.validate(
+            args.profile,
+            args.measurements,
+            args.out,
+            scenario=args.scenario,
+            select=args.select,
+            fit_on=args.fit_on,
+            duration_s=args.duration,
+            progress=progress,
+        )
+    for note in done.notes:
+        print(f"meshsim: note: {note}", file=sys.stderr)
+    _say_dropped(done.dropped)
+    for path in done.paths:
         print(f"wrote {path}")
-    summary = summarise(table, prov)
+    summary = done.summary
     print("MAPE % (meshsim):", summary["mape_pct"], " additive:", summary["additive_mape_pct"])
     return 0
 
@@ -307,24 +250,15 @@ def _fit_flags(args: argparse.Namespace) -> tuple[str, ...]:
     return metrics
 
 
-def _say_dropped(dropped: pd.DataFrame) -> None:
+def _say_dropped(dropped) -> None:  # a pandas DataFrame (pandas imported lazily)
     """Every point left out, and why, on stderr."""
     for row in dropped.itertuples():
         print(f"meshsim: dropped {row.point}: {row.reason}", file=sys.stderr)
 
 
-def _union(*selections: pd.DataFrame) -> pd.DataFrame:
-    """Selections of one table of points, each point once."""
-    return pd.concat(selections).drop_duplicates("point").reset_index(drop=True)
-
-
-def _relative(path: str, start: Path) -> str:
-    import os
-
-    return os.path.relpath(Path(path).resolve(), start.resolve())
-
-
 def cmd_profiles(args: argparse.Namespace) -> int:
+    from meshsim import profiles
+
     for name in profiles.builtin_names():
         print(name)
     return 0
@@ -393,7 +327,7 @@ def parser() -> argparse.ArgumentParser:
     for command in (run, cmp, swp):
         command.add_argument(
             "--percentiles",
-            default=",".join(f"{v:g}" for v in DEFAULT_PERCENTILES),
+            default="50,90,95,99,99.9",  # meshsim.stats.DEFAULT_PERCENTILES
             help="latency percentiles to report (default %(default)s)",
         )
     cal = sub.add_parser("calibrate", help="fit a parameter profile to measurements")

@@ -16,29 +16,33 @@ Everything here is arithmetic on the scenario and a ``Result``; nothing is simul
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from meshsim.components import requests_of, visible_config
+from meshsim.domain import (
+    BYTES_PER_GB,
+    BYTES_PER_KIB,
+    CLIENT,
+    MESH_KINDS,
+    MIB_PER_GIB,
+    PROXY_KINDS,
+    SECONDS_PER_HOUR,
+    Kind,
+    Mode,
+)
 from meshsim.errors import ScenarioError
-from meshsim.resources import visible_config
 from meshsim.scenario import Fortio, Scenario
-from meshsim.topology import CLIENT, Component, Pod, Topology, Transit
+from meshsim.topology import Component, Pod, Topology, Transit
 
 if TYPE_CHECKING:
     from meshsim.loader import LoadedScenario
     from meshsim.results import Result
 
-MIB_PER_GIB = 1024
-BYTES_PER_KIB = 1024
-BYTES_PER_GB = 1e9  # cloud providers bill decimal gigabytes
-SECONDS_PER_HOUR = 3600
-KINDS = ("app", "client", "sidecar", "ztunnel", "waypoint", "istiod", "kernel")
-MESH_KINDS = ("sidecar", "ztunnel", "waypoint", "istiod")
-DATAPLANE_KINDS = ("sidecar", "ztunnel", "waypoint")
+KINDS = (Kind.APP, Kind.CLIENT, *PROXY_KINDS, Kind.ISTIOD, Kind.KERNEL)
+DATAPLANE_KINDS = PROXY_KINDS
 
 PROVENANCE = {
     "sidecar requests": "Istio Helm chart default: 100m CPU, 128 Mi per pod (profile "
@@ -168,35 +172,30 @@ def requests(loaded: LoadedScenario, topo: Topology | None = None) -> Requests:
     sc, params = loaded.scenario, loaded.params
     topo = topo or Topology(sc, params)
     mode = sc.mesh.mode
-    side = Container("sidecar", params.sidecar.cpu_request_m, params.sidecar.memory_request_mib)
+    side = Container(Kind.SIDECAR, *requests_of(params, Kind.SIDECAR))
     pods: list[PodRequest] = []
     for name, svc in sc.services.items():
-        app = Container("app", svc.cpu_request_m, svc.memory_request_mib)
+        app = Container(Kind.APP, *requests_of(params, Kind.APP, svc))
         for pod in topo.pods[name]:
-            pods.append(PodRequest(pod.name, (app, side) if mode == "sidecar" else (app,)))
-    if mode == "sidecar" and topo.client.in_mesh:
-        pods.append(PodRequest(CLIENT, (Container("client", 0.0, 0.0), side)))
-    wp = params.waypoint
+            pods.append(PodRequest(pod.name, (app, side) if mode == Mode.SIDECAR else (app,)))
+    if mode == Mode.SIDECAR and topo.client.in_mesh:
+        pods.append(PodRequest(CLIENT, (Container(Kind.CLIENT, 0.0, 0.0), side)))
+    waypoint = Container(Kind.WAYPOINT, *requests_of(params, Kind.WAYPOINT))
     for wp_pods in topo.waypoints.values():
         for pod in wp_pods:
-            pods.append(
-                PodRequest(
-                    pod.name, (Container("waypoint", wp.cpu_request_m, wp.memory_request_mib),)
-                )
-            )
+            pods.append(PodRequest(pod.name, (waypoint,)))
     per_node: tuple[Container, ...] = ()
-    if mode != "none":
+    if mode != Mode.NONE:
         # a request is a floor, not a ceiling: istiod busier than its request needs the room
         ist, use = sc.cost.istiod, control_plane(loaded, topo)
         istiod = Container(
-            "istiod",
+            Kind.ISTIOD,
             max(ist.cpu_request_m, use.vcpu * 1000 / ist.replicas),
             max(ist.memory_request_mib, use.memory_mib / ist.replicas),
         )
         pods += [PodRequest(f"istiod-{i}", (istiod,)) for i in range(ist.replicas)]
-    if mode in ("ambient", "waypoint"):
-        zt = params.ztunnel
-        per_node = (Container("ztunnel", zt.cpu_request_m, zt.memory_request_mib),)
+    if mode in (Mode.AMBIENT, Mode.WAYPOINT):
+        per_node = (Container(Kind.ZTUNNEL, *requests_of(params, Kind.ZTUNNEL)),)
     return Requests(tuple(pods), per_node)
 
 
@@ -341,8 +340,8 @@ def control_plane(loaded: LoadedScenario, topo: Topology | None = None) -> Contr
     """istiod's modelled use: CPU per proxy, memory per proxy and per item of its config."""
     sc = loaded.scenario
     topo = topo or Topology(sc, loaded.params)
-    proxies = [c for c in topo.components() if c.kind in ("sidecar", "ztunnel", "waypoint")]
-    if sc.mesh.mode == "none" or not proxies:
+    proxies = [c for c in topo.components() if c.kind in PROXY_KINDS]
+    if sc.mesh.mode == Mode.NONE or not proxies:
         return ControlPlane(0, 0, 0.0, 0.0)
     items = sum(config_items(loaded, topo, c) for c in proxies)
     ist = sc.cost.istiod
@@ -355,8 +354,8 @@ def control_plane(loaded: LoadedScenario, topo: Topology | None = None) -> Contr
 
 
 def config_items(loaded: LoadedScenario, topo: Topology, component: Component) -> int:
-    """What one proxy's configuration holds, counted as resources.py counts it for memory."""
-    return visible_config(SimpleNamespace(sc=loaded.scenario, topo=topo), component)  # type: ignore[arg-type]
+    """What one proxy's configuration holds, counted as its memory counts it."""
+    return visible_config(loaded.scenario, topo, component)
 
 
 # --- the estimate ------------------------------------------------------------------------
@@ -455,13 +454,13 @@ def estimate(
     for c in reqs.per_node:
         rows[c.kind]["requested_vcpu"] += c.cpu_m / 1000 * n_run
         rows[c.kind]["requested_gib"] += c.memory_mib / MIB_PER_GIB * n_run
-    if sc.mesh.mode != "none":
-        rows["istiod"]["used_vcpu"] = control.vcpu
-        rows["istiod"]["used_gib"] = control.memory_mib / MIB_PER_GIB
+    if sc.mesh.mode != Mode.NONE:
+        rows[Kind.ISTIOD]["used_vcpu"] = control.vcpu
+        rows[Kind.ISTIOD]["used_gib"] = control.memory_mib / MIB_PER_GIB
     notes = []
     if result is not None:
         res = result.resources()
-        res = res[res["kind"] != "node"]
+        res = res[res["kind"] != Kind.NODE]
         for kind, group in res.groupby("kind"):
             row = rows.setdefault(
                 str(kind), dict.fromkeys(("requested_vcpu", "requested_gib"), 0.0)
@@ -495,81 +494,3 @@ def estimate(
         usd_per_cross_zone_gb=cost.usd_per_cross_zone_gb,
         notes=notes,
     )
-
-
-# --- how mesh overhead scales (analytic) -------------------------------------------------
-
-
-def mesh_requests_per_node(
-    loaded: LoadedScenario, pods_per_node: float
-) -> dict[str, tuple[float, float]]:
-    """Mesh data-plane requests on one node holding ``pods_per_node`` app pods, per mode:
-    (vCPU, GiB). Waypoints and istiod are left out: they do not grow with pods per node."""
-    p = loaded.params
-    sidecar = (
-        pods_per_node * p.sidecar.cpu_request_m / 1000,
-        pods_per_node * p.sidecar.memory_request_mib / MIB_PER_GIB,
-    )
-    ztunnel = (p.ztunnel.cpu_request_m / 1000, p.ztunnel.memory_request_mib / MIB_PER_GIB)
-    return {"sidecar": sidecar, "ambient": ztunnel}
-
-
-def priced_usd_hour(loaded: LoadedScenario, vcpu: float, gib: float) -> float:
-    cost = loaded.scenario.cost
-    return vcpu * cost.usd_per_vcpu_hour + gib * cost.usd_per_gib_hour
-
-
-def ambient_saving(loaded: LoadedScenario, pods_per_node: float) -> float:
-    """Fraction of sidecar-mode data-plane requests (priced) that ambient's ztunnel saves."""
-    per = mesh_requests_per_node(loaded, pods_per_node)
-    side = priced_usd_hour(loaded, *per["sidecar"])
-    amb = priced_usd_hour(loaded, *per["ambient"])
-    return 1 - amb / side if side > 0 else math.nan
-
-
-def pods_per_node_for_saving(loaded: LoadedScenario, saving: float) -> float:
-    """Pods per node at which ztunnel's requests cost ``saving`` less than the sidecars'."""
-    per_pod = priced_usd_hour(loaded, *mesh_requests_per_node(loaded, 1.0)["sidecar"])
-    ztunnel = priced_usd_hour(loaded, *mesh_requests_per_node(loaded, 1.0)["ambient"])
-    if per_pod <= 0 or saving >= 1:
-        return math.inf
-    return ztunnel / (per_pod * (1 - saving))
-
-
-def sidecar_memory_mib(loaded: LoadedScenario, visible_services: int, connections: float) -> float:
-    """Modelled memory of one sidecar that sees ``visible_services`` (resources.py's model)."""
-    p = loaded.params.sidecar
-    return (
-        p.memory_base_mib
-        + p.memory_per_service_kib * visible_services / 1024
-        + p.memory_per_connection_kib * connections / 1024
-    )
-
-
-def saving_by_density(loaded: LoadedScenario, pods_per_node: Iterable[float]) -> pd.DataFrame:
-    """Ambient's saving over sidecars per node, on requests and on idle memory."""
-    p, z = loaded.params.sidecar, loaded.params.ztunnel
-    hours = loaded.scenario.cost.hours_per_month
-    rows = []
-    for n in pods_per_node:
-        per = mesh_requests_per_node(loaded, n)
-        side = priced_usd_hour(loaded, *per["sidecar"]) * hours
-        amb = priced_usd_hour(loaded, *per["ambient"]) * hours
-        rows.append(
-            {
-                "pods per node": n,
-                "sidecar requests (USD/month/node)": side,
-                "ztunnel requests (USD/month/node)": amb,
-                "saving on requests (%)": _pct(side, amb),
-                "saving on CPU requests (%)": _pct(n * p.cpu_request_m, z.cpu_request_m),
-                "saving on memory requests (%)": _pct(
-                    n * p.memory_request_mib, z.memory_request_mib
-                ),
-                "saving on idle memory (%)": _pct(n * p.memory_base_mib, z.memory_base_mib),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _pct(sidecar: float, ambient: float) -> float:
-    return (1 - ambient / sidecar) * 100 if sidecar > 0 else math.nan

@@ -8,14 +8,16 @@ A plain number in YAML means a constant number of milliseconds.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from meshsim.random import Draw
+from meshsim.domain import S_PER_MS
 
-MS = 1e-3
+if TYPE_CHECKING:  # numpy is imported where a distribution is drawn, not to read a scenario
+    import numpy as np
+
+    from meshsim.random import Draw
 
 
 class _Dist(BaseModel):
@@ -42,13 +44,15 @@ class Constant(_Dist):
 
     @property
     def mean_s(self) -> float:
-        return self.value_ms * MS
+        return self.value_ms * S_PER_MS
 
     @property
     def variance_s2(self) -> float:
         return 0.0
 
     def draw(self) -> Draw:
+        import numpy as np
+
         value = self.mean_s
         return lambda rng, n: np.full(n, value)
 
@@ -61,7 +65,7 @@ class Exponential(_Dist):
 
     @property
     def mean_s(self) -> float:
-        return self.mean_ms * MS
+        return self.mean_ms * S_PER_MS
 
     @property
     def variance_s2(self) -> float:
@@ -81,7 +85,7 @@ class LogNormal(_Dist):
 
     @property
     def mean_s(self) -> float:
-        return self.mean_ms * MS
+        return self.mean_ms * S_PER_MS
 
     @property
     def variance_s2(self) -> float:
@@ -114,28 +118,30 @@ class Empirical(_Dist):
         return self
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        edges = np.asarray(self.edges_ms) * MS
+        import numpy as np
+
+        edges = np.asarray(self.edges_ms) * S_PER_MS
         weights = np.asarray(self.counts, dtype=float)
         return edges[:-1], edges[1:], weights / weights.sum()
 
     @property
     def mean_s(self) -> float:
         lo, hi, p = self._arrays()
-        return float(np.sum(p * (lo + hi) / 2))
+        return float((p * (lo + hi) / 2).sum())
 
     @property
     def variance_s2(self) -> float:
         lo, hi, p = self._arrays()
-        second = np.sum(p * (lo**2 + lo * hi + hi**2) / 3)
+        second = (p * (lo**2 + lo * hi + hi**2) / 3).sum()
         return float(second - self.mean_s**2)
 
     def draw(self) -> Draw:
         lo, hi, p = self._arrays()
-        cdf = np.cumsum(p)
+        cdf = p.cumsum()
         cdf[-1] = 1.0
 
         def draw(rng: np.random.Generator, n: int) -> np.ndarray:
-            i = np.searchsorted(cdf, rng.random(n), side="right")
+            i = cdf.searchsorted(rng.random(n), side="right")
             return lo[i] + (hi[i] - lo[i]) * rng.random(n)
 
         return draw

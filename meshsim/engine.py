@@ -1,10 +1,11 @@
 """The SimPy model: load generators, apps, proxies, kernels and the node CPUs they share.
 
 One ``Engine`` runs one replication of one scenario. A call walks the route the topology builds
-for it, compiled once per (route, service) into *legs*: flat lists of steps with their CPU
-demand already computed. Every CPU burst (app, proxy, kernel) queues for a core of its node, so
-co-located components contend; a proxy also holds one of its worker threads while it works,
-and keeps it after the response for telemetry. Observation goes to a ``RunRecorder``.
+for it, compiled once per (route, service) into *legs*: flat lists of steps whose CPU demand
+comes from the component cost model (``components.py``, where every cost is defined). Every
+CPU burst (app, proxy, kernel) queues for a core of its node, so co-located components contend;
+a proxy also holds one of its worker threads while it works, and keeps it after the response
+for telemetry. Observation goes to a ``RunRecorder``.
 """
 
 from __future__ import annotations
@@ -16,29 +17,35 @@ from dataclasses import dataclass
 import simpy
 
 from meshsim.balancing import Balancer, Balancing
+from meshsim.components import (
+    KERNEL,
+    PROXY,
+    WIRE,
+    Demand,
+    app_cpu_cap_s,
+    client_cpu_s,
+    route_demands,
+    worker_threads,
+)
+from meshsim.domain import S_PER_US, Hop, Kind, component_name
 from meshsim.loader import LoadedScenario
 from meshsim.pool import Pool
 from meshsim.random import Sampler, Streams
-from meshsim.recorder import RunRecorder
+from meshsim.recorder import RunRecorder, Usage
 from meshsim.scenario import Fortio, OpenLoop, Service
-from meshsim.topology import Pod, ProxyHop, Stage, Transit
-
-US = 1e-6
-KIB = 1024
+from meshsim.topology import Pod, Stage
 
 Proc = Generator[simpy.Event, object, None]
 
-KERNEL, WIRE, PROXY = 0, 1, 2
+# Hop kinds as plain strings in the hot path: an enum member costs an attribute lookup per use
+# (Python 3.11), and the recorder's per-hop dict stays an exact-str dict (the fast lookup).
+_APP, _NETWORK = str(Hop.APP), str(Hop.NETWORK)
 
 
-@dataclass
-class Usage:
-    """What one component consumed: CPU seconds, worker-held seconds, and time requests spent
-    inside it (for its mean concurrency, by Little's law)."""
+@dataclass(slots=True)
+class Activity:
+    """Whether a component is working now, for the wake-up delay of an idle one."""
 
-    cpu_s: float = 0.0
-    busy_s: float = 0.0
-    residence_s: float = 0.0
     active: int = 0  # messages it is working on now
     idle_since: float = -math.inf
 
@@ -51,6 +58,7 @@ class Step:
     hop: str
     cores: Pool
     usage: Usage
+    activity: Activity
     cpu_s: float = 0.0
     workers: Pool | None = None
     handshake_s: float = 0.0
@@ -81,21 +89,29 @@ class Engine:
         self.cores = {
             name: host or Pool(self.env, node.cores, name) for name, node in self.topo.nodes.items()
         }
-        self._wakeup_s = cluster.wakeup_latency_us * US
-        self._idle_after_s = cluster.idle_after_us * US
+        self._wakeup_s = cluster.wakeup_latency_us * S_PER_US
+        self._idle_after_s = cluster.idle_after_us * S_PER_US
         self.components = self.topo.components()
-        self.usage = {c.name: Usage() for c in self.components}
+        self.recorder = RunRecorder(self.env, [c.name for c in self.components])
+        self.usage = self.recorder.usage
+        self.activity = {c.name: Activity() for c in self.components}
         self.workers: dict[str, Pool] = {}
         for c in self.components:
-            if c.kind in ("sidecar", "ztunnel", "waypoint"):
-                workers = getattr(self.params, c.kind).workers
-                self.workers[c.name] = Pool(self.env, workers, c.name)
-            elif c.kind == "app":
-                service = self.topo.pod_by_name[c.pod].service
-                concurrency = self.sc.services[service].concurrency
-                if concurrency is not None:
-                    self.workers[c.name] = Pool(self.env, concurrency, c.name)
-        self.recorder = RunRecorder(self)
+            threads = worker_threads(self.sc, self.params, self.topo, c)
+            if threads is not None:
+                self.workers[c.name] = Pool(self.env, threads, c.name)
+        # per app pod: its usage counters, activity, workers and CPU cap, looked up once per
+        # request
+        self._apps = {
+            c.pod: (
+                self.usage[c.name],
+                self.activity[c.name],
+                self.workers.get(c.name),
+                app_cpu_cap_s(self.sc.services[self.topo.pod_by_name[c.pod].service]),
+            )
+            for c in self.components
+            if c.kind == Kind.APP
+        }
         self.balancing = Balancing(self.sc, self.streams)
         self._legs: dict[tuple[tuple[Stage, ...], str], tuple[list[Step], list[Step]]] = {}
         self._service_time = {
@@ -112,7 +128,8 @@ class Engine:
             )
         }
         self._new_connection = self.streams.uniform("mesh.connections")
-        self._client_cpu = self.sc.workload.client.cpu_per_request_us * US
+        self._client_cpu = client_cpu_s(self.sc.workload)
+        self._client_usage = self.usage[component_name(self.topo.client.name, Kind.APP)]
 
     # --- running -----------------------------------------------------------------------
 
@@ -221,7 +238,7 @@ class Engine:
                 yield granted
             yield self.env.timeout(self._client_cpu)
             cores.release()
-            self.usage[f"{client.name}.app"].cpu_s += self._client_cpu
+            self._client_usage.cpu_s += self._client_cpu
         token = rec.arrive()
         yield from self._call(client, self.sc.workload.entry, token.measured)
         rec.depart(token)
@@ -260,10 +277,8 @@ class Engine:
 
     def _handle(self, pod: Pod, svc: Service, measured: bool) -> Proc:
         """The app's own work, then its downstream calls, step by step."""
-        name = f"{pod.name}.app"
-        usage = self.usage[name]
+        usage, activity, workers, cap = self._apps[pod.name]
         env = self.env
-        workers = self.workers.get(name)
         arrived = env.now
         if workers is not None:
             granted = workers.acquire()
@@ -271,13 +286,11 @@ class Engine:
                 yield granted
         got_worker = env.now
         duration = self._service_time[pod.service]()
-        cpu = duration
-        if svc.cpu_per_request_ms is not None:
-            cpu = min(duration, svc.cpu_per_request_ms / 1e3)
+        cpu = duration if duration <= cap else cap  # components.app_cpu_s, inlined
         waited_core = wake = 0.0
         if cpu > 0:
             cores = self.cores[pod.node]
-            wake = self._wake(usage)
+            wake = self._wake(activity)
             granted = cores.acquire()
             if granted is not None:
                 asked = env.now
@@ -286,14 +299,14 @@ class Engine:
             yield env.timeout(cpu + wake)
             cores.release()
             usage.cpu_s += cpu
-            self._rest(usage)
+            self._rest(activity)
         if duration > cpu:
             yield env.timeout(duration - cpu)
         if workers is not None and not svc.blocking_calls:
             workers.release()
             usage.busy_s += env.now - got_worker
         if measured:
-            self.recorder.hop("app", got_worker - arrived + waited_core, duration + wake)
+            self.recorder.hop(_APP, got_worker - arrived + waited_core, duration + wake)
         for i, step in enumerate(svc.calls):
             branches = []
             for j, call in enumerate(step):
@@ -317,80 +330,42 @@ class Engine:
     # --- legs: the path, compiled ------------------------------------------------------
 
     def _compile(self, route: tuple[Stage, ...], svc: Service) -> tuple[list[Step], list[Step]]:
-        """The request leg and the response leg of a route for one service's message sizes."""
-        request = [s for stage in route for s in self._steps(stage, svc.request_kib, True)]
-        response = [
-            s for stage in reversed(route) for s in self._steps(stage, svc.response_kib, False)
-        ]
-        return request, response
+        """The request leg and the response leg of a route, with their costs from the
+        component cost model and the cores, workers and streams that carry them out."""
+        request, response = route_demands(self.params, self.sc.network, route, svc)
+        return [self._step(d) for d in request], [self._step(d) for d in response]
 
-    def _steps(self, stage: Stage, kib: float, request: bool) -> list[Step]:
-        if isinstance(stage, Transit):
-            return self._transit_steps(stage, kib)
-        return [self._proxy_step(stage, kib, request)]
-
-    def _transit_steps(self, t: Transit, kib: float) -> list[Step]:
-        """Kernel CPU at each end (once for a same-node hop) and the wire between; steps that
-        cost nothing are left out of the leg."""
-        k = self.params.kernel
-        src, dst = t.src, t.dst
-        steps = []
-        if t.relation == "same_node":
-            fixed = k.ebpf_redirect_cpu_us if t.ebpf else k.loopback_cpu_us
-            cpu = (fixed + k.cpu_per_kib_us * kib) * US
-            steps.append(self._kernel_step(src, cpu, "ebpf" if t.ebpf else "kernel"))
-            if not t.ebpf:
-                steps.append(self._wire_step(t, kib))
-        else:
-            cpu = (k.traversal_cpu_us + k.cpu_per_kib_us * kib) * US
-            steps += [
-                self._kernel_step(src, cpu, "kernel"),
-                self._wire_step(t, kib),
-                self._kernel_step(dst, cpu, "kernel"),
-            ]
-        return [s for s in steps if s is not None]
-
-    def _kernel_step(self, node: str, cpu_s: float, hop: str) -> Step | None:
-        if cpu_s <= 0:
-            return None
-        name = f"{node}.kernel"
-        return Step(KERNEL, hop, self.cores[node], self.usage[name], cpu_s=cpu_s, component=name)
-
-    def _wire_step(self, t: Transit, kib: float) -> Step | None:
-        dist = getattr(self.sc.network, f"{t.relation}_ms")
-        bandwidth = self.sc.network.bandwidth_gbps
-        serialise = kib * KIB * 8 / (bandwidth * 1e9) if bandwidth else 0.0
-        if dist.mean_s == 0 and dist.variance_s2 == 0 and serialise == 0:
-            return None
-        usage = self.usage[f"{t.src}.kernel"]
-        return Step(
-            WIRE,
-            "network",
-            self.cores[t.src],
-            usage,
-            wire=self._wire[t.relation],
-            wire_mean_s=dist.mean_s,
-            serialise_s=serialise,
-        )
-
-    def _proxy_step(self, hop: ProxyHop, kib: float, request: bool) -> Step:
-        p = getattr(self.params, hop.proxy)
-        us = (p.request_cpu_us if request else p.response_cpu_us) + kib * (
-            p.cpu_per_kib_us + p.tls_cpu_per_kib_us * hop.tls_sides
-        )
+    def _step(self, d: Demand) -> Step:
+        cores = self.cores[d.node]
+        if d.op == WIRE:
+            return Step(
+                WIRE,
+                _NETWORK,
+                cores,
+                self.usage[component_name(d.node, Kind.KERNEL)],
+                self.activity[component_name(d.node, Kind.KERNEL)],
+                wire=self._wire[d.relation],
+                wire_mean_s=d.wire_mean_s,
+                serialise_s=d.serialise_s,
+            )
+        usage, activity = self.usage[d.component], self.activity[d.component]
+        hop = str(d.hop)  # a plain string (see _APP)
+        if d.op == KERNEL:
+            return Step(KERNEL, hop, cores, usage, activity, cpu_s=d.cpu_s, component=d.component)
         return Step(
             PROXY,
-            hop.hop,
-            self.cores[hop.node],
-            self.usage[hop.component],
-            cpu_s=us * US,
-            workers=self.workers[hop.component],
-            handshake_s=p.handshake_cpu_us * hop.tls_sides * US if request else 0.0,
-            wakeup_s=p.wakeup_cpu_us * US,
-            variation=self._variation(hop.proxy, p.cpu_cv),
-            after_s=0.0 if request else p.post_response_cpu_us * US,
-            latency_s=p.added_latency_us * US,
-            component=hop.component,
+            hop,
+            cores,
+            usage,
+            activity,
+            cpu_s=d.cpu_s,
+            workers=self.workers[d.component],
+            handshake_s=d.handshake_s,
+            wakeup_s=d.wakeup_s,
+            variation=self._variation(d.proxy, d.cpu_cv),
+            after_s=d.after_s,
+            latency_s=d.latency_s,
+            component=d.component,
         )
 
     def _variation(self, kind: str, cv: float) -> Sampler | None:
@@ -411,7 +386,7 @@ class Engine:
                 if delay > 0:
                     yield env.timeout(delay)
                 if hop:
-                    hop("network", 0.0, delay)
+                    hop(_NETWORK, 0.0, delay)
                 continue
             arrived = env.now
             workers = s.workers
@@ -425,7 +400,7 @@ class Engine:
                 else:
                     yield granted  # handed over by a busy worker: no new wake-up
             got_worker = env.now
-            wake = self._wake(s.usage) if workers is not None else 0.0
+            wake = self._wake(s.activity) if workers is not None else 0.0
             granted = s.cores.acquire()
             if granted is not None:
                 yield granted
@@ -434,7 +409,7 @@ class Engine:
             usage = s.usage
             usage.cpu_s += cpu
             if workers is not None:
-                self._rest(usage)
+                self._rest(s.activity)
             if workers is not None:
                 if s.after_s > 0:
                     env.process(self._after_response(s, got_worker))
@@ -448,29 +423,29 @@ class Engine:
                 busy = cpu + wake + s.latency_s
                 hop(s.hop, env.now - arrived - busy, busy)
 
-    def _wake(self, usage: Usage) -> float:
+    def _wake(self, activity: Activity) -> float:
         """The wake-up delay of an app or proxy starting on a message, and mark it active."""
         wake = 0.0
-        if usage.active == 0 and self.env.now - usage.idle_since >= self._idle_after_s:
+        if activity.active == 0 and self.env.now - activity.idle_since >= self._idle_after_s:
             wake = self._wakeup_s
-        usage.active += 1
+        activity.active += 1
         return wake
 
-    def _rest(self, usage: Usage) -> None:
-        usage.active -= 1
-        if usage.active == 0:
-            usage.idle_since = self.env.now
+    def _rest(self, activity: Activity) -> None:
+        activity.active -= 1
+        if activity.active == 0:
+            activity.idle_since = self.env.now
 
     def _after_response(self, s: Step, got_worker: float) -> Proc:
         """Telemetry after the response went out: the worker stays busy (Istio docs)."""
-        s.usage.active += 1
+        s.activity.active += 1
         granted = s.cores.acquire()
         if granted is not None:
             yield granted
         yield self.env.timeout(s.after_s)
         s.cores.release()
         s.usage.cpu_s += s.after_s
-        self._rest(s.usage)
+        self._rest(s.activity)
         assert s.workers is not None
         s.workers.release()
         s.usage.busy_s += self.env.now - got_worker

@@ -6,6 +6,7 @@ reads ``quickstart.yaml:14: services.api.replicas: Input should be greater than 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from meshsim import profiles
+from meshsim import changes, profiles
 from meshsim.errors import ScenarioError
 from meshsim.scenario import InvalidReference, Params, Scenario, check_references
 
@@ -54,6 +55,18 @@ class LoadedScenario:
         base = Path(self.source).parent if self.source != "<memory>" else None
         return _build(
             raw, self.source, {}, base, self.overrides + tuple(assignments), self.scenario_sha256
+        )
+
+    def replace(self, **sections: dict[str, Any]) -> LoadedScenario:
+        """A validated copy with sections merged in, e.g. ``replace(mesh={"mode": "ambient"})``;
+        reads no file unless the profile changes (see ``meshsim.changes``)."""
+        changes.check_sections(sections)
+        assignments = tuple(changes.assignments(sections))
+        if "profile" in sections.get("mesh", {}):
+            return self.with_changes(*assignments)  # a new profile must be read
+        scenario, params = changes.apply(self.scenario, self.profile, sections, self.source)
+        return dataclasses.replace(
+            self, scenario=scenario, params=params, overrides=self.overrides + assignments
         )
 
 

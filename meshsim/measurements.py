@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from meshsim import selectors
+from meshsim.domain import MEASURED_LATENCY
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
 
-LATENCY = ("p50", "p90", "p99")
+LATENCY = MEASURED_LATENCY
 CPU = ("cpu_sidecar_client", "cpu_sidecar_server", "cpu_ztunnel", "cpu_waypoint")
 METRICS = LATENCY + CPU
 KEYS = ["campaign", "mode", "variant", "connections", "requested_qps", "payload_bytes"]

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from meshsim.domain import MEASURED_LATENCY as LATENCY
 from meshsim.errors import ScenarioError
-from meshsim.measurements import LATENCY
 
 MAX_BYTES = 5_000_000  # both files are a few KiB; refuse anything that is clearly not them
 BUOYANT = "buoyant-2025"

@@ -1,21 +1,30 @@
 """What one replication observed, gathered while it runs (kept out of the model code).
 
 The engine reports arrivals, departures and hop visits; the recorder keeps bounded-memory
-statistics, the in-flight integral for Little's law, and usage snapshots that bracket the
-measurement window [end of warm-up, end of arrivals].
+statistics, the in-flight integral for Little's law, and the usage counters of every
+component with snapshots that bracket the measurement window [end of warm-up, end of arrivals].
+The engine adds to a component's counters as it works (a plain ``+=`` on a ``Usage`` it was
+handed: the cheapest probe there is), and knows nothing else of the recorder's state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import simpy
 
 from meshsim.stats import Histogram, HopStats
 
-if TYPE_CHECKING:
-    from meshsim.engine import Engine, Usage
+
+@dataclass(slots=True)
+class Usage:
+    """What one component consumed: CPU seconds, worker-held seconds, and time requests spent
+    inside it (for its mean concurrency, by Little's law)."""
+
+    cpu_s: float = 0.0
+    busy_s: float = 0.0
+    residence_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +34,11 @@ class Token:
 
 
 class RunRecorder:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.env = engine.env
+    """Observes one replication in ``env``; ``components`` are the names usage is kept for."""
+
+    def __init__(self, env: simpy.Environment, components: Iterable[str]) -> None:
+        self.env = env
+        self.usage = {name: Usage() for name in components}
         self.done = simpy.Event(self.env)
         self.stop_reason = ""
         self.latency = Histogram()
@@ -86,7 +97,7 @@ class RunRecorder:
     def start_window(self) -> None:
         self._advance()
         self.window_start = self.env.now
-        self._usage_start = {k: replace(v) for k, v in self.engine.usage.items()}
+        self._usage_start = {k: replace(v) for k, v in self.usage.items()}
 
     def arrivals_ended(self) -> None:
         self._advance()
@@ -94,7 +105,7 @@ class RunRecorder:
         if self.window_start is None:  # the run was shorter than its warm-up
             self.start_window()
         self.window_end = self.env.now
-        self._usage_end = {k: replace(v) for k, v in self.engine.usage.items()}
+        self._usage_end = {k: replace(v) for k, v in self.usage.items()}
 
     def stop(self, reason: str) -> None:
         if not self.done.triggered:
@@ -108,7 +119,7 @@ class RunRecorder:
             self.start_window()
         if self.window_end is None:  # stopped before arrivals ended (saturation)
             self.window_end = self.env.now
-            self._usage_end = {k: replace(v) for k, v in self.engine.usage.items()}
+            self._usage_end = {k: replace(v) for k, v in self.usage.items()}
 
     # --- derived -----------------------------------------------------------------------
 
@@ -118,8 +129,6 @@ class RunRecorder:
         return self.window_end - self.window_start
 
     def usage_in_window(self) -> dict[str, Usage]:
-        from meshsim.engine import Usage
-
         return {
             name: Usage(
                 cpu_s=end.cpu_s - self._usage_start[name].cpu_s,

@@ -13,13 +13,12 @@ from typing import Any
 import pandas as pd
 
 from meshsim import __version__
+from meshsim.domain import HOPS, MS_PER_S, PROXY_KINDS, TABLE_KINDS, Kind
 from meshsim.loader import LoadedScenario
 from meshsim.scenario import Fortio
 from meshsim.stats import DEFAULT_PERCENTILES, Histogram, confidence_interval, percentile_key
 
-PROXY_KINDS = ("sidecar", "ztunnel", "waypoint")
 SATURATION_UTILISATION = 0.99
-MS = 1e3
 
 UNITS = {
     "latency_ms": "milliseconds, end to end, per root request; pNN = NN-th percentile, "
@@ -57,9 +56,10 @@ class Replication:
 
     def latency_ms(self, percentiles: tuple[float, ...] = DEFAULT_PERCENTILES) -> dict[str, float]:
         """Mean and percentiles (keys ``mean``, ``p50``, ``p999``, ...) in ms."""
-        out = {"mean": self.latency.mean() * MS}
+        out = {"mean": self.latency.mean() * MS_PER_S}
         values = self.latency.quantiles([p / 100 for p in percentiles])
-        out.update({percentile_key(p): v * MS for p, v in zip(percentiles, values, strict=True)})
+        for p, v in zip(percentiles, values, strict=True):
+            out[percentile_key(p)] = v * MS_PER_S
         return out
 
 
@@ -124,15 +124,15 @@ class Result:
                     "hop": kind,
                     "visits": h["total"].count,
                     "visits_per_request": h["total"].count / roots,
-                    "wait_mean_ms": h["wait"].mean() * MS,
-                    "wait_p50_ms": w50 * MS,
-                    "wait_p99_ms": w99 * MS,
-                    "service_mean_ms": h["service"].mean() * MS,
-                    "service_p50_ms": s50 * MS,
-                    "service_p99_ms": s99 * MS,
-                    "total_p50_ms": t50 * MS,
-                    "total_p99_ms": t99 * MS,
-                    "per_request_ms": h["total"].total / roots * MS,
+                    "wait_mean_ms": h["wait"].mean() * MS_PER_S,
+                    "wait_p50_ms": w50 * MS_PER_S,
+                    "wait_p99_ms": w99 * MS_PER_S,
+                    "service_mean_ms": h["service"].mean() * MS_PER_S,
+                    "service_p50_ms": s50 * MS_PER_S,
+                    "service_p99_ms": s99 * MS_PER_S,
+                    "total_p50_ms": t50 * MS_PER_S,
+                    "total_p99_ms": t99 * MS_PER_S,
+                    "per_request_ms": h["total"].total / roots * MS_PER_S,
                 }
             )
         return pd.DataFrame(rows)
@@ -149,8 +149,21 @@ class Result:
 
     def by_kind(self) -> pd.DataFrame:
         res = self.resources()
-        res = res[res["kind"] != "node"]
+        res = res[res["kind"] != Kind.NODE]
         return res.groupby("kind", sort=True)[["vcpu", "memory_mib"]].sum()
+
+    def kind_columns(self) -> dict[str, float]:
+        """vCPU and memory per component kind as flat columns (``vcpu_sidecar``, ...), and
+        their sums over the data plane (``vcpu_mesh``, ``memory_mib_mesh``)."""
+        kinds = self.by_kind()
+        row: dict[str, float] = {}
+        for kind in TABLE_KINDS:
+            has = kind in kinds.index
+            row[f"vcpu_{kind}"] = float(kinds.loc[kind, "vcpu"]) if has else 0.0
+            row[f"memory_mib_{kind}"] = float(kinds.loc[kind, "memory_mib"]) if has else 0.0
+        row["vcpu_mesh"] = sum(row[f"vcpu_{k}"] for k in PROXY_KINDS)
+        row["memory_mib_mesh"] = sum(row[f"memory_mib_{k}"] for k in PROXY_KINDS)
+        return row
 
     def verdict(self) -> dict[str, Any]:
         return verdict(self)
@@ -214,22 +227,8 @@ def _num(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-_ORDER = [
-    "app",
-    "kernel",
-    "ebpf",
-    "network",
-    "sidecar_out",
-    "sidecar_in",
-    "ztunnel_out",
-    "ztunnel_local",
-    "ztunnel_in",
-    "waypoint",
-]
-
-
 def _hop_order(kind: str) -> int:
-    return _ORDER.index(kind) if kind in _ORDER else len(_ORDER)
+    return HOPS.index(kind) if kind in HOPS else len(HOPS)
 
 
 def verdict(result: Result) -> dict[str, Any]:

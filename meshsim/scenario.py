@@ -12,9 +12,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from meshsim.distributions import Constant, Distribution
-
-Mode = Literal["none", "sidecar", "ambient", "waypoint"]
-MODES: tuple[Mode, ...] = ("none", "sidecar", "ambient", "waypoint")
+from meshsim.domain import MODES as MODES
+from meshsim.domain import ModeName as Mode
 
 
 class Strict(BaseModel):

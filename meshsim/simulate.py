@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
 
 from meshsim.engine import Engine
 from meshsim.loader import LoadedScenario
+from meshsim.progress import Progress
 from meshsim.resources import component_table
-from meshsim.results import PROXY_KINDS, Replication, Result
+from meshsim.results import Replication, Result
 from meshsim.scenario import Fortio, Mode
 from meshsim.stats import DEFAULT_PERCENTILES, confidence_interval
-
-Progress = Callable[[str], None]
 
 
 def run_replication(loaded: LoadedScenario, index: int) -> Replication:
@@ -32,7 +31,9 @@ def run_replication(loaded: LoadedScenario, index: int) -> Replication:
         index=index,
         latency=rec.latency,
         hops=rec.hops,
-        resources=component_table(engine, rec),
+        resources=component_table(
+            loaded.scenario, loaded.params, engine.topo, rec.usage_in_window(), window
+        ),
         arrived=rec.arrived,
         completed=rec.completed,
         in_flight=rec.in_flight,
@@ -110,13 +111,7 @@ class Comparison:
                 for key in result.latency_keys:
                     row[f"added_{key}_ms"] = lat[key] - base_lat[key]
             row["throughput_rps"] = result.summary()["throughput_rps"]
-            kinds = result.by_kind()
-            for kind in ("app", "kernel", *PROXY_KINDS):
-                has = kind in kinds.index
-                row[f"vcpu_{kind}"] = float(kinds.loc[kind, "vcpu"]) if has else 0.0
-                row[f"memory_mib_{kind}"] = float(kinds.loc[kind, "memory_mib"]) if has else 0.0
-            row["vcpu_mesh"] = sum(row[f"vcpu_{k}"] for k in PROXY_KINDS)
-            row["memory_mib_mesh"] = sum(row[f"memory_mib_{k}"] for k in PROXY_KINDS)
+            row.update(result.kind_columns())
             verdict = result.verdict()
             row["verdict"] = verdict["status"]
             row["bottleneck"] = verdict["bottleneck"]
@@ -134,6 +129,7 @@ def compare(
     """The same scenario, seed and streams in each mode: only the data path differs."""
     results = {}
     for mode in modes:
-        loaded_mode = loaded.with_changes(f"mesh.mode={mode}")
-        results[mode] = simulate(loaded_mode, replications, progress, percentiles)
+        results[mode] = simulate(
+            loaded.replace(mesh={"mode": mode}), replications, progress, percentiles
+        )
     return Comparison(results)

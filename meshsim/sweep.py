@@ -47,12 +47,12 @@ from meshsim import __version__
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario, load_scenario
 from meshsim.output import write_bytes, write_csv, write_json
-from meshsim.results import PROXY_KINDS, Result
+from meshsim.progress import counter
+from meshsim.results import Result
 from meshsim.simulate import run_replication
 from meshsim.stats import DEFAULT_PERCENTILES
 
 Executor = Literal["local", "dask"]
-KINDS = ("app", "kernel", *PROXY_KINDS)
 POINTS_DIR = "points"
 STALE_TEMP_S = 600  # an interrupted write's temporary file is removed after this long
 
@@ -275,13 +275,7 @@ def run_task(task: Task) -> dict[str, Any]:
     row["verdict"] = verdict["status"]
     row["bottleneck"] = verdict["bottleneck"]
     row["bottleneck_utilisation"] = verdict["bottleneck_utilisation"]
-    kinds = result.by_kind()
-    for kind in KINDS:
-        has = kind in kinds.index
-        row[f"vcpu_{kind}"] = float(kinds.loc[kind, "vcpu"]) if has else 0.0
-        row[f"memory_mib_{kind}"] = float(kinds.loc[kind, "memory_mib"]) if has else 0.0
-    row["vcpu_mesh"] = sum(row[f"vcpu_{k}"] for k in PROXY_KINDS)
-    row["memory_mib_mesh"] = sum(row[f"memory_mib_{k}"] for k in PROXY_KINDS)
+    row.update(result.kind_columns())
     prov = task.loaded.provenance()
     row["mode"] = task.loaded.scenario.mesh.mode
     row["seed"] = prov["seed"]
@@ -418,9 +412,7 @@ def run_sweep(
 
 
 def _bar(total: int, done: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=done, unit="task", desc="sweep", disable=not enabled)
+    return counter("sweep", total, done, quiet=not enabled)
 
 
 def assemble(sweep: Sweep, tasks: list[Task], store: _Store) -> pd.DataFrame:

@@ -22,12 +22,12 @@ import heapq
 from dataclasses import dataclass
 from typing import Literal
 
+from meshsim.domain import CLIENT, Hop, Kind, Mode
+from meshsim.domain import ProxyKindName as ProxyKind
+from meshsim.domain import component_name as _name
 from meshsim.random import stream
 from meshsim.scenario import Params, Scenario, Waypoint
 
-CLIENT = "client"
-
-ProxyKind = Literal["sidecar", "ztunnel", "waypoint"]
 Relation = Literal["same_node", "same_zone", "cross_zone"]
 
 
@@ -53,7 +53,7 @@ class ProxyHop:
 
     component: str
     proxy: ProxyKind
-    hop: str  # sidecar_out, sidecar_in, ztunnel_out, ztunnel_in, ztunnel_local, waypoint
+    hop: Hop  # a proxy hop: sidecar_out, sidecar_in, ztunnel_out, ztunnel_in, ...
     node: str
     tls_sides: int
 
@@ -76,7 +76,7 @@ class Component:
     """Something that uses CPU or memory, named like ``frontend-0.sidecar`` or ``n1.ztunnel``."""
 
     name: str
-    kind: str  # app, sidecar, ztunnel, waypoint, kernel, client
+    kind: Kind  # app, client, sidecar, ztunnel, waypoint, kernel
     node: str
     pod: str | None = None
 
@@ -257,21 +257,26 @@ class Topology:
 
     def components(self) -> list[Component]:
         """Every CPU and memory user this mode deploys, in a stable order."""
-        out = [Component(f"{CLIENT}.app", "client", self.client.node, CLIENT)]
-        if self.mode == "sidecar" and self.client.in_mesh:
-            out.append(Component(f"{CLIENT}.sidecar", "sidecar", self.client.node, CLIENT))
+        sidecars = self.mode == Mode.SIDECAR
+        client = self.client
+        # the load generator's own work is billed to its "app" component, of kind client
+        out = [Component(_name(CLIENT, Kind.APP), Kind.CLIENT, client.node, CLIENT)]
+        if sidecars and client.in_mesh:
+            out.append(Component(_name(CLIENT, Kind.SIDECAR), Kind.SIDECAR, client.node, CLIENT))
         for pods in self.pods.values():
             for pod in pods:
-                out.append(Component(f"{pod.name}.app", "app", pod.node, pod.name))
-                if self.mode == "sidecar":
-                    out.append(Component(f"{pod.name}.sidecar", "sidecar", pod.node, pod.name))
+                out.append(Component(_name(pod.name, Kind.APP), Kind.APP, pod.node, pod.name))
+                if sidecars:
+                    name = _name(pod.name, Kind.SIDECAR)
+                    out.append(Component(name, Kind.SIDECAR, pod.node, pod.name))
         for pods in self.waypoints.values():
             for pod in pods:
-                out.append(Component(f"{pod.name}.waypoint", "waypoint", pod.node, pod.name))
+                name = _name(pod.name, Kind.WAYPOINT)
+                out.append(Component(name, Kind.WAYPOINT, pod.node, pod.name))
         for node in self.nodes:
-            if self.mode in ("ambient", "waypoint"):
-                out.append(Component(f"{node}.ztunnel", "ztunnel", node))
-            out.append(Component(f"{node}.kernel", "kernel", node))
+            if self.mode in (Mode.AMBIENT, Mode.WAYPOINT):
+                out.append(Component(_name(node, Kind.ZTUNNEL), Kind.ZTUNNEL, node))
+            out.append(Component(_name(node, Kind.KERNEL), Kind.KERNEL, node))
         return out
 
     def relation(self, a: str, b: str) -> Relation:
@@ -291,42 +296,28 @@ class Topology:
     def _proxies(self, caller: Pod, callee: Pod, waypoint: Pod | None) -> list[ProxyHop]:
         meshed = caller.in_mesh
         tls = int(self.mtls)
-        if self.mode == "sidecar":
-            hops = []
-            if meshed:
-                hops.append(
-                    ProxyHop(f"{caller.name}.sidecar", "sidecar", "sidecar_out", caller.node, tls)
-                )
-            hops.append(
-                ProxyHop(
-                    f"{callee.name}.sidecar", "sidecar", "sidecar_in", callee.node, tls * meshed
-                )
-            )
-            return hops
-        if self.mode in ("ambient", "waypoint"):
+
+        def sidecar(pod: Pod, hop: Hop, sides: int) -> ProxyHop:
+            return ProxyHop(_name(pod.name, Kind.SIDECAR), Kind.SIDECAR, hop, pod.node, sides)
+
+        def ztunnel(node: str, hop: Hop, sides: int) -> ProxyHop:
+            return ProxyHop(_name(node, Kind.ZTUNNEL), Kind.ZTUNNEL, hop, node, sides)
+
+        if self.mode == Mode.SIDECAR:
+            hops = [sidecar(caller, Hop.SIDECAR_OUT, tls)] if meshed else []
+            return [*hops, sidecar(callee, Hop.SIDECAR_IN, tls * meshed)]
+        if self.mode in (Mode.AMBIENT, Mode.WAYPOINT):
             if meshed and waypoint is not None:
+                name = _name(waypoint.name, Kind.WAYPOINT)
                 return [
-                    ProxyHop(f"{caller.node}.ztunnel", "ztunnel", "ztunnel_out", caller.node, tls),
-                    ProxyHop(
-                        f"{waypoint.name}.waypoint", "waypoint", "waypoint", waypoint.node, 2 * tls
-                    ),
-                    ProxyHop(f"{callee.node}.ztunnel", "ztunnel", "ztunnel_in", callee.node, tls),
+                    ztunnel(caller.node, Hop.ZTUNNEL_OUT, tls),
+                    ProxyHop(name, Kind.WAYPOINT, Hop.WAYPOINT, waypoint.node, 2 * tls),
+                    ztunnel(callee.node, Hop.ZTUNNEL_IN, tls),
                 ]
             if meshed and caller.node == callee.node:
-                return [
-                    ProxyHop(f"{caller.node}.ztunnel", "ztunnel", "ztunnel_local", caller.node, 0)
-                ]
-            hops = []
-            if meshed:
-                hops.append(
-                    ProxyHop(f"{caller.node}.ztunnel", "ztunnel", "ztunnel_out", caller.node, tls)
-                )
-            hops.append(
-                ProxyHop(
-                    f"{callee.node}.ztunnel", "ztunnel", "ztunnel_in", callee.node, tls * meshed
-                )
-            )
-            return hops
+                return [ztunnel(caller.node, Hop.ZTUNNEL_LOCAL, 0)]
+            hops = [ztunnel(caller.node, Hop.ZTUNNEL_OUT, tls)] if meshed else []
+            return [*hops, ztunnel(callee.node, Hop.ZTUNNEL_IN, tls * meshed)]
         return []
 
     def _build_route(self, caller: Pod, callee: Pod, waypoint: Pod | None) -> tuple[Stage, ...]:

@@ -56,11 +56,10 @@ several).
 """),
     code(SETUP),
     code("""
-from meshsim.loader import load_scenario
-from meshsim.simulate import compare, simulate
+import meshsim
 
 QUICK = ["workload.duration_s=2", "workload.warmup_s=0.5", "sim.replications=1"]
-loaded = load_scenario(SCENARIOS / "quickstart.yaml", QUICK)
+loaded = meshsim.load(SCENARIOS / "quickstart.yaml", QUICK)
 sc = loaded.scenario
 print(sc.description)
 print(f"mode {sc.mesh.mode}, profile {loaded.profile.name}, seed {sc.sim.seed}")
@@ -73,7 +72,7 @@ two or more replications), `verdict()` says whether the run kept up and names th
 component.
 """),
     code("""
-result = simulate(loaded)
+result = meshsim.simulate(loaded)
 print(result.verdict())
 result.latency()
 """),
@@ -87,7 +86,7 @@ result.by_kind()  # vCPU = mean cores busy; memory in MiB (a model: base + conne
 applications' service times are identical, so the differences are the data path's.
 """),
     code("""
-comp = compare(loaded, ["none", "sidecar", "ambient", "waypoint"])
+comp = meshsim.compare(loaded, ["none", "sidecar", "ambient", "waypoint"])
 table = comp.table().set_index("mode")
 table[["p50_ms", "p99_ms", "added_p50_ms", "added_p99_ms", "vcpu_mesh", "memory_mib_mesh",
        "verdict"]]
@@ -105,26 +104,16 @@ fig.tight_layout()
     md("""
 ## Where the time goes: a per-hop waterfall
 
-Each bar is the time an average request spends in one kind of hop (queueing plus service),
-stacked in path order. The frontend calls its two backends in parallel, so the bars overlap in
-reality and their sum can pass the end-to-end mean (dashed line).
+Each bar is one mode; each segment the time an average request spends in one kind of hop
+(queueing plus service), laid end to end in path order, the same figure `meshsim report`
+draws. The frontend calls its two backends in parallel, so the segments overlap in reality and
+their sum can pass the end-to-end mean (the tick).
 """),
     code("""
-def waterfall(ax, result, title):
-    hops = result.hops().set_index("hop")["per_request_ms"]
-    start = hops.cumsum() - hops
-    colors = ["tab:gray" if h in ("app", "kernel", "network") else "tab:red" for h in hops.index]
-    ax.barh(hops.index, hops.values, left=start.values, color=colors)
-    mean = result.latency().loc["mean", "ms"]
-    ax.axvline(mean, color="black", ls="--", lw=1, label=f"end-to-end mean {mean:.2f} ms")
-    ax.invert_yaxis()
-    ax.set(title=title, xlabel="ms per request, cumulative")
-    ax.legend(loc="lower right", fontsize=8)
+from meshsim.report.plots import draw_waterfall
 
-
-fig, axes = plt.subplots(2, 2, figsize=(13, 7), sharex=True)
-for ax, (mode, res) in zip(axes.flat, comp.results.items()):
-    waterfall(ax, res, mode)
+fig, ax = plt.subplots(figsize=(11, 4.5))
+draw_waterfall(ax, comp.results)
 fig.tight_layout()
 """),
     code("""
@@ -133,8 +122,8 @@ comp.results["sidecar"].hops()[
 ]
 """),
     md("""
-Grey bars are what the application pays without a mesh (its own work, the kernel, the wire);
-red bars are what the mesh adds. Next: `02-tradeoffs.ipynb` asks when each mode wins.
+The app, kernel and network segments are what the application pays without a mesh; the
+sidecar, ztunnel and waypoint segments are what the mesh adds. Next: `02-tradeoffs.ipynb` asks when each mode wins.
 """),
 ]
 
@@ -159,8 +148,8 @@ not the third digit.
 import copy
 import tempfile
 
+from meshsim import simulate
 from meshsim.loader import load_scenario_dict
-from meshsim.simulate import simulate
 from meshsim.sweep import Sweep, parse_grid, run_sweep
 
 BASE = {
@@ -467,8 +456,7 @@ Runs are 3 simulated seconds (about 3000 requests) with one replication, to stay
 real runs lasted 240 s.
 """),
     code("""
-from meshsim.loader import load_scenario
-from meshsim.simulate import simulate
+import meshsim
 
 SETUPS = {
     "base": ["mesh.mode=none"],
@@ -476,12 +464,13 @@ SETUPS = {
     "both": ["mesh.mode=sidecar"],
 }
 QUICK = ["workload.duration_s=3", "workload.warmup_s=0.5", "sim.replications=1"]
-base = load_scenario(SCENARIOS / "fortio-2pod.yaml", QUICK)
+base = meshsim.load(SCENARIOS / "fortio-2pod.yaml", QUICK)
 print(f"profile {base.profile.name} ({base.profile_sha256}), seed {base.scenario.sim.seed}")
 rows = []
 for setup, changes in SETUPS.items():
     for conns in (1, 16, 64):
-        res = simulate(base.with_changes(*changes, f"workload.generator.connections={conns}"))
+        in_setup = base.with_changes(*changes, f"workload.generator.connections={conns}")
+        res = meshsim.simulate(in_setup)
         lat = res.latency()["ms"]
         rows.append({"setup": setup, "connections": conns, "p50_ms": lat["p50"],
                      "p90_ms": lat["p90"], "p99_ms": lat["p99"],
@@ -612,12 +601,13 @@ keep the notebook quick, so treat the rates as estimates within that tolerance.
 """),
     code(SETUP),
     code("""
-from meshsim import capacity, cost
-from meshsim.loader import load_scenario
+import meshsim
+from meshsim import cost
+from meshsim.capacity import Slo, capacity_row, evaluate, points_frame
 
 MODES = ["none", "sidecar", "ambient", "waypoint"]
 SLO = "p99<=25ms"
-loaded = load_scenario(SCENARIOS / "quickstart.yaml", ["sim.replications=1"])
+loaded = meshsim.load(SCENARIOS / "quickstart.yaml", ["sim.replications=1"])
 print(loaded.scenario.description)
 print("prices:", cost.PROVENANCE["prices"])
 """),
@@ -629,7 +619,7 @@ fails, then bisects. A point fails on latency (`ok` verdict but p99 over the obj
 saturation.
 """),
     code("""
-table, caps = capacity.capacity(
+table, caps = meshsim.capacity(
     loaded, SLO, MODES, requests_per_point=500, rel_tol=0.1
 )
 table.set_index("mode")[
@@ -638,8 +628,8 @@ table.set_index("mode")[
 ]
 """),
     code("""
-points = capacity.points_frame(caps)
-slo_ms = capacity.Slo.parse(SLO).threshold_ms
+points = points_frame(caps)
+slo_ms = Slo.parse(SLO).threshold_ms
 fig, axes = plt.subplots(1, 2, figsize=(13, 4))
 for mode, rows in points.groupby("mode", sort=False):
     rows = rows.sort_values("rate_rps")
@@ -665,7 +655,7 @@ capacity per node, the more nodes, and dollars, it takes.
     code("""
 TARGET_RPS = 3000
 sizing = pd.DataFrame([
-    capacity.capacity_row(loaded.with_changes(f"mesh.mode={m}"), caps[m], TARGET_RPS)
+    capacity_row(meshsim.change(loaded, mesh={"mode": m}), caps[m], TARGET_RPS)
     for m in MODES
 ]).set_index("mode")
 ax = sizing["usd_month_for_target"].plot.bar(rot=0, figsize=(6, 3.5), color="tab:green")
@@ -684,11 +674,11 @@ against used (what a short simulation at the workload's own 300 requests/s measu
 mesh components only.
 """),
     code("""
-slo = capacity.Slo.parse(SLO)
+slo = Slo.parse(SLO)
 rows = []
 for mode in MODES:
-    in_mode = loaded.with_changes(f"mesh.mode={mode}")
-    _, result = capacity.evaluate(in_mode, 300, slo, requests_per_point=500)
+    in_mode = meshsim.change(loaded, mesh={"mode": mode})
+    _, result = evaluate(in_mode, 300, slo, requests_per_point=500)
     rows.append(cost.estimate(in_mode, result).summary())
 mesh_cost = pd.DataFrame(rows).set_index("mode")[
     ["mesh_requested_vcpu", "mesh_used_vcpu", "mesh_requested_gib", "mesh_used_gib",

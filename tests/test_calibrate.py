@@ -77,6 +77,7 @@ def _synthetic(truth_us: float) -> tuple[pd.DataFrame, object]:
     return pd.DataFrame(rows), template
 
 
+@pytest.mark.slow
 def test_calibration_recovers_a_known_parameter() -> None:
     points, template = _synthetic(truth_us=300.0)
     free = [
@@ -101,6 +102,7 @@ def test_calibration_recovers_a_known_parameter() -> None:
     assert cal.warnings_ == []  # 2 parameters against 9 measured values
 
 
+@pytest.mark.slow
 def test_calibrate_on_16_connections_and_validate_on_1_and_64(tmp_path) -> None:
     out = tmp_path / "fitted.yaml"
     report = tmp_path / "validation"

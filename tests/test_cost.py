@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from meshsim import cost
+from meshsim import cost, density
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario, load_scenario_dict
 from meshsim.simulate import simulate
@@ -180,7 +180,7 @@ def test_sidecar_memory_grows_with_visible_services_unless_scoped() -> None:
     assert scoped.config_items == 20 * 4  # four services per namespace
     loaded = _load(raw)
     p = loaded.params.sidecar
-    assert cost.sidecar_memory_mib(loaded, 1000, 0) - cost.sidecar_memory_mib(
+    assert density.sidecar_memory_mib(loaded, 1000, 0) - density.sidecar_memory_mib(
         loaded, 0, 0
     ) == pytest.approx(p.memory_per_service_kib * 1000 / 1024)
 
@@ -200,7 +200,7 @@ def test_used_comes_from_the_simulation() -> None:
 def test_ambient_saving_by_pods_per_node() -> None:
     loaded = _load(_scenario("sidecar", usd_per_vcpu_hour=1.0, usd_per_gib_hour=0.0))
     # CPU only: ztunnel 200m against 100m per sidecar -> 75% saved at 8 pods per node
-    assert cost.pods_per_node_for_saving(loaded, 0.75) == pytest.approx(8)
-    assert cost.ambient_saving(loaded, 2) == pytest.approx(0)
-    assert cost.ambient_saving(loaded, 1) == pytest.approx(-1)
-    assert math.isinf(cost.pods_per_node_for_saving(loaded, 1.0))
+    assert density.pods_per_node_for_saving(loaded, 0.75) == pytest.approx(8)
+    assert density.ambient_saving(loaded, 2) == pytest.approx(0)
+    assert density.ambient_saving(loaded, 1) == pytest.approx(-1)
+    assert math.isinf(density.pods_per_node_for_saving(loaded, 1.0))

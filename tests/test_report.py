@@ -39,6 +39,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ReportData]:
     return out, data
 
 
+@pytest.mark.slow
 def test_files_and_embedded_images(report: tuple[Path, ReportData]) -> None:
     report_dir = report[0]
     page = (report_dir / "index.html").read_text()
@@ -63,6 +64,7 @@ def test_files_and_embedded_images(report: tuple[Path, ReportData]) -> None:
         assert section in md and section in page
 
 
+@pytest.mark.slow
 def test_report_carries_provenance_and_the_claims_numbers(
     report: tuple[Path, ReportData],
 ) -> None:
@@ -85,6 +87,7 @@ def test_report_carries_provenance_and_the_claims_numbers(
     assert f"| sidecar | 1.000 | 2.000 | {in_proxies} |" in md
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin")
 def test_html_renders_in_headless_chromium(report: tuple[Path, ReportData], tmp_path: Path) -> None:
     report_dir = report[0]

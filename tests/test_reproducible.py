@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
 from conftest import ROOT, SCENARIOS, meshsim_cmd
 
 from meshsim.loader import load_scenario
@@ -33,6 +34,7 @@ def _summary(tmp_path, name: str, seed: int) -> dict:
     return doc
 
 
+@pytest.mark.slow
 def test_same_seed_gives_bit_identical_summary(tmp_path) -> None:
     a = _summary(tmp_path, "a", 42)
     b = _summary(tmp_path, "b", 42)

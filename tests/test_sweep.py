@@ -53,6 +53,7 @@ def test_local_processes_and_dask_cluster_give_identical_tables(tmp_path: Path) 
     assert set(local["seed"]) == {2019}
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_losing_or_duplicating(tmp_path: Path) -> None:
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "meshsim.cli", "sweep", FORTIO, "--out", str(out)]

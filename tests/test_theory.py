@@ -16,6 +16,7 @@ def _pooled(path: str, *overrides: str):
     return result, pooled
 
 
+@pytest.mark.slow
 def test_mm1_mean_and_p99_match_theory() -> None:
     result, pooled = _pooled("mm1.yaml", "sim.replications=6")
     lam, mu = 700.0, 1000.0
@@ -26,12 +27,14 @@ def test_mm1_mean_and_p99_match_theory() -> None:
     assert busy == pytest.approx(lam / mu, rel=0.02)
 
 
+@pytest.mark.slow
 def test_mmc_mean_matches_erlang_c() -> None:
     _, pooled = _pooled("mmc.yaml")
     expected = theory.mmc_sojourn_mean(2100.0, 1000.0, 3)
     assert pooled.mean() == pytest.approx(expected, rel=0.02)
 
 
+@pytest.mark.slow
 def test_jackson_tandem_mean_is_sum_of_stations() -> None:
     _, pooled = _pooled("jackson-tandem.yaml")
     expected = theory.tandem_sojourn_mean(500.0, [1000.0, 1000.0 / 1.5, 1250.0])

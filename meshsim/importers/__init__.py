@@ -7,6 +7,17 @@ the call graph every source produces, and infers one from container environment 
 was defaulted.
 """
 
-from meshsim.importers.kubernetes import import_kubernetes
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["import_kubernetes"]
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy, so that ``meshsim --help`` (which hooks in ``importers.command``) stays cheap."""
+    if name == "import_kubernetes":
+        from meshsim.importers.kubernetes import import_kubernetes
+
+        return import_kubernetes
+    raise AttributeError(name)
