@@ -1,17 +1,30 @@
-"""``meshsim``: a thin command line over the Python API. Bad input exits 2 with one line."""
+"""``meshsim``: a thin command line over the Python API.
+
+One rule at the boundary: bad input (a file, a flag, a full disk) ends the command with one
+line on stderr, ``meshsim: error: FILE:LINE: FIELD: message``, and exit status 2; no traceback,
+and nothing half-written (``outdir.staged``). Work is estimated before anything is simulated
+and refused over the limits (``meshsim.work``; ``--max-events``, ``--max-components``).
+Ctrl-C and SIGTERM end a command the same way: one line, temporary output removed, exit
+status 128 + the signal (130, 143).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
-from meshsim import __version__, profiles
+from meshsim import __version__, outdir, profiles, work
 from meshsim.artifacts import compare_table, run_tables, write_comparison, write_run
-from meshsim.errors import ScenarioError
+from meshsim.errors import ScenarioError, one_line
 from meshsim.loader import load_scenario
 from meshsim.scenario import MODES, Scenario
 from meshsim.simulate import compare, simulate
@@ -19,6 +32,76 @@ from meshsim.simulate import compare, simulate
 
 def _progress(message: str) -> None:
     print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+# --- the boundary: flags, output, limits ----------------------------------------------------
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"meshsim: error: {one_line(message)}\n")
+
+
+def _number(low: float, *, above: bool = True, high: float = math.inf) -> Callable[[str], float]:
+    """An argparse type: a finite number above (or at least) ``low`` and below ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        ok = math.isfinite(value) and (value > low if above else value >= low) and value < high
+        if not ok:
+            bound = f"{'>' if above else '>='} {low:g}" + (
+                f" and < {high:g}" if high < math.inf else ""
+            )
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _integer(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}, not {text!r}")
+        return value
+
+    return parse
+
+
+POSITIVE = _number(0)
+FRACTION = _number(0, high=1)
+
+
+def _limits(args: argparse.Namespace) -> work.Limits:
+    return work.Limits(
+        max_events=args.max_events,
+        max_components=args.max_components,
+        max_tasks=getattr(args, "max_tasks", work.DEFAULT_MAX_TASKS),
+    )
+
+
+def _check_out(out: str | None) -> None:
+    """Refuse an unusable ``--out`` before simulating, not after."""
+    if out:
+        outdir.check_target(Path(out))
+
+
+def _write_out(out: str, write: Callable[[Path], list[Path]]) -> None:
+    """Write a command's files into a temporary folder, then move them to ``out``: all or none."""
+    with outdir.staged(out) as temp:
+        paths = write(temp)
+    for path in paths:
+        print(f"wrote {outdir.final_path(path, temp, Path(out))}")
 
 
 def _load(args: argparse.Namespace):
@@ -31,32 +114,30 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    _check_out(args.out)
     loaded = _load(args)
+    sc = loaded.scenario
+    events = work.replications(sc) * work.replication_events(sc)
+    work.check(events, sc, loaded.source, "the run", _limits(args))
     result = simulate(loaded, progress=None if args.quiet else _progress)
     print(run_tables(result))
     if args.out:
-        for path in write_run(result, Path(args.out)):
-            print(f"wrote {path}")
+        _write_out(args.out, lambda temp: write_run(result, temp))
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise ScenarioError(
-            f"unknown mode {unknown[0] if unknown else ''!r}; choose from " + ", ".join(MODES),
-            "--modes",
-        )
+    modes = _modes(args.modes)
+    _check_out(args.out)
     loaded = _load(args)
+    sc = loaded.scenario
+    events = len(modes) * work.replications(sc) * work.replication_events(sc)
+    work.check(events, sc, loaded.source, "the comparison", _limits(args))
     comp = compare(loaded, modes, progress=None if args.quiet else _progress)
-    import pandas as pd
-
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        for path in write_comparison(comp, Path(args.out)):
-            print(f"wrote {path}")
+        _write_out(args.out, lambda temp: write_comparison(comp, temp))
     return 0
 
 
@@ -66,9 +147,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     extra = list(args.set or [])
     if args.seed is not None:
         extra.append(f"sim.seed={args.seed}")
+    _check_out(args.out)
     sweep = build_sweep(args.scenario, args.grid or [], extra, args.replications)
     table = run_sweep(
-        sweep, Path(args.out), args.executor, args.scheduler, args.workers, not args.quiet
+        sweep,
+        Path(args.out),
+        args.executor,
+        args.scheduler,
+        args.workers,
+        not args.quiet,
+        _limits(args),
     )
     print(f"{len(table)} rows ({len(sweep.points())} points x {sweep.replications} replications)")
     print(f"wrote {Path(args.out) / 'results.parquet'} and {Path(args.out) / 'results.csv'}")
@@ -92,8 +180,12 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from meshsim.progress import bar
 
     modes = _modes(args.modes)
+    _check_out(args.out)
     loaded = _load(args)
     slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
+    reps = args.replications or 1
+    events = work.capacity_events(loaded.scenario, len(modes), reps, args.requests_per_point)
+    work.check(events, loaded.scenario, loaded.source, "the capacity search", _limits(args))
     with bar("capacity", args.quiet) as progress:
         table, _ = capacity(
             loaded,
@@ -105,13 +197,11 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
         )
-    import pandas as pd
-
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
         prov = {**loaded.provenance(), "meshsim_version": __version__, "slo": str(slo)}
-        print(f"wrote {write_csv(Path(args.out) / 'capacity.csv', table, prov)}")
+        _write_out(args.out, lambda temp: [write_csv(temp / "capacity.csv", table, prov)])
     return 0
 
 
@@ -121,8 +211,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     from meshsim.report import gather, write_report
 
     modes = _modes(args.modes)
+    _check_out(args.out)
     loaded = _load(args)
     slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
+    for name in args.also_profile or ():
+        try:
+            loaded.with_changes(f"mesh.profile={name}")  # as report.gather sets it
+        except ScenarioError as exc:
+            raise ScenarioError(exc.message, "--also-profile", None, name) from None
+    sc = loaded.scenario
+    profiles_run = 1 + len(args.also_profile or ())
+    events = profiles_run * len(modes) * work.replications(sc) * work.replication_events(sc)
+    if not args.no_capacity:
+        events += work.capacity_events(sc, len(modes), 1, args.requests_per_point)
+    work.check(events, sc, loaded.source, "the report", _limits(args))
     with bar("report", args.quiet) as progress:
         data = gather(
             loaded,
@@ -134,9 +236,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             rel_tol=args.tolerance,
             progress=progress,
         )
-        paths = write_report(data, Path(args.out))
-    for path in paths:
-        print(f"wrote {path}")
+    _write_out(args.out, lambda temp: write_report(data, temp))
     return 0
 
 
@@ -145,7 +245,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
     if args.out:
         from meshsim.output import write_text
 
-        write_text(Path(args.out), text)
+        out = Path(args.out)
+        if out.exists() and not out.is_file():
+            raise ScenarioError(f"{out} exists and is not a regular file", "--out")
+        try:
+            write_text(out, text)
+        except OSError as exc:
+            raise ScenarioError(f"cannot write {out}: {exc.strerror}", "--out") from None
     else:
         sys.stdout.write(text)
     return 0
@@ -251,7 +357,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="meshsim", description=__doc__)
+    p = OneLineParser(prog="meshsim", description=__doc__.split("\n\n")[0])
     p.add_argument("--version", action="version", version=f"meshsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -264,9 +370,22 @@ def parser() -> argparse.ArgumentParser:
             metavar="PATH=VALUE",
             help="override a field, e.g. --set mesh.mode=ambient (repeatable)",
         )
-        s.add_argument("--seed", type=int)
-        s.add_argument("--replications", type=int)
+        s.add_argument("--seed", type=_integer(0))
+        s.add_argument("--replications", type=_integer(1))
         s.add_argument("--quiet", action="store_true", help="no progress lines")
+        if name != "check":
+            s.add_argument(
+                "--max-events",
+                type=POSITIVE,
+                default=work.DEFAULT_MAX_EVENTS,
+                help="refuse a command estimated to simulate more events (default %(default).3g)",
+            )
+            s.add_argument(
+                "--max-components",
+                type=POSITIVE,
+                default=work.DEFAULT_MAX_COMPONENTS,
+                help="refuse a scenario with more simulated components (default %(default).3g)",
+            )
         return s
 
     run = scenario_command("run", "simulate a scenario in its own mesh mode")
@@ -279,9 +398,9 @@ def parser() -> argparse.ArgumentParser:
     cap = scenario_command("capacity", "highest entry rate within a latency SLO, per mode")
     cap.add_argument("--slo", help="e.g. p99<=10ms, mean<500us (default: cost.slo)")
     cap.add_argument("--modes", default=",".join(MODES))
-    cap.add_argument("--target-rps", type=float, help="rate to size nodes and cost for")
-    cap.add_argument("--requests-per-point", type=int, default=2000, help="run length")
-    cap.add_argument("--tolerance", type=float, default=0.02, help="relative, on the rate")
+    cap.add_argument("--target-rps", type=POSITIVE, help="rate to size nodes and cost for")
+    cap.add_argument("--requests-per-point", type=_integer(1), default=2000, help="run length")
+    cap.add_argument("--tolerance", type=FRACTION, default=0.02, help="relative, on the rate")
     cap.add_argument("--out", help="write capacity.csv here")
     cap.set_defaults(func=cmd_capacity)
     rep = scenario_command("report", "an HTML and Markdown report: latency, cost, capacity")
@@ -292,8 +411,10 @@ def parser() -> argparse.ArgumentParser:
         "--also-profile", action="append", metavar="PROFILE", help="compare under it too"
     )
     rep.add_argument("--no-capacity", action="store_true", help="skip the capacity search")
-    rep.add_argument("--requests-per-point", type=int, default=2000, help="capacity run length")
-    rep.add_argument("--tolerance", type=float, default=0.03, help="capacity, relative")
+    rep.add_argument(
+        "--requests-per-point", type=_integer(1), default=2000, help="capacity run length"
+    )
+    rep.add_argument("--tolerance", type=FRACTION, default=0.03, help="capacity, relative")
     rep.set_defaults(func=cmd_report)
     check = scenario_command("check", "validate a scenario and exit")
     check.set_defaults(func=cmd_check)
@@ -308,7 +429,13 @@ def parser() -> argparse.ArgumentParser:
     swp.add_argument("--out", required=True, help="results.parquet, results.csv, points/ here")
     swp.add_argument("--executor", choices=["local", "dask"], default="local")
     swp.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
-    swp.add_argument("--workers", type=int, help="processes (default: every core)")
+    swp.add_argument("--workers", type=_integer(1), help="processes (default: every core)")
+    swp.add_argument(
+        "--max-tasks",
+        type=POSITIVE,
+        default=work.DEFAULT_MAX_TASKS,
+        help="refuse a sweep of more points x replications (default %(default).3g)",
+    )
     swp.set_defaults(func=cmd_sweep)
     cal = sub.add_parser("calibrate", help="fit a parameter profile to measurements")
     cal.add_argument("measurements", nargs="+", help="fortio JSON, istio/tools, real_bench files")
@@ -324,7 +451,7 @@ def parser() -> argparse.ArgumentParser:
         default="p50,p90,cpu_sidecar_client,cpu_sidecar_server,cpu_ztunnel,cpu_waypoint",
         help="fitted metrics (comma-separated)",
     )
-    cal.add_argument("--duration", type=float, default=4.0, help="simulated seconds per point")
+    cal.add_argument("--duration", type=POSITIVE, default=4.0, help="simulated seconds per point")
     cal.add_argument("--max-evaluations", type=int, default=80)
     cal.add_argument("--set", action="append", metavar="PATH=VALUE")
     cal.add_argument("--quiet", action="store_true")
@@ -336,7 +463,7 @@ def parser() -> argparse.ArgumentParser:
     val.add_argument("--scenario", help="template (default: the one the profile records)")
     val.add_argument("--select", help="which points, a query (default: all valid)")
     val.add_argument("--fit-on", help="mark these points as fitted (default: as recorded)")
-    val.add_argument("--duration", type=float, default=4.0)
+    val.add_argument("--duration", type=POSITIVE, default=4.0)
     val.add_argument("--quiet", action="store_true")
     val.set_defaults(func=cmd_validate)
     schema = sub.add_parser("schema", help="print the scenario JSON Schema (for editors)")
@@ -347,16 +474,42 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every clean-up path runs for both."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version, or a one-line usage error
+        return exc.code if isinstance(exc.code, int) else 2
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return args.func(args)
     except ScenarioError as exc:
-        print(f"meshsim: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc), 2)
+    except Terminated:
+        return _fail("terminated; nothing partial was written", 128 + signal.SIGTERM)
     except KeyboardInterrupt:
-        print("meshsim: interrupted; nothing partial was written", file=sys.stderr)
-        return 130
+        return _fail("interrupted; nothing partial was written", 128 + signal.SIGINT)
+    except OSError as exc:  # a file we could not read or write, outside the checks above
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}", 2)
+    except RecursionError:
+        return _fail("input nested too deeply to process", 2)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"meshsim: error: {one_line(message)}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

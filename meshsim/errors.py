@@ -21,12 +21,12 @@ class ScenarioError(ValueError):
         self.field = field
 
     def __str__(self) -> str:
-        where = _one_line(self.file) + (f":{self.line}" if self.line else "")
-        parts = [p for p in (where, _one_line(self.field), _one_line(self.message)) if p]
+        where = one_line(self.file) + (f":{self.line}" if self.line else "")
+        parts = [p for p in (where, one_line(self.field), one_line(self.message)) if p]
         return ": ".join(parts)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[: MAX_MESSAGE_CHARS - 3] + "..."

@@ -93,6 +93,17 @@ def replication_events(sc: Scenario, root_requests: float | None = None) -> floa
     return n * (calls_per_request(sc) * EVENTS_PER_CALL + 4) + ticks
 
 
+def capacity_events(sc: Scenario, modes: int, replications: int, requests_per_point: int) -> float:
+    """Events of a capacity search: every mode, up to ``CAPACITY_RUNS_PER_MODE`` short runs of
+    about ``requests_per_point`` requests (a fortio run: 250 per connection at least)."""
+    gen = sc.workload.generator
+    n = requests_per_point
+    if isinstance(gen, Fortio):
+        n = max(n, 250 * gen.connections)
+    per_run = n * (calls_per_request(sc) * EVENTS_PER_CALL + 4) + 400  # + the watchdog's ticks
+    return modes * CAPACITY_RUNS_PER_MODE * replications * per_run
+
+
 def replications(sc: Scenario, override: int | None = None) -> int:
     """Replications a run may take (up to max_replications with a precision rule)."""
     if override is not None:
@@ -124,9 +135,12 @@ def check(events: float, sc: Scenario, file: str, what: str, limits: Limits) -> 
         )
     if not events <= limits.max_events:
         hours = events / EVENTS_PER_SECOND / 3600
-        took = f"{hours:.3g} hours" if math.isfinite(hours) else "forever"
+        if math.isfinite(hours):
+            estimate = f"about {events:.3g} events (roughly {hours:.3g} hours on one core)"
+        else:
+            estimate = "more events than a float can count"
         raise ScenarioError(
-            f"{what} would simulate about {events:.3g} events (roughly {took} on one core), "
+            f"{what} would simulate {estimate}, "
             f"over the limit of {limits.max_events:.3g}; shorten the run or raise the limit "
             "with --max-events",
             file,
