@@ -93,7 +93,7 @@ def _limits(args: argparse.Namespace) -> work.Limits:
 def _check_out(out: str | None) -> None:
     """Refuse an unusable ``--out`` before simulating, not after."""
     if out:
-        outdir.check_target(Path(out))
+        outdir.probe(Path(out))
 
 
 def _write_out(out: str, write: Callable[[Path], list[Path]]) -> None:
@@ -260,6 +260,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     loaded = _load(args)
     sc = loaded.scenario
+    events = work.replications(sc) * work.replication_events(sc)
+    work.check(events, sc, loaded.source, "running it", _limits(args))
     print(
         f"{args.scenario}: ok ({len(sc.services)} services, "
         f"{len(sc.cluster.node_names())} nodes, mode {sc.mesh.mode}, profile {loaded.profile.name})"
@@ -373,19 +375,18 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--seed", type=_integer(0))
         s.add_argument("--replications", type=_integer(1))
         s.add_argument("--quiet", action="store_true", help="no progress lines")
-        if name != "check":
-            s.add_argument(
-                "--max-events",
-                type=POSITIVE,
-                default=work.DEFAULT_MAX_EVENTS,
-                help="refuse a command estimated to simulate more events (default %(default).3g)",
-            )
-            s.add_argument(
-                "--max-components",
-                type=POSITIVE,
-                default=work.DEFAULT_MAX_COMPONENTS,
-                help="refuse a scenario with more simulated components (default %(default).3g)",
-            )
+        s.add_argument(
+            "--max-events",
+            type=POSITIVE,
+            default=work.DEFAULT_MAX_EVENTS,
+            help="refuse a command estimated to simulate more events (default %(default).3g)",
+        )
+        s.add_argument(
+            "--max-components",
+            type=POSITIVE,
+            default=work.DEFAULT_MAX_COMPONENTS,
+            help="refuse a scenario with more simulated components (default %(default).3g)",
+        )
         return s
 
     run = scenario_command("run", "simulate a scenario in its own mesh mode")

@@ -33,6 +33,19 @@ def check_target(out: Path, option: str = "--out") -> None:
         raise ScenarioError(f"{out} exists and is not a folder", option)
 
 
+def probe(out: Path, option: str = "--out") -> None:
+    """Fail now, not after an hour of simulation, if ``out`` cannot be written: a file or a
+    device in its place, or a nearest existing folder where nothing can be created."""
+    check_target(out, option)
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise ScenarioError(f"{existing} is not a folder", option)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".meshsim-probe-", dir=existing))
+    except OSError as exc:
+        raise _write_error(exc, out, option) from None
+
+
 @contextlib.contextmanager
 def staged(out: str | Path, option: str = "--out") -> Iterator[Path]:
     """A temporary folder to write into; moved to ``out`` on success, removed on failure."""

@@ -107,7 +107,10 @@ def _line_at(data: bytes, offset: int) -> int:
 
 def load(text: str, file: str) -> tuple[Any, yaml.Node | None]:
     """(data, node) of one YAML document; raises ScenarioError (one line, with the line)."""
-    loader = BoundedLoader(text)
+    try:
+        loader = BoundedLoader(text)  # checks the characters already
+    except yaml.YAMLError as exc:
+        raise yaml_error(exc, file, text) from None
     try:
         node = loader.get_single_node()
         if node is None:

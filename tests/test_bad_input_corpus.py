@@ -1,0 +1,375 @@
+"""A corpus of malformed inputs, generated here, run in-process through ``meshsim.cli.main``.
+
+Every case must end the same way: exit status 2, exactly one line on stderr starting with
+``meshsim: error:``, no traceback, the file, line and field where they apply, and the
+``--out`` folder exactly as it was (its earlier file kept, nothing added, no temporary folder
+left beside it). Classes: unreadable files, YAML bombs and depth, non-finite numbers, strict
+types, SLOs, call-graph depth, unbounded work, flags, ``--out`` targets, sweep files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import SCENARIOS
+
+from meshsim.cli import main
+
+BASE = (SCENARIOS / "quickstart.yaml").read_text()
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What the one error line must name; ``file`` may be '{scenario}', '{sweep}', '{out}'."""
+
+    file: str | None = "{scenario}"
+    line: int | None = None
+    field: str | None = None
+    words: str | None = None  # a phrase the message must contain
+    exempt: tuple[str, ...] = ()  # commands the case does not apply to (see SCENARIO_PARAMS)
+
+
+def replaced(old: str, new: str) -> Callable[[Path], bytes]:
+    """quickstart.yaml with the first ``old`` replaced (which must be there)."""
+    assert old in BASE, old
+    return lambda tmp: BASE.replace(old, new, 1).encode()
+
+
+def line_of(text: str) -> int:
+    """1-based line of the first occurrence of ``text`` in quickstart.yaml after a case's
+    replacement (the replacement keeps line numbers up to it)."""
+    return BASE[: BASE.index(text)].count("\n") + 1
+
+
+def chain(depth: int) -> Callable[[Path], bytes]:
+    """A call graph ``depth`` services deep."""
+
+    def make(tmp: Path) -> bytes:
+        services = "".join(
+            f"  s{i}: {{calls: [{{service: s{i + 1}}}]}}\n" for i in range(depth - 1)
+        )
+        services += f"  s{depth - 1}: {{}}\n"
+        return (
+            "cluster: {nodes: [{name: n, cores: 4}]}\nservices:\n"
+            + services
+            + "workload: {entry: s0, generator: {type: open, rate_rps: 10}, requests: 3}\n"
+        ).encode()
+
+    return make
+
+
+def alias_bomb(tmp: Path) -> bytes:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 10):
+        refs = ",".join([f"*a{i - 1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def many_aliases(tmp: Path) -> bytes:
+    return ("x: &x 1\nlist: [" + ",".join(["*x"] * 2000) + "]\n").encode()
+
+
+def deep_flow(tmp: Path) -> bytes:
+    return ("name: " + "[" * 20000 + "]" * 20000 + "\n").encode()
+
+
+def deep_block(tmp: Path) -> bytes:
+    return "".join(f"{'  ' * i}k{i}:\n" for i in range(200)).encode()
+
+
+def huge_file(tmp: Path) -> bytes:
+    return BASE.encode() + b"# " + b"x" * (5 * 1024 * 1024) + b"\n"
+
+
+def million_services(tmp: Path) -> bytes:
+    many = "".join(f"  m{i}: {{}}\n" for i in range(1_000_000))
+    return BASE.replace("services:\n", "services:\n" + many).encode()
+
+
+def insert_bytes(line: int, data: bytes) -> Callable[[Path], bytes]:
+    def make(tmp: Path) -> bytes:
+        lines = BASE.encode().split(b"\n")
+        lines[line - 1] = lines[line - 1] + data
+        return b"\n".join(lines)
+
+    return make
+
+
+# (id, scenario bytes, Expect): each one is run through run, compare, check, capacity, report
+# and sweep.
+SCENARIO_CASES: list[tuple[str, Callable[[Path], bytes], Expect]] = [
+    ("not-utf8", insert_bytes(5, b" \xff\xfe"), Expect(line=5, words="UTF-8")),
+    ("nul-byte", insert_bytes(9, b"\x00"), Expect(line=9, words="NUL")),
+    ("control-char", insert_bytes(7, b"\x07"), Expect(line=7, words="character")),
+    ("deep-flow-nesting", deep_flow, Expect(line=1, words="nested")),
+    ("deep-block-nesting", deep_block, Expect(words="nested")),
+    ("alias-bomb", alias_bomb, Expect(words="aliases are expanded")),
+    ("too-many-aliases", many_aliases, Expect(line=2, words="aliases")),
+    ("huge-file", huge_file, Expect(words="MiB input limit")),
+    ("million-services", million_services, Expect(words="MiB input limit")),
+    ("empty-file", lambda tmp: b"", Expect(line=1, words="mapping")),
+    ("a-list", lambda tmp: b"- 1\n- 2\n", Expect(line=1, words="mapping")),
+    (
+        "python-tag",
+        replaced("name: quickstart", "name: !!python/object/apply:os.system [id]"),
+        Expect(line=line_of("name: quickstart"), words="constructor"),
+    ),
+    ("yaml-syntax", replaced("  frontend:\n", "  frontend: [\n"), Expect(words="YAML")),
+    (
+        "duplicate-key",
+        replaced("  db:\n    replicas: 1\n", "  db:\n    replicas: 1\n    replicas: 2\n"),
+        Expect(line=line_of("  db:\n") + 2, field="services.db.replicas", words="duplicate"),
+    ),
+    (
+        "unknown-key",
+        replaced(
+            "    replicas: 2\n    service_time: {type: lognormal",
+            "    replica: 2\n    service_time: {type: lognormal",
+        ),
+        Expect(line=line_of("    replicas: 2"), field="services.frontend.replica"),
+    ),
+    (
+        "replicas-true",
+        replaced("  frontend:\n    replicas: 2", "  frontend:\n    replicas: true"),
+        Expect(line=line_of("  frontend:\n") + 1, field="services.frontend.replicas"),
+    ),
+    (
+        "replicas-fraction",
+        replaced("  frontend:\n    replicas: 2", "  frontend:\n    replicas: 2.7"),
+        Expect(line=line_of("  frontend:\n") + 1, field="services.frontend.replicas"),
+    ),
+    (
+        "replicas-string",
+        replaced("  frontend:\n    replicas: 2", "  frontend:\n    replicas: '2'"),
+        Expect(line=line_of("  frontend:\n") + 1, field="services.frontend.replicas"),
+    ),
+    (
+        "cores-string",
+        replaced("cores: 4", "cores: '4'"),
+        Expect(line=line_of("cores: 4"), field="cluster.nodes.0.cores"),
+    ),
+    (
+        "replications-fraction",
+        replaced("replications: 3}", "replications: 2.7}"),
+        Expect(line=line_of("replications: 3}"), field="sim.replications"),
+    ),
+    (
+        "replications-true",
+        replaced("replications: 3}", "replications: true}"),
+        Expect(line=line_of("replications: 3}"), field="sim.replications"),
+    ),
+    (
+        "seed-negative",
+        replaced("seed: 42", "seed: -1"),
+        Expect(line=line_of("seed: 42"), field="sim.seed"),
+    ),
+    (
+        "service-time-inf",
+        replaced("{type: exponential, mean_ms: 2.0}", "{type: exponential, mean_ms: .inf}"),
+        Expect(
+            line=line_of("{type: exponential, mean_ms: 2.0}"),
+            field="services.backend-a.service_time",
+        ),
+    ),
+    (
+        "service-time-nan",
+        replaced("{type: exponential, mean_ms: 0.8}", "{type: exponential, mean_ms: .nan}"),
+        Expect(line=line_of("{type: exponential, mean_ms: 0.8}"), field="services.db.service_time"),
+    ),
+    (
+        "constant-inf",
+        replaced("{type: exponential, mean_ms: 0.8}", ".inf"),
+        Expect(line=line_of("{type: exponential, mean_ms: 0.8}"), field="services.db.service_time"),
+    ),
+    (
+        "lognormal-cv-inf",
+        replaced("mean_ms: 1.5, cv: 1.0", "mean_ms: 1.5, cv: .inf"),
+        Expect(line=line_of("mean_ms: 1.5, cv: 1.0"), field="services.backend-b.service_time"),
+    ),
+    (
+        "lognormal-cv-nan",
+        replaced("mean_ms: 1.5, cv: 1.0", "mean_ms: 1.5, cv: .nan"),
+        Expect(line=line_of("mean_ms: 1.5, cv: 1.0"), field="services.backend-b.service_time"),
+    ),
+    (
+        "empirical-nan-count",
+        replaced(
+            "{type: exponential, mean_ms: 0.8}",
+            "{type: empirical, edges_ms: [0, 1, 2], counts: [1, .nan]}",
+        ),
+        Expect(line=line_of("{type: exponential, mean_ms: 0.8}"), field="services.db.service_time"),
+    ),
+    (
+        "empirical-inf-count",
+        replaced(
+            "{type: exponential, mean_ms: 0.8}",
+            "{type: empirical, edges_ms: [0, 1, 2], counts: [1, .inf]}",
+        ),
+        Expect(line=line_of("{type: exponential, mean_ms: 0.8}"), field="services.db.service_time"),
+    ),
+    (
+        "empirical-inf-edge",
+        replaced(
+            "{type: exponential, mean_ms: 0.8}",
+            "{type: empirical, edges_ms: [0, 1, .inf], counts: [1, 1]}",
+        ),
+        Expect(line=line_of("{type: exponential, mean_ms: 0.8}"), field="services.db.service_time"),
+    ),
+    (
+        "empirical-huge-counts",
+        replaced(
+            "{type: exponential, mean_ms: 0.8}",
+            "{type: empirical, edges_ms: [0, 1, 2], counts: [1e308, 1e308]}",
+        ),
+        Expect(line=line_of("{type: exponential, mean_ms: 0.8}"), field="services.db.service_time"),
+    ),
+    (
+        "rate-inf",
+        replaced("rate_rps: 300", "rate_rps: .inf"),
+        Expect(line=line_of("rate_rps: 300"), field="workload.generator"),
+    ),
+    (
+        "rate-nan",
+        replaced("rate_rps: 300", "rate_rps: .nan"),
+        Expect(line=line_of("rate_rps: 300"), field="workload.generator"),
+    ),
+    (
+        "bandwidth-inf",
+        replaced("bandwidth_gbps: 10", "bandwidth_gbps: .inf"),
+        Expect(line=line_of("bandwidth_gbps: 10"), field="network.bandwidth_gbps"),
+    ),
+    (
+        "probability-nan",
+        replaced("{service: db, probability: 0.5}", "{service: db, probability: .nan}"),
+        Expect(line=line_of("{service: db, probability: 0.5}"), field="services.backend-b.calls"),
+    ),
+    (
+        "slo-unreadable",
+        replaced("slo: p99<=20ms", "slo: fast"),
+        Expect(line=line_of("slo: p99<=20ms"), field="cost.slo", words="SLO"),
+    ),
+    (
+        "slo-infinite",
+        replaced("slo: p99<=20ms", "slo: p99<=1e999ms"),
+        Expect(line=line_of("slo: p99<=20ms"), field="cost.slo", words="finite"),
+    ),
+    (
+        "slo-zero",
+        replaced("slo: p99<=20ms", "slo: p99<=0ms"),
+        Expect(line=line_of("slo: p99<=20ms"), field="cost.slo"),
+    ),
+    (
+        "cycle",
+        replaced("    concurrency: 8\n", "    concurrency: 8\n    calls: [{service: frontend}]\n"),
+        Expect(field="calls", words="cyclic"),
+    ),
+    ("call-graph-1000-deep", chain(1000), Expect(line=3, field="services.s0.calls", words="deep")),
+    (
+        "nodes-1e9",
+        replaced("count: 3", "count: 1000000000"),
+        Expect(field="cluster.nodes", words="nodes"),
+    ),
+    (
+        "replicas-1e6",
+        replaced("  db:\n    replicas: 1", "  db:\n    replicas: 1000000"),
+        Expect(words="--max-components"),
+    ),
+    (
+        "duration-1e308",
+        replaced("duration_s: 6", "duration_s: 1e308"),
+        Expect(words="--max-events", exempt=("capacity",)),
+    ),
+    (
+        "requests-1e12",
+        replaced("duration_s: 6", "requests: 1000000000000"),
+        Expect(words="--max-events", exempt=("capacity",)),
+    ),
+    (
+        "replications-1e6",
+        replaced("replications: 3}", "replications: 1000000}"),
+        Expect(words="--max-events", exempt=("capacity", "sweep")),
+    ),
+    (
+        "unknown-profile",
+        replaced("profile: istio-1.24-published", "profile: no-such-profile"),
+        Expect(line=line_of("profile: istio-1.24-published"), field="mesh.profile"),
+    ),
+]
+
+COMMANDS = ["run", "compare", "check", "capacity", "report", "sweep"]
+
+
+def argv_for(command: str, scenario: Path, out: Path) -> list[str]:
+    extra = {
+        "run": ["--out", str(out)],
+        "compare": ["--out", str(out)],
+        "check": [],
+        "capacity": ["--out", str(out)],
+        "report": ["--out", str(out)],
+        "sweep": ["--grid", "mesh.mode=none,sidecar", "--out", str(out)],
+    }[command]
+    return [command, str(scenario), "--quiet", *extra]
+
+
+@dataclass
+class Outcome:
+    code: int
+    lines: list[str]
+    out: str
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> Outcome:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return Outcome(code, captured.err.splitlines(), captured.out)
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """An --out folder that already holds an earlier result, which must survive."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("earlier result")
+    return folder
+
+
+def assert_contract(result: Outcome, expect: Expect, names: dict[str, str], out: Path) -> None:
+    assert result.code == 2, result.lines
+    assert len(result.lines) == 1, result.lines
+    line = result.lines[0]
+    assert line.startswith("meshsim: error: "), line
+    assert "Traceback" not in line and len(line) < 700
+    if expect.file is not None:
+        file = expect.file.format(**names)
+        where = f"{file}:{expect.line}:" if expect.line else file
+        assert where in line, (where, line)
+    if expect.field is not None:
+        assert expect.field in line, (expect.field, line)
+    if expect.words is not None:
+        assert expect.words in line, (expect.words, line)
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"], list(out.iterdir())
+    assert (out / "keep.txt").read_text() == "earlier result"
+    assert not [p for p in out.parent.iterdir() if ".partial-" in p.name or "probe" in p.name]
+
+
+# Exempt: capacity simulates short points of --requests-per-point, so the workload's length
+# and replications do not set its work (its flags do, below); a sweep runs one replication per
+# task, so sim.replications does not set its work (its --replications and grid do, below).
+SCENARIO_PARAMS = [
+    pytest.param(command, make, expect, id=f"{command}-{case}")
+    for case, make, expect in SCENARIO_CASES
+    for command in COMMANDS
+    if command not in expect.exempt
+]
+
+
+@pytest.mark.parametrize(("command", "make", "expect"), SCENARIO_PARAMS)
+def test_bad_scenario(command, make, expect, tmp_path, out, capsys) -> None:
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_bytes(make(tmp_path))
+    result = run_cli(argv_for(command, scenario, out), capsys)
+    assert_contract(result, expect, {"scenario": str(scenario)}, out)
