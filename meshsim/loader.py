@@ -154,10 +154,11 @@ def _build(
         err = exc.errors()[0]
         line, field_path = locate(tuple(err["loc"]), lines)
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ScenarioError(pydantic_message(err) + more, file, line, field_path) from None
+        message = pydantic_message(err) + more
+        raise _blame(message, file, line, field_path, overrides) from None
     except InvalidReference as exc:
         line, field_path = locate(exc.loc, lines)
-        raise ScenarioError(str(exc), file, line, field_path) from None
+        raise _blame(str(exc), file, line, field_path, overrides) from None
     try:
         text, where = profiles.profile_source(scenario.mesh.profile, base)
         profile = profiles.Profile.model_validate(safe_yaml.load(text, where)[0])
@@ -189,6 +190,22 @@ def _build(
         profile_sha256=profiles.digest(text),
         overrides=overrides,
     )
+
+
+_UNION_TAGS = {"open", "fortio", "constant", "exponential", "lognormal", "empirical"}
+
+
+def _blame(
+    message: str, file: str, line: int | None, field_path: str, overrides: tuple[str, ...]
+) -> ScenarioError:
+    """The error, named by ``--set`` when the field it concerns was set by an override (the
+    user typed that value, not the file's line)."""
+    parts = [p for p in field_path.split(".") if p not in _UNION_TAGS]
+    for assignment in overrides:
+        path = assignment.partition("=")[0].split(".")
+        if parts[: len(path)] == path:
+            return ScenarioError(message, "--set", None, field_path)
+    return ScenarioError(message, file, line, field_path)
 
 
 def pydantic_message(err: Any) -> str:

@@ -9,6 +9,7 @@ types, SLOs, call-graph depth, unbounded work, flags, ``--out`` targets, sweep f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,3 +374,286 @@ def test_bad_scenario(command, make, expect, tmp_path, out, capsys) -> None:
     scenario.write_bytes(make(tmp_path))
     result = run_cli(argv_for(command, scenario, out), capsys)
     assert_contract(result, expect, {"scenario": str(scenario)}, out)
+
+
+# --- flags ---------------------------------------------------------------------------------
+
+QUICKSTART = str(SCENARIOS / "quickstart.yaml")
+
+# (id, command, extra arguments, phrase the line must contain)
+FLAG_CASES: list[tuple[str, str, list[str], str]] = [
+    ("target-rps-nan", "capacity", ["--target-rps", "nan"], "--target-rps"),
+    ("target-rps-negative", "capacity", ["--target-rps", "-5"], "--target-rps"),
+    ("target-rps-inf", "capacity", ["--target-rps", "inf"], "--target-rps"),
+    ("tolerance-nan", "capacity", ["--tolerance", "nan"], "--tolerance"),
+    ("tolerance-negative", "capacity", ["--tolerance", "-0.1"], "--tolerance"),
+    ("tolerance-over-1", "report", ["--tolerance", "3"], "--tolerance"),
+    ("requests-per-point-0", "capacity", ["--requests-per-point", "0"], "--requests-per-point"),
+    ("requests-per-point-text", "report", ["--requests-per-point", "many"], "--requests-per-point"),
+    (
+        "requests-per-point-huge",
+        "capacity",
+        ["--requests-per-point", "10000000000"],
+        "--max-events",
+    ),
+    ("slo-infinite", "capacity", ["--slo", "p99<=1e999ms"], "--slo"),
+    ("slo-unreadable", "report", ["--slo", "p99 under 10"], "--slo"),
+    ("slo-zero", "capacity", ["--slo", "p99<=0us"], "--slo"),
+    ("modes-unknown", "compare", ["--modes", "none,cilium"], "--modes"),
+    ("modes-empty", "capacity", ["--modes", ","], "--modes"),
+    ("seed-negative", "run", ["--seed", "-1"], "--seed"),
+    ("replications-zero", "run", ["--replications", "0"], "--replications"),
+    ("replications-fraction", "compare", ["--replications", "2.7"], "--replications"),
+    ("replications-two", "sweep", ["--replications", "two"], "--replications"),
+    ("workers-zero", "sweep", ["--workers", "0"], "--workers"),
+    ("max-events-nan", "run", ["--max-events", "nan"], "--max-events"),
+    ("max-components-negative", "compare", ["--max-components", "-1"], "--max-components"),
+    ("max-tasks-zero", "sweep", ["--max-tasks", "0"], "--max-tasks"),
+    ("max-events-tiny", "report", ["--max-events", "10"], "--max-events"),
+    ("max-components-tiny", "capacity", ["--max-components", "3"], "--max-components"),
+    ("unknown-flag", "run", ["--frobnicate"], "unrecognized arguments"),
+    ("set-broken-yaml", "run", ["--set", "workload.duration_s=[1,"], "--set"),
+    ("set-broken-yaml-compare", "compare", ["--set", "mesh.mode={"], "--set"),
+    ("set-no-equals", "check", ["--set", "workload.duration_s"], "--set"),
+    ("set-unknown-service", "capacity", ["--set", "services.nope.replicas=2"], "--set"),
+    (
+        "set-inf",
+        "report",
+        ["--set", "workload.generator.rate_rps=.inf"],
+        "--set: workload.generator.open.rate_rps",
+    ),
+    (
+        "set-bool-replicas",
+        "sweep",
+        ["--set", "services.db.replicas=true"],
+        "--set: services.db.replicas",
+    ),
+    ("also-profile-missing", "report", ["--also-profile", "no-such-profile"], "--also-profile"),
+    (
+        "grid-huge",
+        "sweep",
+        [
+            "--grid",
+            "sim.seed=" + ",".join(map(str, range(1000))),
+            "--grid",
+            "workload.generator.rate_rps=" + ",".join(str(100 + i) for i in range(1000)),
+        ],
+        "--max-tasks",
+    ),
+    ("grid-broken-yaml", "sweep", ["--grid", "mesh.mode=[none"], "--grid"),
+    ("grid-inf", "sweep", ["--grid", "workload.generator.rate_rps=100,.inf"], "--grid"),
+    ("grid-fraction", "sweep", ["--grid", "services.db.replicas=1,2.5"], "--grid"),
+    ("executor-unknown", "sweep", ["--executor", "threads"], "--executor"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "words"),
+    [pytest.param(c, e, w, id=i) for i, c, e, w in FLAG_CASES],
+)
+def test_bad_flag(command, extra, words, out, capsys) -> None:
+    argv = argv_for(command, Path(QUICKSTART), out) + extra
+    if command == "sweep" and any(a == "--grid" for a in extra):
+        argv = [command, QUICKSTART, "--quiet", "--out", str(out), *extra]
+    result = run_cli(argv, capsys)
+    assert_contract(result, Expect(file=None, words=words), {}, out)
+
+
+def test_missing_required_option_is_one_line(capsys) -> None:
+    result = run_cli(["report", QUICKSTART], capsys)
+    assert result.code == 2 and len(result.lines) == 1, result.lines
+    assert "--out" in result.lines[0]
+
+
+# --- --out targets -------------------------------------------------------------------------
+
+OUT_COMMANDS = ["run", "compare", "capacity", "report", "sweep"]
+
+
+def _target(kind: str, tmp: Path) -> Path:
+    if kind == "existing-file":
+        target = tmp / "results.txt"
+        target.write_text("not a folder")
+        return target
+    if kind == "null-device":
+        return Path(os.devnull)
+    if kind == "under-a-file":
+        (tmp / "plain").write_text("a file")
+        return tmp / "plain" / "out"
+    if kind == "in-proc":
+        return Path("/proc/self/meshsim-out")
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["existing-file", "null-device", "under-a-file", "in-proc"])
+@pytest.mark.parametrize("command", OUT_COMMANDS)
+def test_unusable_out(command, kind, tmp_path, capsys) -> None:
+    target = _target(kind, tmp_path)
+    before = target.read_bytes() if target.is_file() else None
+    argv = [*argv_for(command, Path(QUICKSTART), target)]
+    result = run_cli(argv, capsys)
+    assert result.code == 2, result.lines
+    assert len(result.lines) == 1 and "--out" in result.lines[0], result.lines
+    assert result.out == "", "refused before simulating anything"
+    if before is not None:
+        assert target.read_bytes() == before
+    assert not [p for p in tmp_path.rglob("*") if ".partial-" in p.name]
+    assert os.path.exists(os.devnull) and not Path(os.devnull).is_file()
+
+
+# --- sweep files ---------------------------------------------------------------------------
+
+SWEEP_OK = (
+    "scenario: {scenario}\n"
+    "set: [workload.duration_s=2]\n"
+    "grid:\n"
+    "  mesh.mode: [none, sidecar]\n"
+    "  workload.generator.rate_rps: [100, 200]\n"
+    "replications: 2\n"
+)
+
+# (id, sweep text with {scenario}, line, field, phrase)
+SWEEP_CASES: list[tuple[str, str, int | None, str | None, str | None]] = [
+    (
+        "replications-two",
+        SWEEP_OK.replace("replications: 2", "replications: two"),
+        6,
+        "replications",
+        None,
+    ),
+    (
+        "replications-list",
+        SWEEP_OK.replace("replications: 2", "replications: [1, 2]"),
+        6,
+        "replications",
+        None,
+    ),
+    (
+        "replications-fraction",
+        SWEEP_OK.replace("replications: 2", "replications: 2.7"),
+        6,
+        "replications",
+        None,
+    ),
+    (
+        "replications-true",
+        SWEEP_OK.replace("replications: 2", "replications: true"),
+        6,
+        "replications",
+        None,
+    ),
+    (
+        "replications-zero",
+        SWEEP_OK.replace("replications: 2", "replications: 0"),
+        6,
+        "replications",
+        None,
+    ),
+    (
+        "replications-1e6",
+        SWEEP_OK.replace("replications: 2", "replications: 1000000"),
+        None,
+        None,
+        "--max-tasks",
+    ),
+    (
+        "duplicate-grid-key",
+        SWEEP_OK.replace(
+            "  workload.generator.rate_rps", "  mesh.mode: [ambient]\n  workload.generator.rate_rps"
+        ),
+        5,
+        "grid.mesh.mode",
+        "duplicate",
+    ),
+    ("duplicate-top-key", SWEEP_OK + "replications: 3\n", 7, "replications", "duplicate"),
+    (
+        "grid-not-mapping",
+        SWEEP_OK.replace(
+            "grid:\n  mesh.mode: [none, sidecar]\n  workload.generator.rate_rps: [100, 200]\n",
+            "grid: [a, b]\n",
+        ),
+        3,
+        "grid",
+        None,
+    ),
+    ("grid-value-not-list", SWEEP_OK.replace("[none, sidecar]", "none"), 4, "grid.mesh.mode", None),
+    ("grid-empty-list", SWEEP_OK.replace("[none, sidecar]", "[]"), 4, "grid.mesh.mode", None),
+    (
+        "grid-bad-value",
+        SWEEP_OK.replace("[none, sidecar]", "[none, cilium]"),
+        4,
+        "grid.mesh.mode",
+        "cilium",
+    ),
+    (
+        "grid-inf-value",
+        SWEEP_OK.replace("[100, 200]", "[100, .inf]"),
+        5,
+        "grid.workload.generator.rate_rps",
+        None,
+    ),
+    (
+        "grid-repeated-value",
+        SWEEP_OK.replace("[100, 200]", "[100, 100]"),
+        5,
+        "grid.workload.generator.rate_rps",
+        "repeated",
+    ),
+    (
+        "grid-1e6-points",
+        SWEEP_OK.replace(
+            "[none, sidecar]", "[" + ",".join(str(i) for i in range(1000)) + "]"
+        ).replace("[100, 200]", "[" + ",".join(str(100 + i) for i in range(1000)) + "]"),
+        None,
+        None,
+        "--max-tasks",
+    ),
+    ("unknown-key", SWEEP_OK + "workers: 4\n", 7, "workers", None),
+    ("scenario-missing", SWEEP_OK.replace("{scenario}", "nowhere.yaml"), 1, "scenario", None),
+    (
+        "scenario-not-text",
+        SWEEP_OK.replace("scenario: {scenario}", "scenario: [a]"),
+        1,
+        "scenario",
+        None,
+    ),
+    (
+        "set-bad-value",
+        SWEEP_OK.replace("workload.duration_s=2", "workload.duration_s=-1"),
+        2,
+        "set.0",
+        None,
+    ),
+    (
+        "set-broken-yaml",
+        SWEEP_OK.replace("workload.duration_s=2", "'workload.duration_s=[1'"),
+        2,
+        "set.0",
+        None,
+    ),
+    ("yaml-syntax", SWEEP_OK.replace("[none, sidecar]", "[none, sidecar"), None, None, "YAML"),
+    ("alias-bomb", alias_bomb(Path()).decode() + "grid: {a: [1]}\n", None, None, "aliases"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "words"),
+    [pytest.param(t, ln, f, w, id=i) for i, t, ln, f, w in SWEEP_CASES],
+)
+def test_bad_sweep_file(text, line, field, words, tmp_path, out, capsys) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(text.replace("{scenario}", QUICKSTART))
+    result = run_cli(["sweep", str(sweep), "--quiet", "--out", str(out)], capsys)
+    expect = Expect(file="{sweep}", line=line, field=field, words=words)
+    assert_contract(result, expect, {"sweep": str(sweep)}, out)
+    assert "--grid" not in result.lines[0] and "--set" not in result.lines[0]
+
+
+@pytest.mark.parametrize(
+    "data", [b"scenario: x\ngrid: {a: [1]}\n\xff\n", b"scenario: x\x00\n"], ids=["utf8", "nul"]
+)
+def test_binary_sweep_file(data, tmp_path, out, capsys) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_bytes(data)
+    result = run_cli(["sweep", str(sweep), "--quiet", "--out", str(out)], capsys)
+    assert_contract(result, Expect(file="{sweep}"), {"sweep": str(sweep)}, out)
