@@ -283,17 +283,18 @@ class Params(Strict):
     kernel: KernelParams
 
 
-def _partial(model: type[Strict]) -> type[Strict]:
+def _partial(model: type[Strict], name: str) -> type[Strict]:
     """The same fields, all optional: a scenario overrides only what it names."""
     fields = {
         name: (info.annotation | None, Field(None, description=info.description))
         for name, info in model.model_fields.items()
     }
-    return create_model(f"{model.__name__}Override", __base__=Strict, **fields)
+    # named as the module attribute it is bound to, so that pickle (sweep workers) finds it
+    return create_model(name, __base__=Strict, __module__=__name__, **fields)
 
 
-ProxyOverride = _partial(ProxyParams)
-KernelOverride = _partial(KernelParams)
+ProxyOverride = _partial(ProxyParams, "ProxyOverride")
+KernelOverride = _partial(KernelParams, "KernelOverride")
 
 
 class ParamOverrides(Strict):
