@@ -365,3 +365,24 @@ def test_a_sweep_of_another_grid_does_not_replace_the_table(tmp_path, capsys):
     assert (out / "results.csv").read_bytes() == table
     code, lines = _cli([*first, "--grid", "sim.seed=1,2"], capsys)  # the same sweep resumes
     assert code == 0, lines
+
+
+def test_call_graph_at_the_depth_limit_simulates(tmp_path, capsys):
+    """The depth limit is one the engine really reaches (and one past it is refused)."""
+    from meshsim.scenario import MAX_CALL_DEPTH
+
+    def chain(depth: int) -> Path:
+        services = "".join(f"  s{i}: {{calls: [{{service: s{i + 1}}}]}}\n" for i in range(depth))
+        path = tmp_path / f"chain-{depth}.yaml"
+        path.write_text(
+            "cluster: {nodes: [{name: n, cores: 4}]}\n"
+            f"services:\n{services}  s{depth}: {{}}\n"
+            "workload: {entry: s0, generator: {type: open, rate_rps: 10}, requests: 3}\n"
+            "mesh: {mode: waypoint}\nsim: {replications: 1}\n"
+        )
+        return path
+
+    code, lines = _cli(["run", str(chain(MAX_CALL_DEPTH - 1)), "--quiet"], capsys)
+    assert code == 0, lines
+    code, lines = _cli(["run", str(chain(MAX_CALL_DEPTH)), "--quiet"], capsys)
+    assert code == 2 and len(lines) == 1 and f"at most {MAX_CALL_DEPTH}" in lines[0], lines
