@@ -55,6 +55,7 @@ def staged(out: str | Path, option: str = "--out") -> Iterator[Path]:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        temp.chmod(0o777 & ~_umask())  # as mkdir would make it, not mkdtemp's 0o700
     except OSError as exc:
         _remove_empty(created)
         raise _write_error(exc, out, option) from None
@@ -76,7 +77,7 @@ def final_path(path: Path, temp: Path, out: Path) -> Path:
 
 def _publish(temp: Path, out: Path) -> None:
     if not out.exists():
-        with contextlib.suppress(FileExistsError, OSError):
+        with contextlib.suppress(OSError):  # (created meanwhile: merge into it)
             os.rename(temp, out)  # one atomic step: out appears complete
             return
     _merge(temp, out)
@@ -91,6 +92,12 @@ def _merge(src: Path, dst: Path) -> None:
             _merge(entry, target)
         else:
             os.replace(entry, target)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove_empty(folders: list[Path]) -> None:
