@@ -84,23 +84,20 @@ def run_tables(result: Result) -> str:
     )
 
 
-COMPARE_COLUMNS = [
-    "mode",
-    "p50_ms",
-    "p90_ms",
-    "p99_ms",
-    "added_p50_ms",
-    "added_p99_ms",
-    "throughput_rps",
-    "vcpu_mesh",
-    "memory_mib_mesh",
-    "verdict",
-]
-
-
 def compare_table(comp: Comparison) -> pd.DataFrame:
+    """Per mode: the latency percentiles, what each adds over ``none``, throughput, mesh cost."""
     table = comp.table()
-    return table[[c for c in COMPARE_COLUMNS if c in table.columns]]
+    keys = [k for k in next(iter(comp.results.values())).latency_keys if k != "mean"]
+    columns = [
+        "mode",
+        *(f"{k}_ms" for k in keys),
+        *(f"added_{k}_ms" for k in keys),
+        "throughput_rps",
+        "vcpu_mesh",
+        "memory_mib_mesh",
+        "verdict",
+    ]
+    return table[[c for c in columns if c in table.columns]]
 
 
 def comparison_markdown(comp: Comparison) -> str:

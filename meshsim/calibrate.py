@@ -27,12 +27,24 @@ from scipy.optimize import least_squares
 from meshsim import __version__
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
-from meshsim.measurements import CPU, LATENCY, scenario_for
+from meshsim.measurements import CPU, LATENCY, METRICS, scenario_for
 from meshsim.results import Result
 from meshsim.simulate import simulate
 
 IDENTIFIED = 0.05  # residual norm moved by a unit change of log(parameter)
 COLLINEAR = 0.95
+# Numbers whose effect depends on the load (rate or concurrency): at one load level each is
+# indistinguishable from a per-message cost, so a fit on one level picks an arbitrary split
+# that does not transfer to other loads.
+LOAD_DEPENDENT = (
+    "wakeup_cpu_us",
+    "wakeup_latency_us",
+    "idle_after_us",
+    "post_response_cpu_us",
+    "cpu_cv",
+    "workers",
+    "concurrency",
+)
 
 
 class _OutOfBudget(Exception):
@@ -55,11 +67,22 @@ class FreeParameter:
         try:
             name, rest = text.split("=", 1)
             paths, lower, upper = rest.rsplit(":", 2)
-            return cls(name, tuple(paths.split("+")), float(lower), float(upper))
+            free = cls(name, tuple(paths.split("+")), float(lower), float(upper))
         except ValueError:
             raise ScenarioError(
-                "expected NAME=PATH[+PATH]:LOWER:UPPER", "--free", None, text
+                "expected NAME=PATH[+PATH]:LOWER:UPPER", "--free", None, text[:80]
             ) from None
+        # fitted in log space: both bounds finite, positive and in order
+        if not (math.isfinite(free.lower) and math.isfinite(free.upper)):
+            raise ScenarioError("bounds must be finite numbers", "--free", None, name[:80])
+        if not 0 < free.lower < free.upper:
+            raise ScenarioError(
+                f"bounds must satisfy 0 < LOWER < UPPER (got {free.lower:g}:{free.upper:g})",
+                "--free",
+                None,
+                name[:80],
+            )
+        return free
 
 
 def locate(loaded: LoadedScenario, path: str) -> tuple[str, float]:
@@ -84,17 +107,42 @@ def locate(loaded: LoadedScenario, path: str) -> tuple[str, float]:
     return path, float(node)
 
 
-def default_free(template: LoadedScenario, points: pd.DataFrame) -> list[FreeParameter]:
-    """The environment (network, load generator, server) and, for each proxy kind the data
-    exercise, its CPU per message, work after the response and wake-up cost."""
-    entry = template.scenario.workload.entry
-    free = [
-        FreeParameter("network_ms", ("network.same_zone_ms",), 0.005, 5.0),
-        FreeParameter("client_cpu_us", ("workload.client.cpu_per_request_us",), 1.0, 2000.0),
-        FreeParameter("server_ms", (f"services.{entry}.service_time",), 0.005, 5.0),
-        FreeParameter("wakeup_latency_us", ("cluster.wakeup_latency_us",), 1.0, 2000.0, 30.0),
-        FreeParameter("idle_after_us", ("cluster.idle_after_us",), 50.0, 20000.0),
+def is_load_dependent(parameter: FreeParameter) -> bool:
+    return any(path.split(".")[-1] in LOAD_DEPENDENT for path in parameter.paths)
+
+
+def load_levels(points: pd.DataFrame) -> list[str]:
+    """The distinct loads of some points: requested rate and connection count, lowest first."""
+    levels = {
+        (
+            math.inf if pd.isna(row["requested_qps"]) else float(row["requested_qps"]),
+            int(row["connections"]),
+        )
+        for _, row in points.iterrows()
+    }
+    return [
+        f"{'max' if math.isinf(qps) else f'{qps:g}'} rps, {conns} connections"
+        for qps, conns in sorted(levels)
     ]
+
+
+def default_free(
+    template: LoadedScenario, points: pd.DataFrame, metrics: tuple[str, ...] = METRICS
+) -> list[FreeParameter]:
+    """The environment (network, load generator, server) and, for each proxy kind the data
+    exercise, its CPU per message, work after the response and wake-up cost. When only CPU is
+    fitted, only the CPU of the proxy kinds whose CPU was measured: latency says nothing else."""
+    entry = template.scenario.workload.entry
+    latency = any(m in LATENCY for m in metrics)
+    free = []
+    if latency:
+        free = [
+            FreeParameter("network_ms", ("network.same_zone_ms",), 0.005, 5.0),
+            FreeParameter("client_cpu_us", ("workload.client.cpu_per_request_us",), 1.0, 2000.0),
+            FreeParameter("server_ms", (f"services.{entry}.service_time",), 0.005, 5.0),
+            FreeParameter("wakeup_latency_us", ("cluster.wakeup_latency_us",), 1.0, 2000.0, 30.0),
+            FreeParameter("idle_after_us", ("cluster.idle_after_us",), 50.0, 20000.0),
+        ]
     modes = set(points["mode"])
     kinds = []
     if "sidecar" in modes:
@@ -103,6 +151,15 @@ def default_free(template: LoadedScenario, points: pd.DataFrame) -> list[FreePar
         kinds.append("ztunnel")
     if "waypoint" in modes:
         kinds.append("waypoint")
+    if not latency:
+        kinds = [
+            k
+            for k in kinds
+            if any(
+                m.startswith(f"cpu_{k}") and points.get(m, pd.Series()).notna().any()
+                for m in metrics
+            )
+        ]
     for kind in kinds:
         p = f"params.{kind}"
         free.append(
@@ -115,7 +172,8 @@ def default_free(template: LoadedScenario, points: pd.DataFrame) -> list[FreePar
                 FreeParameter(f"{kind}_after_us", (f"{p}.post_response_cpu_us",), 1.0, 3000.0)
             )
         free.append(FreeParameter(f"{kind}_wakeup_us", (f"{p}.wakeup_cpu_us",), 1.0, 3000.0))
-        free.append(FreeParameter(f"{kind}_cpu_cv", (f"{p}.cpu_cv",), 0.05, 3.0, start=0.5))
+        if latency:
+            free.append(FreeParameter(f"{kind}_cpu_cv", (f"{p}.cpu_cv",), 0.05, 3.0, start=0.5))
     return free
 
 
@@ -180,6 +238,7 @@ class Calibrator:
         replications: int = 1,
         max_evaluations: int = 80,
         progress: Callable[[str], None] | None = None,
+        allow_single_load: bool = False,
     ) -> None:
         self.template = template
         self.free = free
@@ -188,6 +247,7 @@ class Calibrator:
         self.replications = replications
         self.max_evaluations = max_evaluations
         self.progress = progress
+        self.allow_single_load = allow_single_load
 
     # the scenario at parameter values -------------------------------------------------
 
@@ -231,7 +291,11 @@ class Calibrator:
     def fit(self, points: pd.DataFrame) -> Calibrator:
         if points.empty:
             raise ScenarioError("no measured points to fit on (check --fit-on)")
-        self.free_ = list(self.free) if self.free else default_free(self.template, points)
+        self.free_ = (
+            list(self.free) if self.free else default_free(self.template, points, self.metrics)
+        )
+        self.load_levels_ = load_levels(points)
+        self._refuse_one_load_level()
         self.targets_ = self._targets()
         self.points_ = points.reset_index(drop=True)
         names = [f.name for f in self.free_]
@@ -289,6 +353,20 @@ class Calibrator:
             )
         self.cost_ = float(np.sum(self.residuals_["log_ratio"] ** 2) / 2)
         return self
+
+    def _refuse_one_load_level(self) -> None:
+        """At one load level a load-dependent number trades off freely against per-message
+        costs: the fit matches what it saw and says nothing about other loads."""
+        dependent = [f.name for f in self.free_ if is_load_dependent(f)]
+        if len(self.load_levels_) >= 2 or not dependent or self.allow_single_load:
+            return
+        raise ScenarioError(
+            f"the fit data have one load level ({self.load_levels_[0]}) but {', '.join(dependent)}"
+            " depend on load and cannot be told from per-message costs at one level: fit on two "
+            "or more rates or connection counts, free fewer parameters, or pass "
+            "--allow-single-load",
+            "--fit-on",
+        )
 
     @staticmethod
     def _jacobian(
@@ -362,7 +440,8 @@ class Calibrator:
         env_changes = [c for c in self.changes(self.values_) if not c.startswith("params.")]
         provenance = {
             f"{f.paths[0].removeprefix('params.')}": (
-                f"fitted ({'identified' if row.identified else 'NOT identified, start kept'}, "
+                (f"with {', '.join(f.paths[1:])} (ratios kept), " if len(f.paths) > 1 else "")
+                + f"fitted ({'identified' if row.identified else 'NOT identified, start kept'}, "
                 f"sensitivity {row.sensitivity:.3f}) to {', '.join(measurements)}"
                 f" where {fit_on or 'all points'}"
             )
@@ -383,6 +462,9 @@ class Calibrator:
                 "scenario_overrides": env_changes,
                 "measurements": measurements,
                 "fit_on": fit_on,
+                "fitted_points": list(self.points_["point"]),
+                "load_levels": self.load_levels_,
+                "allow_single_load": self.allow_single_load,
                 "metrics": list(self.metrics),
                 "duration_s": self.duration_s,
                 "seed": self.template.scenario.sim.seed,

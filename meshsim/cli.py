@@ -28,6 +28,7 @@ from meshsim.errors import ScenarioError, one_line
 from meshsim.loader import load_scenario
 from meshsim.scenario import MODES, Scenario
 from meshsim.simulate import compare, simulate
+from meshsim.stats import DEFAULT_PERCENTILES, parse_percentiles
 
 
 def _progress(message: str) -> None:
@@ -119,7 +120,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     sc = loaded.scenario
     events = work.replications(sc) * work.replication_events(sc)
     work.check(events, sc, loaded.source, "the run", _limits(args))
-    result = simulate(loaded, progress=None if args.quiet else _progress)
+    percentiles = parse_percentiles(args.percentiles)
+    result = simulate(loaded, progress=None if args.quiet else _progress, percentiles=percentiles)
     print(run_tables(result))
     if args.out:
         _write_out(args.out, lambda temp: write_run(result, temp))
@@ -133,7 +135,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     sc = loaded.scenario
     events = len(modes) * work.replications(sc) * work.replication_events(sc)
     work.check(events, sc, loaded.source, "the comparison", _limits(args))
-    comp = compare(loaded, modes, progress=None if args.quiet else _progress)
+    percentiles = parse_percentiles(args.percentiles)
+    comp = compare(loaded, modes, None, None if args.quiet else _progress, percentiles)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
@@ -148,7 +151,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.seed is not None:
         extra.append(f"sim.seed={args.seed}")
     _check_out(args.out)
-    sweep = build_sweep(args.scenario, args.grid or [], extra, args.replications)
+    percentiles = parse_percentiles(args.percentiles)
+    sweep = build_sweep(args.scenario, args.grid or [], extra, args.replications, percentiles)
     table = run_sweep(
         sweep,
         Path(args.out),
@@ -274,17 +278,27 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     import yaml
 
     from meshsim.calibrate import Calibrator, FreeParameter
-    from meshsim.measurements import load_measurements, select
+    from meshsim.measurements import load_points, select
     from meshsim.output import write_text
-    from meshsim.validate import validate, write_validation
+    from meshsim.validate import dropped_points, measured, validate, write_validation
 
-    template = load_scenario(args.scenario, list(args.set or []))
-    points = load_measurements(args.measurements)
-    fit_points = select(points, args.fit_on)
+    metrics = _fit_flags(args)
     free = [FreeParameter.parse(f) for f in args.free] if args.free else None
-    metrics = tuple(m.strip() for m in args.metrics.split(","))
+    template = load_scenario(args.scenario, list(args.set or []))
+    points, invalid = load_points(args.measurements)
+    fit_points = select(points, args.fit_on, "", "--fit-on")
+    holdout_points = select(points, args.holdout, "", "--holdout")
     progress = None if args.quiet else _progress
-    cal = Calibrator(template, free, metrics, args.duration, 1, args.max_evaluations, progress)
+    cal = Calibrator(
+        template,
+        free,
+        metrics,
+        args.duration,
+        1,
+        args.max_evaluations,
+        progress,
+        allow_single_load=args.allow_single_load,
+    )
     cal.fit(fit_points)
     out = Path(args.out)
     name = args.name or out.stem
@@ -304,8 +318,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         from meshsim.validate import template_for
 
         fitted = template_for(out, None)
-        chosen = _union(fit_points, select(points, args.holdout))
-        table = validate(fitted, chosen, args.fit_on, args.duration, 1, progress)
+        chosen = _union(fit_points, holdout_points)
+        dropped = dropped_points(points, chosen, invalid, "not selected by --fit-on or --holdout")
+        _say_dropped(dropped)
+        chosen = chosen[measured(chosen)]
+        table = validate(fitted, chosen, fit_points["point"], args.duration, 1, progress, dropped)
         prov = {
             **fitted.provenance(),
             "profile_file": str(out),
@@ -318,27 +335,90 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Simulate every measured point with a profile; errors against measurements."""
-    import yaml
+    """Simulate every measured point with a profile; errors against measurements. The points
+    are --select's (default: every valid one); the profile's record of what it was fitted on
+    marks points as fitted only where they are the very points it names, never selects."""
+    from meshsim.measurements import load_points, select
+    from meshsim.validate import (
+        dropped_points,
+        measured,
+        summarise,
+        template_for,
+        validate,
+        write_validation,
+    )
 
-    from meshsim.measurements import load_measurements, select
-    from meshsim.validate import summarise, template_for, validate, write_validation
-
+    _fit_flags(args)
     profile = Path(args.profile)
     if not profile.is_file():
         raise ScenarioError("no such profile file", str(profile))
-    fitted = template_for(profile, args.scenario)
-    calibration = (yaml.safe_load(profile.read_text()) or {}).get("calibration") or {}
-    fit_on = args.fit_on if args.fit_on is not None else calibration.get("fit_on")
-    points = select(load_measurements(args.measurements), args.select)
+    calibration = profiles.calibration_of(profile)
+    fitted_template = template_for(profile, args.scenario)
+    points, invalid = load_points(args.measurements)
+    recorded = calibration.get("fit_on")
+    if recorded:  # data from the profile's author: parsed (never run) before any work
+        select(points, recorded, str(profile), "calibration.fit_on")
+    chosen = select(points, args.select, "", "--select")
+    if args.fit_on is not None:
+        fitted = list(select(points, args.fit_on, "", "--fit-on")["point"])
+    else:
+        fitted = list(calibration.get("fitted_points") or [])
+        if recorded and not fitted:
+            print(
+                "meshsim: note: the profile records its fit only as a selector "
+                f"({recorded!r}), which is provenance, not applied here: every "
+                "point counts as held out (give --fit-on to mark fitted points)",
+                file=sys.stderr,
+            )
+    dropped = dropped_points(points, chosen, invalid, f"not selected by --select {args.select!r}")
+    _say_dropped(dropped)
+    chosen = chosen[measured(chosen)]
     progress = None if args.quiet else _progress
-    table = validate(fitted, points, fit_on, args.duration, 1, progress)
-    prov = {**fitted.provenance(), "profile_file": str(profile), "fit_on": fit_on}
+    table = validate(fitted_template, chosen, fitted, args.duration, 1, progress, dropped)
+    prov = {
+        **fitted_template.provenance(),
+        "profile_file": str(profile),
+        "select": args.select,
+        "fit_on_recorded": calibration.get("fit_on"),
+        "fitted_points_marked": sorted(set(fitted) & set(chosen["point"])),
+    }
     for path in write_validation(table, Path(args.out), prov):
         print(f"wrote {path}")
     summary = summarise(table, prov)
     print("MAPE % (meshsim):", summary["mape_pct"], " additive:", summary["additive_mape_pct"])
     return 0
+
+
+MAX_POINT_DURATION_S = 3600.0  # calibrate/validate --duration: an hour per measured point
+MAX_EVALUATIONS = 1000  # calibrate --max-evaluations (each simulates every point)
+
+
+def _fit_flags(args: argparse.Namespace) -> tuple[str, ...]:
+    """calibrate/validate numbers and metric names, checked before any work; the metrics."""
+    import math
+
+    from meshsim.measurements import METRICS
+
+    if not (math.isfinite(args.duration) and 0 < args.duration <= MAX_POINT_DURATION_S):
+        raise ScenarioError(
+            f"simulated seconds per point, in (0, {MAX_POINT_DURATION_S}], not {args.duration}",
+            "--duration",
+        )
+    if not 1 <= getattr(args, "max_evaluations", 1) <= MAX_EVALUATIONS:
+        raise ScenarioError(f"must be from 1 to {MAX_EVALUATIONS}", "--max-evaluations")
+    metrics = tuple(m.strip() for m in getattr(args, "metrics", "p50").split(",") if m.strip())
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        shown = repr(unknown[0][:40]) if unknown else "none"
+        choose = ", ".join(METRICS)
+        raise ScenarioError(f"unknown metric {shown}; choose from {choose}", "--metrics")
+    return metrics
+
+
+def _say_dropped(dropped: pd.DataFrame) -> None:
+    """Every point left out, and why, on stderr."""
+    for row in dropped.itertuples():
+        print(f"meshsim: dropped {row.point}: {row.reason}", file=sys.stderr)
 
 
 def _union(*selections: pd.DataFrame) -> pd.DataFrame:
@@ -438,6 +518,12 @@ def parser() -> argparse.ArgumentParser:
         help="refuse a sweep of more points x replications (default %(default).3g)",
     )
     swp.set_defaults(func=cmd_sweep)
+    for command in (run, cmp, swp):
+        command.add_argument(
+            "--percentiles",
+            default=",".join(f"{v:g}" for v in DEFAULT_PERCENTILES),
+            help="latency percentiles to report (default %(default)s)",
+        )
     cal = sub.add_parser("calibrate", help="fit a parameter profile to measurements")
     cal.add_argument("measurements", nargs="+", help="fortio JSON, istio/tools, real_bench files")
     cal.add_argument("--scenario", required=True, help="template scenario for the measured setup")
@@ -452,8 +538,14 @@ def parser() -> argparse.ArgumentParser:
         default="p50,p90,cpu_sidecar_client,cpu_sidecar_server,cpu_ztunnel,cpu_waypoint",
         help="fitted metrics (comma-separated)",
     )
-    cal.add_argument("--duration", type=POSITIVE, default=4.0, help="simulated seconds per point")
+    cal.add_argument("--duration", type=float, default=4.0, help="simulated seconds per point")
     cal.add_argument("--max-evaluations", type=int, default=80)
+    cal.add_argument(
+        "--allow-single-load",
+        action="store_true",
+        help="fit load-dependent parameters (wake-up, work after the response, CPU variability,"
+        " workers) on data of one load level; by default that is refused",
+    )
     cal.add_argument("--set", action="append", metavar="PATH=VALUE")
     cal.add_argument("--quiet", action="store_true")
     cal.set_defaults(func=cmd_calibrate)
@@ -463,8 +555,12 @@ def parser() -> argparse.ArgumentParser:
     val.add_argument("--out", required=True, help="validation.csv, summary.json, plots here")
     val.add_argument("--scenario", help="template (default: the one the profile records)")
     val.add_argument("--select", help="which points, a query (default: all valid)")
-    val.add_argument("--fit-on", help="mark these points as fitted (default: as recorded)")
-    val.add_argument("--duration", type=POSITIVE, default=4.0)
+    val.add_argument(
+        "--fit-on",
+        help="mark these points as fitted, a query (default: the points the profile names; its "
+        "recorded selector is never applied)",
+    )
+    val.add_argument("--duration", type=float, default=4.0)
     val.add_argument("--quiet", action="store_true")
     val.set_defaults(func=cmd_validate)
     schema = sub.add_parser("schema", help="print the scenario JSON Schema (for editors)")
@@ -472,6 +568,9 @@ def parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_schema)
     prof = sub.add_parser("profiles", help="list the built-in parameter profiles")
     prof.set_defaults(func=cmd_profiles)
+    from meshsim.importers.command import add_parser as add_import_parser
+
+    add_import_parser(sub)
     return p
 
 

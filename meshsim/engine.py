@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import simpy
 
+from meshsim.balancing import Balancer, Balancing
 from meshsim.loader import LoadedScenario
 from meshsim.pool import Pool
 from meshsim.random import Sampler, Streams
@@ -95,8 +96,7 @@ class Engine:
                 if concurrency is not None:
                     self.workers[c.name] = Pool(self.env, concurrency, c.name)
         self.recorder = RunRecorder(self)
-        self._rr: dict[tuple[str, str], int] = {}
-        self._in_flight_at: dict[str, int] = {}
+        self.balancing = Balancing(self.sc, self.streams)
         self._legs: dict[tuple[tuple[Stage, ...], str], tuple[list[Step], list[Step]]] = {}
         self._service_time = {
             name: self.streams.sampler(f"service.{name}.service_time", svc.service_time.draw())
@@ -228,49 +228,35 @@ class Engine:
 
     # --- calls and apps ----------------------------------------------------------------
 
-    def _pick(self, caller: Pod, service: str) -> Pod:
+    def _pick(self, caller: Pod, service: str, waypoint: Pod | None) -> tuple[Pod, Balancer]:
         svc = self.sc.services[service]
         pods = self.topo.pods[service]
-        if svc.prefer_same_zone:
-            zone = self.topo.nodes[caller.node].zone
+        if svc.prefer_same_zone:  # relative to the proxy that picks
+            zone = self.topo.nodes[(waypoint or caller).node].zone
             local = [p for p in pods if self.topo.nodes[p.node].zone == zone]
             pods = local or pods
-        if len(pods) == 1:
-            return pods[0]
-        key = (caller.name, service)
-        if svc.load_balancing == "round_robin":
-            i = self._rr.get(key, 0)
-            self._rr[key] = i + 1
-            return pods[i % len(pods)]
-        draw = self.streams.uniform(f"lb.{caller.name}.{service}")
-        if svc.load_balancing == "random":
-            return pods[int(draw() * len(pods))]
-        a, b = pods[int(draw() * len(pods))], pods[int(draw() * len(pods))]  # two choices
-        return a if self._in_flight_at.get(a.name, 0) <= self._in_flight_at.get(b.name, 0) else b
+        balancer = self.balancing.for_call(caller, service, waypoint)
+        return balancer.pick(pods), balancer
 
     def _waypoint(self, caller: Pod, service: str) -> Pod | None:
         name = self.topo.waypoint_of.get(service)
         if name is None or not caller.in_mesh:
             return None
-        pods = self.topo.waypoints[name]
-        key = (caller.name, name)
-        i = self._rr.get(key, 0)
-        self._rr[key] = i + 1
-        return pods[i % len(pods)]
+        return self.balancing.for_waypoint(caller, name).pick(self.topo.waypoints[name])
 
     def _call(self, caller: Pod, service: str, measured: bool) -> Proc:
         svc = self.sc.services[service]
-        callee = self._pick(caller, service)
-        route = self.topo.route(caller, callee, self._waypoint(caller, service))
+        waypoint = self._waypoint(caller, service)
+        callee, balancer = self._pick(caller, service, waypoint)
+        route = self.topo.route(caller, callee, waypoint)
         legs = self._legs.get((route, service))
         if legs is None:
             legs = self._legs[(route, service)] = self._compile(route, svc)
         new_conn = self._new_connection() * self.sc.mesh.requests_per_connection < 1.0
-        self._in_flight_at[callee.name] = self._in_flight_at.get(callee.name, 0) + 1
         yield from self._walk(legs[0], measured, new_conn)
         yield from self._handle(callee, svc, measured)
         yield from self._walk(legs[1], measured, False)
-        self._in_flight_at[callee.name] -= 1
+        balancer.release(callee)
 
     def _handle(self, pod: Pod, svc: Service, measured: bool) -> Proc:
         """The app's own work, then its downstream calls, step by step."""

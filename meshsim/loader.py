@@ -159,18 +159,11 @@ def _build(
     except InvalidReference as exc:
         line, field_path = locate(exc.loc, lines)
         raise _blame(str(exc), file, line, field_path, overrides) from None
-    try:
-        text, where = profiles.profile_source(scenario.mesh.profile, base)
-        profile = profiles.Profile.model_validate(safe_yaml.load(text, where)[0])
-    except (OSError, UnicodeDecodeError, ScenarioError, ValidationError) as exc:
+    try:  # errors in the profile's own content name the profile file
+        profile, text, where = profiles.load_profile(scenario.mesh.profile, base)
+    except FileNotFoundError as exc:
         line, _ = locate(("mesh", "profile"), lines)
-        if isinstance(exc, ValidationError):
-            err = exc.errors()[0]
-            reason = f"{_dotted(tuple(err['loc']))}: {pydantic_message(err)}"
-        else:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        message = f"profile {scenario.mesh.profile!r}: {reason}"
-        raise ScenarioError(message, file, line, "mesh.profile") from None
+        raise ScenarioError(str(exc), file, line, "mesh.profile") from None
     merged = profiles.merge(
         profile.params.model_dump(), scenario.params.model_dump(exclude_none=True)
     )

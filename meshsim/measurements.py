@@ -3,7 +3,9 @@
 A *point* is one measured configuration (mode, path variant, connections, rate, payload):
 repetitions of it are merged (median, with their spread kept), and records of the same run from
 two sources (a fortio JSON with the latency histogram, an istio/tools record with the proxies'
-CPU) are joined by their run label. ``scenario_for`` turns a point into the scenario that
+CPU) are joined by their run label. Neither step ever merges records that differ in what was
+requested (``KEYS``; a max-rate run is its own point), and two records of one source with the
+same label are two runs, not one. ``scenario_for`` turns a point into the scenario that
 reproduces it from a calibration template.
 """
 
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from meshsim import selectors
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
 
@@ -23,24 +26,77 @@ LATENCY = ("p50", "p90", "p99")
 CPU = ("cpu_sidecar_client", "cpu_sidecar_server", "cpu_ztunnel", "cpu_waypoint")
 METRICS = LATENCY + CPU
 KEYS = ["campaign", "mode", "variant", "connections", "requested_qps", "payload_bytes"]
+JOIN = ["run_label", "mode", "variant", "connections", "requested_qps", "occurrence"]
 
 
 def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False) -> pd.DataFrame:
     """One row per measured configuration: latency in ms, proxy CPU in millicores."""
+    return load_points(paths, include_invalid)[0]
+
+
+def load_points(
+    paths: Iterable[str | Path], include_invalid: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(points, dropped): the measured configurations, and one row per run left out of them
+    (``point``, ``run_label``, ``source_file``, ``reason``), so that nothing is dropped
+    silently. Published resource tables (``meshsim.published``) are read beside real_bench's
+    formats."""
+    from meshsim.published import is_buoyant, is_istio_docs, resource_points
+
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if is_istio_docs(path):
+            raise ScenarioError(
+                "per-proxy figures per 1000 requests/s, not measured runs of a scenario "
+                "(read them with meshsim.published.read_istio_docs)",
+                str(path),
+            )
+    published = [p for p in paths if is_buoyant(p)]
+    others = [p for p in paths if p not in published]
+    frames = [resource_points(p) for p in published]
+    dropped = pd.DataFrame(columns=[*DROPPED, *KEYS])
+    if others:
+        raw, dropped = _load_runs(others, include_invalid)
+        frames.append(_merge_repetitions(raw))
+    if not frames:
+        raise ScenarioError("no measurements in the files given")
+    return pd.concat(frames, ignore_index=True), dropped
+
+
+DROPPED = ["point", "run_label", "source_file", "reason"]
+
+
+def _load_runs(paths: list[Path], include_invalid: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     from real_bench.errors import BenchError
     from real_bench.importers import load_files, to_frame
 
+    paths = [Path(p) for p in paths]
     try:
-        records = load_files([Path(p) for p in paths])
+        records = load_files(paths)
     except BenchError as exc:
         raise ScenarioError(str(exc)) from None
     if not records:
         raise ScenarioError("no measurements in the files given")
     raw = _normalise(to_frame(records))
     raw = _join_sources(raw)
-    if not include_invalid:
+    invalid = raw[~raw["valid"]]
+    dropped = pd.DataFrame(
+        {
+            "point": [_point_id(r) for _, r in invalid.iterrows()],
+            "run_label": invalid["run_label"],
+            "source_file": invalid["source_file"],
+            "reason": "invalid run: " + invalid["invalid_reasons"].astype(str),
+            **{key: invalid[key] for key in KEYS},
+        }
+    ).reset_index(drop=True)
+    if include_invalid:
+        dropped = dropped.iloc[0:0]
+    else:
         raw = raw[raw["valid"]]
-    return _merge_repetitions(raw)
+        if raw.empty:
+            names = ", ".join(p.name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+            raise ScenarioError(f"{len(records)} records, none valid", names)
+    return raw, dropped
 
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -63,6 +119,7 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
             "payload_bytes": frame["payload_bytes"].fillna(1024).astype(int),
             "open_loop": frame["open_loop"],
             "valid": frame["valid"].astype(bool),
+            "invalid_reasons": frame["invalid_reasons"].fillna("").map(_reasons),
             "has_histogram": frame["histogram_us"].str.len() > 2,
         }
     )
@@ -79,6 +136,10 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
     out.loc[out["variant"] == "server-only", "cpu_sidecar_client"] = np.nan
     out.loc[out["mode"] == "none", list(CPU)] = np.nan
     return out
+
+
+def _reasons(value: object) -> str:
+    return "; ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 def _variant(text: str) -> str:
@@ -100,8 +161,9 @@ def _campaign(label: str, backend: str) -> str:
 def _join_sources(raw: pd.DataFrame) -> pd.DataFrame:
     """Records of one run from two sources: latency from the one with a histogram, CPU from
     whichever measured it."""
+    raw = raw.assign(occurrence=raw.groupby(["run_label", "source"], sort=False).cumcount())
     rows = []
-    for _, group in raw.groupby("run_label", sort=False):
+    for _, group in raw.groupby(JOIN, sort=False, dropna=False):
         group = group.sort_values("has_histogram", ascending=False, kind="stable")
         row = group.iloc[0].copy()
         for col in CPU:
@@ -110,7 +172,7 @@ def _join_sources(raw: pd.DataFrame) -> pd.DataFrame:
                 row[col] = values.iloc[0]
         row["source"] = "+".join(sorted(set(group["source"])))
         row["source_file"] = ",".join(sorted(set(group["source_file"])))
-        rows.append(row)
+        rows.append(row.drop("occurrence"))
     return pd.DataFrame(rows).reset_index(drop=True)
 
 
@@ -139,14 +201,17 @@ def _point_id(row: pd.Series) -> str:
     return f"{row['campaign']}:{row['mode']}{variant}:c{row['connections']}:q{qps}"
 
 
-def select(points: pd.DataFrame, query: str | None) -> pd.DataFrame:
-    """Rows matching a pandas query, e.g. ``connections == 16`` or ``requested_qps != 1000``."""
-    if not query:
+def select(
+    points: pd.DataFrame, selector: str | None, file: str = "", field: str = "selector"
+) -> pd.DataFrame:
+    """Rows a selector keeps, e.g. ``connections == 16`` or ``requested_qps in [250, 2000]``
+    (meshsim.selectors' grammar: parsed, never run as code). Errors name ``file``/``field``."""
+    if not selector:
         return points
     try:
-        return points.query(query)
-    except Exception as exc:  # pandas raises many kinds for a bad expression
-        raise ScenarioError(f"bad selector {query!r}: {exc}") from None
+        return selectors.select(points, selector)
+    except selectors.SelectorError as exc:
+        raise ScenarioError(str(exc), file, None, field) from None
 
 
 def scenario_for(
@@ -159,10 +224,11 @@ def scenario_for(
     changes = [
         f"mesh.mode={mode}",
         f"workload.client.in_mesh={str(point['variant'] != 'server-only').lower()}",
-        f"services.{entry}.response_kib={point['payload_bytes'] / 1024:g}",
         f"workload.duration_s={duration_s:g}",
         f"sim.replications={replications}",
     ]
+    if not pd.isna(point.get("payload_bytes")):  # published resource points: the template's
+        changes.append(f"services.{entry}.response_kib={point['payload_bytes'] / 1024:g}")
     gen = sc.workload.generator
     if gen.type == "fortio":
         qps = "null" if pd.isna(point["requested_qps"]) else f"{point['requested_qps']:g}"

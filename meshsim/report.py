@@ -174,8 +174,8 @@ def summary_table(data: ReportData, run: ProfileRun | None = None) -> pd.DataFra
         row: dict[str, Any] = {"mode": mode}
         lat = table.loc[mode]
         if "added_p50_ms" in table.columns:
-            row["latency added p50 (ms)"] = lat["added_p50_ms"]
-            row["latency added p99 (ms)"] = lat["added_p99_ms"]
+            for key in ("p50", "p95", "p99"):
+                row[f"latency added {key} (ms)"] = lat[f"added_{key}_ms"]
         row["p99 (ms)"] = lat["p99_ms"]
         row["mesh vCPU used"] = s["mesh_used_vcpu"]
         row["mesh memory used (MiB)"] = s["mesh_used_gib"] * cost.MIB_PER_GIB

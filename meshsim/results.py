@@ -15,16 +15,15 @@ import pandas as pd
 from meshsim import __version__
 from meshsim.loader import LoadedScenario
 from meshsim.scenario import Fortio
-from meshsim.stats import Histogram, confidence_interval
+from meshsim.stats import DEFAULT_PERCENTILES, Histogram, confidence_interval, percentile_key
 
-QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
-LATENCY_KEYS = ("mean", *QUANTILES)
 PROXY_KINDS = ("sidecar", "ztunnel", "waypoint")
 SATURATION_UTILISATION = 0.99
 MS = 1e3
 
 UNITS = {
-    "latency_ms": "milliseconds, end to end, per root request",
+    "latency_ms": "milliseconds, end to end, per root request; pNN = NN-th percentile, "
+    "interpolated within log-spaced histogram buckets (p999 = 99.9th)",
     "throughput_rps": "completed requests per second in the measurement window",
     "vcpu": "mean cores busy over the measurement window",
     "cpu_s": "CPU seconds in the measurement window",
@@ -56,10 +55,11 @@ class Replication:
     def throughput_rps(self) -> float:
         return self.measured_completed / self.window_s if self.window_s > 0 else math.nan
 
-    def latency_ms(self) -> dict[str, float]:
+    def latency_ms(self, percentiles: tuple[float, ...] = DEFAULT_PERCENTILES) -> dict[str, float]:
+        """Mean and percentiles (keys ``mean``, ``p50``, ``p999``, ...) in ms."""
         out = {"mean": self.latency.mean() * MS}
-        values = self.latency.quantiles(list(QUANTILES.values()))
-        out.update({k: v * MS for k, v in zip(QUANTILES, values, strict=True)})
+        values = self.latency.quantiles([p / 100 for p in percentiles])
+        out.update({percentile_key(p): v * MS for p, v in zip(percentiles, values, strict=True)})
         return out
 
 
@@ -71,18 +71,23 @@ class Result:
     replications: list[Replication]
     wall_time_s: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES  # which latency percentiles to report
 
     @property
     def mode(self) -> str:
         return self.loaded.scenario.mesh.mode
 
+    @property
+    def latency_keys(self) -> tuple[str, ...]:
+        return ("mean", *(percentile_key(p) for p in self.percentiles))
+
     # --- latency -----------------------------------------------------------------------
 
     def latency(self) -> pd.DataFrame:
         """One row per statistic: mean over replications and its 95% confidence interval."""
-        per_rep = [r.latency_ms() for r in self.replications]
+        per_rep = [r.latency_ms(self.percentiles) for r in self.replications]
         rows = []
-        for key in LATENCY_KEYS:
+        for key in self.latency_keys:
             mean, lo, hi = confidence_interval([p[key] for p in per_rep])
             rows.append({"statistic": key, "ms": mean, "ci95_low_ms": lo, "ci95_high_ms": hi})
         return pd.DataFrame(rows).set_index("statistic")
@@ -166,10 +171,11 @@ class Result:
             },
             "units": UNITS,
             "mode": self.mode,
-            "latency_ms": {k: _num(lat.loc[k, "ms"]) for k in LATENCY_KEYS},
+            "latency_percentiles": list(self.percentiles),
+            "latency_ms": {k: _num(lat.loc[k, "ms"]) for k in self.latency_keys},
             "latency_ms_ci95": {
                 k: [_num(lat.loc[k, "ci95_low_ms"]), _num(lat.loc[k, "ci95_high_ms"])]
-                for k in LATENCY_KEYS
+                for k in self.latency_keys
             },
             "throughput_rps": _num(tp),
             "throughput_rps_ci95": [_num(tp_lo), _num(tp_hi)],
@@ -189,7 +195,7 @@ class Result:
             "replications": [
                 {
                     "index": r.index,
-                    "latency_ms": {k: _num(v) for k, v in r.latency_ms().items()},
+                    "latency_ms": {k: _num(v) for k, v in r.latency_ms(self.percentiles).items()},
                     "throughput_rps": _num(r.throughput_rps),
                     "window_s": _num(r.window_s),
                     "sim_time_s": _num(r.end_time_s),

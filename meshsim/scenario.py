@@ -63,8 +63,9 @@ class Cluster(Strict):
     nodes: list[NodePool] = Field(min_length=1)
     placement: Literal["spread", "binpack"] = Field(
         "spread",
-        description="spread: each pod on the node with fewest pods; binpack: fill nodes in "
-        "order by CPU requests",
+        description="spread: as the Kubernetes scheduler does, a service's pods spread over "
+        "zones and nodes, then the least allocated node, ties broken at random from the seed; "
+        "binpack: fill nodes in order by CPU requests",
     )
     wakeup_latency_us: float = Field(
         0.0,
@@ -128,7 +129,14 @@ class Service(Strict):
     nodes: list[str] | None = Field(
         None, description="explicit node per pod (one entry per replica, or one for all)"
     )
-    load_balancing: Literal["round_robin", "random", "least_request"] = "round_robin"
+    load_balancing: Literal["least_request", "round_robin", "random"] = Field(
+        "least_request",
+        description="how callers pick this service's pods. Unset: as Istio does, least request "
+        "(the fewer-active of two random pods) where an Envoy picks (sidecar, waypoint) and a "
+        "random pod where ztunnel or kube-proxy picks (ambient L4, mode none, callers outside "
+        "the mesh). Set: this policy for every pick; round robin starts at a random pod per "
+        "caller, as Envoy's does (see meshsim/balancing.py)",
+    )
     prefer_same_zone: bool = False
     cpu_request_m: float = Field(100, ge=0, description="Kubernetes CPU request, millicores")
     memory_request_mib: float = Field(128, ge=0, description="Kubernetes memory request")

@@ -14,7 +14,7 @@ from meshsim.loader import LoadedScenario
 from meshsim.resources import component_table
 from meshsim.results import PROXY_KINDS, Replication, Result
 from meshsim.scenario import Fortio, Mode
-from meshsim.stats import confidence_interval
+from meshsim.stats import DEFAULT_PERCENTILES, confidence_interval
 
 Progress = Callable[[str], None]
 
@@ -58,9 +58,12 @@ def run_replication(loaded: LoadedScenario, index: int) -> Replication:
 
 
 def simulate(
-    loaded: LoadedScenario, replications: int | None = None, progress: Progress | None = None
+    loaded: LoadedScenario,
+    replications: int | None = None,
+    progress: Progress | None = None,
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
 ) -> Result:
-    """Run every replication of a scenario in its own mode."""
+    """Run every replication of a scenario in its own mode; report these latency percentiles."""
     sim = loaded.scenario.sim
     n = replications or sim.replications
     started = time.perf_counter()
@@ -76,7 +79,9 @@ def simulate(
             break
         if _precise(reps, sim.precision_pct):
             break
-    return Result(loaded, reps, wall_time_s=time.perf_counter() - started)
+    return Result(
+        loaded, reps, wall_time_s=time.perf_counter() - started, percentiles=tuple(percentiles)
+    )
 
 
 def _precise(reps: list[Replication], precision_pct: float) -> bool:
@@ -102,7 +107,7 @@ class Comparison:
             for key, value in lat.items():
                 row[f"{key}_ms"] = value
             if base_lat is not None:
-                for key in ("mean", "p50", "p90", "p99"):
+                for key in result.latency_keys:
                     row[f"added_{key}_ms"] = lat[key] - base_lat[key]
             row["throughput_rps"] = result.summary()["throughput_rps"]
             kinds = result.by_kind()
@@ -124,9 +129,11 @@ def compare(
     modes: Iterable[Mode] = ("none", "sidecar", "ambient", "waypoint"),
     replications: int | None = None,
     progress: Progress | None = None,
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
 ) -> Comparison:
     """The same scenario, seed and streams in each mode: only the data path differs."""
     results = {}
     for mode in modes:
-        results[mode] = simulate(loaded.with_changes(f"mesh.mode={mode}"), replications, progress)
+        loaded_mode = loaded.with_changes(f"mesh.mode={mode}")
+        results[mode] = simulate(loaded_mode, replications, progress, percentiles)
     return Comparison(results)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as sps
 
+from meshsim.errors import ScenarioError
+
 RELATIVE_ERROR = 0.005
 _GAMMA = (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR)
 _LOG_GAMMA = math.log(_GAMMA)
@@ -76,21 +78,29 @@ class Histogram:
         return self.total / self.n if self.n else math.nan
 
     def quantiles(self, qs: list[float]) -> list[float]:
-        """Quantiles (0..1) by nearest rank, each within the relative error bound."""
+        """Quantiles (0..1), interpolated linearly within the bucket that holds the rank (the
+        bucket's edges narrowed to the exact minimum and maximum), so they move smoothly with
+        the data instead of jumping from one bucket value to the next; each lies in the bucket
+        of the value of that rank, so within one bucket width (about 2 * RELATIVE_ERROR)."""
         self._flush()
         if self.n == 0:
             return [math.nan] * len(qs)
         cumulative = np.cumsum(self.counts)
         out = []
         for q in qs:
-            rank = min(self.n, max(1, math.ceil(q * self.n)))
+            rank = min(float(self.n), max(0.0, q * self.n))
             i = int(np.searchsorted(cumulative, rank))
+            i = min(i, _BUCKETS - 1)
+            while self.counts[i] == 0:  # rank 0 sits before the first value
+                i += 1
             if i == 0:
-                value = 0.0
-            else:
-                upper = _GAMMA ** (i + _OFFSET)
-                value = 2 * upper / (_GAMMA + 1)
-            out.append(min(max(value, self.minimum), self.maximum))
+                out.append(0.0)
+                continue
+            lower = max(_GAMMA ** (i - 1 + _OFFSET), self.minimum)
+            upper = min(_GAMMA ** (i + _OFFSET), self.maximum)
+            before = float(cumulative[i - 1])
+            fraction = (rank - before) / float(self.counts[i])
+            out.append(lower + (upper - lower) * fraction)
         return out
 
 
@@ -106,6 +116,34 @@ class HopStats:
         self.wait.record(wait)
         self.service.record(service)
         self.total.record(wait + service)
+
+
+DEFAULT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+MAX_PERCENTILES = 20
+
+
+def percentile_key(percentile: float) -> str:
+    """The column name of a percentile: 50 -> p50, 99.9 -> p999."""
+    return "p" + f"{percentile:g}".replace(".", "")
+
+
+def parse_percentiles(text: str) -> tuple[float, ...]:
+    """``--percentiles 50,90,95,99,99.9``: sorted, unique, each strictly between 0 and 100."""
+    values = set()
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            value = float(part)
+        except ValueError:
+            raise ScenarioError(f"not a number: {part!r}", field="--percentiles") from None
+        if not 0 < value < 100:
+            raise ScenarioError(f"{part} is not between 0 and 100", field="--percentiles")
+        values.add(value)
+    if not values or len(values) > MAX_PERCENTILES:
+        raise ScenarioError(f"give 1 to {MAX_PERCENTILES} percentiles", field="--percentiles")
+    keys = [percentile_key(v) for v in values]
+    if len(set(keys)) < len(keys):
+        raise ScenarioError("two percentiles share a column name", field="--percentiles")
+    return tuple(sorted(values))
 
 
 def confidence_interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:

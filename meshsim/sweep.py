@@ -62,6 +62,7 @@ from meshsim.loader import LoadedScenario, line_map, load_scenario, locate, pyda
 from meshsim.output import write_bytes, write_csv, write_json
 from meshsim.results import PROXY_KINDS, Result
 from meshsim.simulate import run_replication
+from meshsim.stats import DEFAULT_PERCENTILES
 
 Executor = Literal["local", "dask"]
 KINDS = ("app", "kernel", *PROXY_KINDS)
@@ -109,6 +110,7 @@ class Task:
     replication: int
     params: dict[str, Any]
     loaded: LoadedScenario
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
 
 
 @dataclass
@@ -119,6 +121,7 @@ class Sweep:
     grids: list[Grid]
     replications: int = 1
     source: str = ""
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES  # latency columns of the table
 
     def size(self) -> int:
         """Tasks (points x replications), counted without building them."""
@@ -139,7 +142,8 @@ class Sweep:
                 for a in assignments
             }
             for rep in range(self.replications):
-                out.append(Task(_task_key(loaded, assignments, rep), point, rep, params, loaded))
+                key = _task_key(loaded, assignments, rep, self.percentiles)
+                out.append(Task(key, point, rep, params, loaded, self.percentiles))
         return out
 
     def check_values(self) -> None:
@@ -161,7 +165,12 @@ class Sweep:
             raise grid.error(f"point {point}: {exc.field}: {exc.message}") from None
 
 
-def _task_key(loaded: LoadedScenario, assignments: Sequence[str], replication: int) -> str:
+def _task_key(
+    loaded: LoadedScenario,
+    assignments: Sequence[str],
+    replication: int,
+    percentiles: tuple[float, ...],
+) -> str:
     """A digest of everything that determines a task's result: its file name on disk."""
     ident = {
         "scenario_sha256": loaded.scenario_sha256,
@@ -171,6 +180,8 @@ def _task_key(loaded: LoadedScenario, assignments: Sequence[str], replication: i
         "replication": replication,
         "meshsim_version": __version__,
     }
+    if percentiles != DEFAULT_PERCENTILES:  # other latency columns
+        ident["percentiles"] = list(percentiles)
     text = json.dumps(ident, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -264,6 +275,7 @@ def build_sweep(
     grid_args: Sequence[str] = (),
     overrides: Sequence[str] = (),
     replications: int | None = None,
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
 ) -> Sweep:
     """A Sweep from a scenario (or a sweep YAML) plus command-line grids and overrides."""
     target = Path(target)
@@ -294,7 +306,7 @@ def build_sweep(
     reps = replications if replications is not None else reps
     if reps < 1:
         raise ScenarioError("must be at least 1", "--replications")
-    return Sweep(base, grids, reps, source=str(target))
+    return Sweep(base, grids, reps, source=str(target), percentiles=tuple(percentiles))
 
 
 def _blame_set(exc: ScenarioError, assignments: list[str], file: str, lines: dict) -> ScenarioError:
@@ -319,7 +331,7 @@ def run_task(task: Task) -> dict[str, Any]:
     rep = run_replication(task.loaded, task.replication)
     result = Result(task.loaded, [rep])
     row: dict[str, Any] = {"point": task.point, "replication": task.replication, **task.params}
-    for stat, value in rep.latency_ms().items():
+    for stat, value in rep.latency_ms(task.percentiles).items():
         row[f"latency_{stat}_ms"] = value
     row["throughput_rps"] = rep.throughput_rps
     row["requested_rps"] = rep.requested_rps

@@ -5,13 +5,24 @@ inserts, the callee's app) joined by *transits* (a socket hop inside a node, wit
 eBPF redirect, or a trip across the network). The chain for the response is the same, reversed.
 Everything here is pure data: the engine walks these routes, and the cost model reads the
 components.
+
+Placement ``spread`` follows the Kubernetes scheduler's default scoring, simplified to a strict
+order (kube-scheduler's default plugins: PodTopologySpread's system default constraints spread a
+workload's pods over zones and hostnames; NodeResourcesFit scores LeastAllocated, the mean of
+the free CPU and memory fractions, counting a pod without requests as 100m and 200 MB; the
+scheduler breaks ties between the best nodes at random): first the zone with fewest of the
+service's pods per node, then a node with fewest of them, then the least allocated, then a
+random one, drawn from the named stream ``placement`` of the scenario's seed. The scheduler's
+weighted sum of scores and its sampling of a subset of nodes in large clusters are not modelled.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from typing import Literal
 
+from meshsim.random import stream
 from meshsim.scenario import Params, Scenario, Waypoint
 
 CLIENT = "client"
@@ -70,6 +81,86 @@ class Component:
     pod: str | None = None
 
 
+# kube-scheduler scores a pod without requests as if it asked for this much (NonZeroRequested)
+SCORE_DEFAULT_CPU_M = 100.0
+SCORE_DEFAULT_MEMORY_MIB = 200 * 1e6 / 2**20
+
+
+class Spread:
+    """Spread placement (see the module docstring), in O(log nodes) per pod: one lazy heap per
+    zone of (allocated fraction, random tie-break, node); an entry is stale once its node's
+    allocation has moved on, and a node already holding more of the service's pods than the
+    zone's least-used node is set aside for that pick."""
+
+    def __init__(self, nodes: dict[str, Node], seed: int) -> None:
+        self._nodes = nodes
+        self._rng = stream(seed, 0, "placement")
+        self._cpu_m = dict.fromkeys(nodes, 0.0)
+        self._memory_mib = dict.fromkeys(nodes, 0.0)
+        self._zones: dict[str, list[str]] = {}
+        for name, node in nodes.items():
+            self._zones.setdefault(node.zone, []).append(name)
+        self._heaps: dict[str, list[tuple[float, float, str]]] = {z: [] for z in self._zones}
+        for name in nodes:
+            self._push(name)
+        self._on_node: dict[str, dict[str, int]] = {}  # service -> node -> pods
+        self._in_zone: dict[str, dict[str, int]] = {}  # service -> zone -> pods
+        self._level: dict[tuple[str, str], int] = {}  # (service, zone) -> fewest pods on a node
+
+    def allocated(self, node: str) -> float:
+        n = self._nodes[node]
+        return (
+            self._cpu_m[node] / (n.cores * 1000) + self._memory_mib[node] / (n.memory_gib * 1024)
+        ) / 2
+
+    def record(self, node: str, service: str, cpu_m: float, memory_mib: float) -> None:
+        """Count a pod on ``node``, wherever it was placed (pinned pods too)."""
+        self._cpu_m[node] += max(cpu_m, SCORE_DEFAULT_CPU_M)
+        self._memory_mib[node] += max(memory_mib, SCORE_DEFAULT_MEMORY_MIB)
+        on_node = self._on_node.setdefault(service, {})
+        on_node[node] = on_node.get(node, 0) + 1
+        in_zone = self._in_zone.setdefault(service, {})
+        zone = self._nodes[node].zone
+        in_zone[zone] = in_zone.get(zone, 0) + 1
+        self._push(node)
+
+    def choose(self, service: str) -> str:
+        """The node the next pod of ``service`` goes to (not yet recorded)."""
+        in_zone = self._in_zone.get(service, {})
+        load = {z: in_zone.get(z, 0) / len(names) for z, names in self._zones.items()}
+        fewest = min(load.values())
+        zones = sorted(z for z, v in load.items() if v == fewest)
+        zone = zones[int(self._rng.random() * len(zones))] if len(zones) > 1 else zones[0]
+        return self._choose_in(service, zone)
+
+    def _choose_in(self, service: str, zone: str) -> str:
+        heap, on_node = self._heaps[zone], self._on_node.get(service, {})
+        level = self._level.get((service, zone), 0)
+        aside: list[tuple[float, float, str]] = []
+        while True:
+            if not heap:  # every node holds more than `level` of this service's pods
+                level += 1
+                heap.extend(aside)
+                heapq.heapify(heap)
+                aside = []
+                continue
+            entry = heapq.heappop(heap)
+            allocated, _, node = entry
+            if allocated != self.allocated(node):
+                continue  # stale: a newer entry for this node is in the heap
+            if on_node.get(node, 0) > level:
+                aside.append(entry)
+                continue
+            for kept in aside:
+                heapq.heappush(heap, kept)
+            self._level[(service, zone)] = level
+            return node  # its entry is pushed again when the pod is recorded
+
+    def _push(self, node: str) -> None:
+        zone = self._nodes[node].zone
+        heapq.heappush(self._heaps[zone], (self.allocated(node), float(self._rng.random()), node))
+
+
 class Topology:
     """Pods placed on nodes, and the route of every call under one mesh mode."""
 
@@ -87,17 +178,19 @@ class Topology:
             for name in pool.node_names()
         }
         self._placed: dict[str, float] = dict.fromkeys(self.nodes, 0.0)  # CPU requests, m
-        self._count: dict[str, int] = dict.fromkeys(self.nodes, 0)
+        self._spread = Spread(self.nodes, scenario.sim.seed)
         self.pods: dict[str, list[Pod]] = {}
-        sidecar_m = params.sidecar.cpu_request_m if self.mode == "sidecar" else 0.0
+        sidecar = params.sidecar if self.mode == "sidecar" else None
         for name, svc in scenario.services.items():
+            cpu_m = svc.cpu_request_m + (sidecar.cpu_request_m if sidecar else 0.0)
+            memory_mib = svc.memory_request_mib + (sidecar.memory_request_mib if sidecar else 0.0)
             self.pods[name] = [
-                self._place(f"{name}-{i}", name, svc.nodes, i, svc.cpu_request_m + sidecar_m)
+                self._place(f"{name}-{i}", name, svc.nodes, i, cpu_m, memory_mib)
                 for i in range(svc.replicas)
             ]
         client = scenario.workload.client
         pinned = [client.node] if client.node else None
-        self.client = self._place(CLIENT, CLIENT, pinned, 0, 0.0, in_mesh=client.in_mesh)
+        self.client = self._place(CLIENT, CLIENT, pinned, 0, 0.0, 0.0, in_mesh=client.in_mesh)
         self.waypoint_of: dict[str, str] = {}
         self.waypoints: dict[str, list[Pod]] = {}
         if self.mode == "waypoint":
@@ -112,17 +205,18 @@ class Topology:
         service: str,
         pinned: list[str] | None,
         index: int,
-        request_m: float,
+        cpu_m: float,
+        memory_mib: float,
         in_mesh: bool = True,
     ) -> Pod:
         if pinned:
             node = pinned[index % len(pinned)]
         elif self.scenario.cluster.placement == "binpack":
-            node = self._binpack(request_m)
+            node = self._binpack(cpu_m)
         else:
-            node = min(self.nodes, key=lambda n: self._count[n])  # first of the least used
-        self._placed[node] += request_m
-        self._count[node] += 1
+            node = self._spread.choose(service)
+        self._placed[node] += cpu_m
+        self._spread.record(node, service, cpu_m, memory_mib)
         return Pod(name, service, node, in_mesh)
 
     def _binpack(self, request_m: float) -> str:
@@ -136,10 +230,17 @@ class Topology:
         if not specs:
             namespaces = sorted({s.namespace for s in self.scenario.services.values()})
             specs = [Waypoint(name=f"waypoint-{ns}", namespace=ns) for ns in namespaces]
-        request_m = self.params.waypoint.cpu_request_m
+        wp = self.params.waypoint
         for spec in specs:
             self.waypoints[spec.name] = [
-                self._place(f"{spec.name}-{i}", spec.name, spec.nodes, i, request_m)
+                self._place(
+                    f"{spec.name}-{i}",
+                    spec.name,
+                    spec.nodes,
+                    i,
+                    wp.cpu_request_m,
+                    wp.memory_request_mib,
+                )
                 for i in range(spec.replicas)
             ]
             served = spec.services or [

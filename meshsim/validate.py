@@ -5,32 +5,31 @@ it was not (the hold-out)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 
-from meshsim import __version__
+from meshsim import __version__, profiles
 from meshsim.additive import Additive
 from meshsim.calibrate import residual_table, simulated_metrics
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario, load_scenario
-from meshsim.measurements import CPU, LATENCY, METRICS, scenario_for, select
+from meshsim.measurements import CPU, LATENCY, METRICS, scenario_for
 from meshsim.output import write_bytes, write_csv, write_json
 from meshsim.simulate import simulate
 
-TARGETS_PCT = {"p50": 20.0, "p90": 20.0, "p99": 35.0, "cpu": 20.0}
+TARGETS_PCT = {"p50": 15.0, "p90": 15.0, "p99": 25.0, "cpu": 15.0}  # issue 10
 
 
 def template_for(profile_path: Path, scenario: str | None) -> LoadedScenario:
     """The scenario a fitted profile is validated in: its recorded template and fitted
     environment, with the profile itself as ``mesh.profile``."""
-    doc = yaml.safe_load(profile_path.read_text())
-    calibration = (doc or {}).get("calibration") or {}
+    calibration = profiles.calibration_of(profile_path)
+    profiles.load_profile(str(profile_path))  # the whole profile checked first, as data
     if scenario:
         path = Path(scenario)
     elif calibration.get("template"):
@@ -60,13 +59,21 @@ def additive_metrics(loaded: LoadedScenario) -> dict[str, float]:
 def validate(
     template: LoadedScenario,
     points: pd.DataFrame,
-    fit_on: str | None,
+    fitted: Iterable[str] = (),
     duration_s: float = 4.0,
     replications: int = 1,
     progress: Callable[[str], None] | None = None,
+    dropped: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per point and metric: meshsim and additive predictions, measured, errors."""
-    fitted = set(select(points, fit_on)["point"]) if fit_on else set()
+    """One row per point and metric: meshsim and additive predictions, measured, errors.
+
+    ``fitted`` names the points the profile was fitted on (``set`` = fit; the rest are the
+    hold-out): identities, never a query, so a profile's record of its fit does not select or
+    mark anything in other data. ``dropped`` points (invalid runs, points not selected) get one
+    row each with ``set`` = dropped and the reason, so the table says what it left out."""
+    if isinstance(fitted, str):
+        raise TypeError("fitted: the ids of the fitted points, not a selector")
+    fitted = set(fitted)
     frames = []
     for i, (_, point) in enumerate(points.iterrows()):
         if progress:
@@ -81,7 +88,45 @@ def validate(
         for key in ("mode", "variant", "connections", "requested_qps", "campaign"):
             row[key] = point[key]
         row["set"] = "fit" if point["point"] in fitted else "holdout"
+        row["dropped_because"] = ""
         frames.append(row.drop(columns=["log_ratio"]))
+    if dropped is not None and len(dropped):
+        keys = ["point", "mode", "variant", "connections", "requested_qps", "campaign"]
+        rows = dropped[[k for k in keys if k in dropped.columns]].copy()
+        rows["set"] = "dropped"
+        rows["dropped_because"] = dropped["reason"].to_numpy()
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)
+
+
+def measured(points: pd.DataFrame) -> pd.Series:
+    """Which points have at least one metric meshsim predicts."""
+    return points[list(METRICS)].apply(pd.to_numeric).gt(0).any(axis=1)
+
+
+def dropped_points(
+    points: pd.DataFrame, chosen: pd.DataFrame, invalid: pd.DataFrame, why: str
+) -> pd.DataFrame:
+    """Every point left out of a validation: the invalid runs (with their reasons), the valid
+    points the selection did not choose (``why``), and chosen points with nothing measured
+    that meshsim predicts."""
+    unchosen = points[~points["point"].isin(chosen["point"])].assign(reason=why)
+    empty = chosen[~measured(chosen)].assign(reason="nothing measured to compare (latency or CPU)")
+    columns = [
+        "point",
+        "run_label",
+        "reason",
+        "campaign",
+        "mode",
+        "variant",
+        "connections",
+        "requested_qps",
+    ]
+    frames = [
+        f[[c for c in columns if c in f.columns]] for f in (invalid, unchosen, empty) if len(f)
+    ]
+    if not frames:
+        return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -97,8 +142,9 @@ def summarise(table: pd.DataFrame, provenance: dict[str, Any]) -> dict[str, Any]
         "units": {"mape_pct": "mean absolute percentage error, %"},
         "targets_pct": TARGETS_PCT,
     }
+    scored = table[table["set"] != "dropped"]
     for subset in ("holdout", "fit", "all"):
-        rows = table if subset == "all" else table[table["set"] == subset]
+        rows = scored if subset == "all" else scored[scored["set"] == subset]
         if rows.empty:
             continue
         part: dict[str, Any] = {"points": int(rows["point"].nunique())}
@@ -111,6 +157,8 @@ def summarise(table: pd.DataFrame, provenance: dict[str, Any]) -> dict[str, Any]
             m: v <= TARGETS_PCT[m] for m, v in part["meshsim_mape_pct"].items()
         }
         out[subset] = part
+    dropped = table[table["set"] == "dropped"].drop_duplicates("point")
+    out["dropped"] = [{"point": r.point, "reason": r.dropped_because} for r in dropped.itertuples()]
     headline = out.get("holdout") or out["all"]
     out["mape_pct"] = headline["meshsim_mape_pct"]
     out["additive_mape_pct"] = headline["additive_mape_pct"]
@@ -178,7 +226,40 @@ def plots(table: pd.DataFrame, out: Path) -> list[Path]:
             ax.legend(fontsize=6)
         fig.tight_layout()
         written.append(_save(fig, out / name))
+    cpu = table[table["metric"].isin(CPU)]
+    if cpu["requested_qps"].nunique() >= 2:
+        written.append(_cpu_vs_load(cpu, out / "cpu-vs-load.png"))
     return written
+
+
+def _cpu_vs_load(cpu: pd.DataFrame, path: Path) -> Path:
+    """Proxy CPU against the requested rate, per metric: measured, meshsim, additive; the
+    points the profile was fitted on are filled."""
+    groups = list(cpu.groupby(["campaign", "metric"]))
+    fig = Figure(figsize=(4.2 * len(groups), 4))
+    axes = fig.subplots(1, len(groups), squeeze=False)
+    for ax, ((campaign, metric), rows) in zip(axes[0], groups, strict=True):
+        rows = rows.sort_values("requested_qps")
+        ax.plot(rows["requested_qps"], rows["measured"], "ks-", label="measured")
+        ax.plot(rows["requested_qps"], rows["meshsim"], "C0o-", label="meshsim")
+        ax.plot(rows["requested_qps"], rows["additive"], "C1x:", label="additive")
+        fit = rows[rows["set"] == "fit"]
+        ax.scatter(
+            fit["requested_qps"],
+            fit["measured"],
+            s=90,
+            facecolors="none",
+            edgecolors="C3",
+            label="fitted on",
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{campaign}: {metric}", fontsize=9)
+        ax.set_xlabel("requested rate (requests/s)")
+        ax.set_ylabel("CPU (millicores)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
 
 
 def _save(fig: Figure, path: Path) -> Path:

@@ -573,7 +573,7 @@ pd.DataFrame(fit["parameters"])[["parameter", "start", "value", "sensitivity", "
     code("""
 points = select(load_measurements(sorted(FIXTURES.glob("*.json"))),
                 "campaign == '193ff770' and connections in (1, 16, 64)")
-table = validate(template_for(PROFILE, None), points, fit["fit_on"], duration_s=2.0)
+table = validate(template_for(PROFILE, None), points, fit["fitted_points"], duration_s=2.0)
 lat = table[table["metric"].isin(["p50", "p90"])]
 lat.groupby("metric")[["meshsim_error_pct", "additive_error_pct"]].apply(
     lambda g: g.abs().mean()).round(1).rename(columns=lambda c: c.replace("_error_pct", " MAPE %"))

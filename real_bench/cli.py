@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +35,10 @@ def _cmd_local(args: argparse.Namespace) -> int:
 
     if args.cleanup:
         removed = netns.sweep_stale()
-        print(f"removed {len(removed)} stale namespaces" + (f": {removed}" if removed else ""))
+        dirs = runner.sweep_stale_workdirs()
+        print(f"removed {len(removed)} stale namespaces" + (f": {removed}" if removed else "")
+              + f" and {len(dirs)} temp dirs (CA keys, certs, logs)"
+              + (f": {', '.join(map(str, dirs))}" if dirs else ""))
         return 0
     m = runner.quick_matrix() if args.quick else runner.LocalMatrix()
     if args.modes:
@@ -65,7 +69,8 @@ def _cmd_kind(args: argparse.Namespace) -> int:
     from real_bench.kind.plan import load_matrix, run
 
     matrix = load_matrix(Path(args.matrix))
-    run(matrix, dry_run=args.dry_run, out_dir=Path(args.out), stream=sys.stdout)
+    run(matrix, dry_run=args.dry_run, out_dir=Path(args.out), stream=sys.stdout,
+        context=args.context)
     return 0
 
 
@@ -119,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     kind.add_argument("matrix", help="MATRIX.yaml")
     kind.add_argument("--dry-run", action="store_true", help="print commands and manifests only")
     kind.add_argument("--out", default="out/real-bench-kind")
+    kind.add_argument("--context", help="measure on this existing cluster (kubectl context) "
+                      "instead of creating one; it is never changed cluster-wide or deleted")
     kind.set_defaults(func=_cmd_kind)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of one record")
@@ -131,8 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every `finally` and temp-file removal runs
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return int(args.func(args))
     except BenchError as exc:
@@ -141,6 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("real-bench: interrupted; everything created was removed", file=sys.stderr)
         return 130
+    except SystemExit as exc:  # the local and kind runners turn SIGTERM/SIGINT/SIGHUP into this
+        if exc.code not in _SIGNAL_EXITS:
+            raise
+        name = _SIGNAL_EXITS[exc.code]
+        print(f"real-bench: stopped by {name}; everything created was removed", file=sys.stderr)
+        return int(exc.code)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+_SIGNAL_EXITS = {128 + s: s.name for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
 
 
 if __name__ == "__main__":

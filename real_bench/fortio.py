@@ -9,11 +9,15 @@ Fields added by later versions (`ErrorsDurationHistogram`, `Uniform`, `Jitter`, 
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from real_bench.errors import BenchError
+from real_bench.files import excerpt, validation_error
 from real_bench.record import (
     PERCENTILES,
     Bucket,
@@ -69,22 +73,76 @@ def mode_from_label(label: str) -> tuple[str, str | None] | None:
 
 
 def _req_qps(value: Any, where: str) -> float | None:
-    if value in (None, "", "max", -1, "-1"):
+    """None for fortio's closed-loop "max" (also written 0 or -1)."""
+    if value in (None, "", "max", -1, "-1", 0, "0"):
         return None
+    q = number(value, where, "RequestedQPS")
+    if q == 0:
+        return None
+    return q
+
+
+def number(value: Any, where: str, field: str, minimum: float = 0.0) -> float:
+    """A finite number >= ``minimum`` read from a result file, or a one-line BenchError."""
+    if isinstance(value, bool):
+        raise BenchError(f"{where}: field {field}: not a number: {excerpt(value)}")
     try:
-        q = float(value)
+        x = float(value)
     except (TypeError, ValueError):
-        raise BenchError(f"{where}: field RequestedQPS: not a number or 'max': {value!r}") from None
-    return q if q > 0 else None
+        raise BenchError(f"{where}: field {field}: not a number: {excerpt(value)}") from None
+    if not math.isfinite(x):
+        raise BenchError(f"{where}: field {field}: not a finite number: {excerpt(value)}")
+    if x < minimum:
+        raise BenchError(f"{where}: field {field}: {x:g} is below {minimum:g}")
+    return x
+
+
+def count(value: Any, where: str, field: str, minimum: int = 0) -> int:
+    """A whole number of requests >= ``minimum``, or a one-line BenchError."""
+    x = number(value, where, field, minimum)
+    if x != int(x):
+        raise BenchError(f"{where}: field {field}: not a whole number: {x:g}")
+    return int(x)
 
 
 def _num(doc: dict[str, Any], key: str, where: str) -> float:
-    try:
-        return float(doc[key])
-    except KeyError:
-        raise BenchError(f"{where}: missing field {key}") from None
-    except (TypeError, ValueError):
-        raise BenchError(f"{where}: field {key}: not a number: {doc[key]!r}") from None
+    if key not in doc:
+        raise BenchError(f"{where}: missing field {key}")
+    return number(doc[key], where, key)
+
+
+def _check_histogram(hist: dict[str, Any], where: str) -> None:
+    """Counts whole and non-negative, bucket edges finite and ordered, percents cumulative."""
+    total = count(hist["Count"], where, "DurationHistogram.Count", minimum=1)
+    data = hist.get("Data")
+    if not isinstance(data, list) or not data:
+        raise BenchError(f"{where}: field DurationHistogram.Data: missing or empty")
+    seen, last_pct = 0, 0.0
+    for i, bucket in enumerate(data):
+        field = f"DurationHistogram.Data.{i}"
+        if not isinstance(bucket, dict):
+            raise BenchError(f"{where}: field {field}: not a bucket object")
+        for key in ("Start", "End", "Percent", "Count"):
+            if key not in bucket:
+                raise BenchError(f"{where}: field {field}: missing {key}")
+        start = number(bucket["Start"], where, f"{field}.Start")
+        if number(bucket["End"], where, f"{field}.End") < start:
+            raise BenchError(f"{where}: field {field}.End: below Start")
+        pct = number(bucket["Percent"], where, f"{field}.Percent")
+        if pct < last_pct or pct > 100.0 + 1e-9:
+            raise BenchError(f"{where}: field {field}.Percent: not cumulative within 0-100")
+        last_pct = pct
+        seen += count(bucket["Count"], where, f"{field}.Count")
+    if seen != total:
+        raise BenchError(
+            f"{where}: field DurationHistogram.Count: {total}, but the buckets hold {seen}"
+        )
+    for i, entry in enumerate(hist.get("Percentiles") or []):
+        field = f"DurationHistogram.Percentiles.{i}"
+        if not isinstance(entry, dict) or not {"Percentile", "Value"} <= set(entry):
+            raise BenchError(f"{where}: field {field}: expected Percentile and Value")
+        number(entry["Percentile"], where, f"{field}.Percentile")
+        number(entry["Value"], where, f"{field}.Value")
 
 
 def is_fortio(doc: Any) -> bool:
@@ -102,23 +160,43 @@ def record_from_fortio(doc: dict[str, Any], path: Path, mode: str | None = None,
     if mode is None:
         found = mode_from_label(label) or mode_from_label(path.stem)
         if not found:
-            raise BenchError(f"{where}: field Labels: cannot tell the mesh mode from {label!r} "
-                             f"(pass --mode)")
+            raise BenchError(f"{where}: field Labels: cannot tell the mesh mode from "
+                             f"{excerpt(label)} (pass --mode)")
         mode, variant = found
     else:
         variant = None
     requested = _req_qps(doc.get("RequestedQPS"), where)
     achieved = _num(doc, "ActualQPS", where)
     duration_s = _num(doc, "ActualDuration", where) / 1e9
+    if duration_s <= 0:
+        raise BenchError(f"{where}: field ActualDuration: must be > 0")
     for key in ("Min", "Max", "Avg"):
-        _num(hist, key, f"{where}: DurationHistogram")
-    if hist["Count"] and not hist.get("Data"):
-        raise BenchError(f"{where}: field DurationHistogram.Data: missing or empty")
+        if key not in hist:
+            raise BenchError(f"{where}: missing field DurationHistogram.{key}")
+        number(hist[key], where, f"DurationHistogram.{key}")
+    if "StdDev" in hist:
+        number(hist["StdDev"], where, "DurationHistogram.StdDev")
+    _check_histogram(hist, where)
+    codes = doc.get("RetCodes") or {}
+    if not isinstance(codes, dict):
+        raise BenchError(f"{where}: field RetCodes: not an object")
+    for code, n in codes.items():
+        count(n, where, f"RetCodes.{excerpt(code, 12, quote=False)}")
+    for key in ("Sizes", "HeaderSizes"):
+        part = doc.get(key) or {}
+        if not isinstance(part, dict):
+            raise BenchError(f"{where}: field {key}: not an object")
+        if "Avg" in part:
+            number(part["Avg"], where, f"{key}.Avg")
+    if doc.get("NumThreads") is not None:
+        count(doc["NumThreads"], where, "NumThreads")
     try:
         return _build(doc, hist, path, label, mode, variant, placement, requested, achieved,
                       duration_s)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BenchError(f"{where}: malformed fortio result: {type(exc).__name__} {exc}") from None
+    except ValidationError as exc:  # e.g. StartTime not text
+        raise validation_error(where, exc) from None
+    except (KeyError, TypeError, ValueError) as exc:  # a shape the checks above did not foresee
+        raise BenchError(f"{where}: malformed fortio result ({type(exc).__name__})") from None
 
 
 def _build(doc: dict[str, Any], hist: dict[str, Any], path: Path, label: str, mode: str,

@@ -5,7 +5,10 @@ Formats, recognised by content (not by extension):
 - fortio ``load -json`` output: one JSON document with ``DurationHistogram`` (see fortio.py);
 - istio/tools ``perf/benchmark`` records (``runner/fortio.py`` ``convert_data`` + Prometheus
   CPU/memory columns), as JSON lines or as the CSV it writes: integer microseconds
-  ``p50 ... p999``, rounded ``ActualQPS``, ``ActualDuration`` in whole seconds,
+  ``p50``, ``p90``, ``p99`` (``p75``, ``p999`` when present), rounded ``ActualQPS``,
+  ``ActualDuration`` in whole seconds, ``NumThreads``, ``Labels`` such as
+  ``<runid>_qps_1000_c_16_1024_both`` (requested rate, connections and payload bytes: the rate
+  is taken from there when there is no ``RequestedQPS`` column),
   ``cpu_mili_<stat>_<deployment>_<container>``, ``mem_MB_<stat>_...`` (2019 naming) or
   ``cpu_mili_avg_istio_proxy_<deployment>`` (current naming);
 - real_bench's own JSON lines (``RunRecord``), e.g. ``results/*/records.jsonl``.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,7 +27,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from real_bench.errors import BenchError
-from real_bench.fortio import is_fortio, mode_from_label, record_from_fortio
+from real_bench.files import excerpt, field_path, read_text, validation_error
+from real_bench.fortio import count, is_fortio, mode_from_label, number, record_from_fortio
 from real_bench.record import (
     Component,
     Errors,
@@ -34,6 +39,25 @@ from real_bench.record import (
 )
 
 _ISTIO_KEYS = {"Labels", "p50", "ActualQPS"}
+_REQUIRED_PERCENTILES = ("p50", "p90", "p99")
+_OPTIONAL_PERCENTILES = ("p75", "p999")
+_LABEL_REQUEST = re.compile(
+    r"(?:^|_)qps_(?P<qps>max|\d+(?:\.\d+)?)_c_(?P<connections>\d+)(?:_(?P<payload>\d+))?(?=_|$)"
+)
+
+
+def request_from_label(label: str) -> dict[str, float | int | None]:
+    """What an istio/tools label says was requested: ``qps`` (None = max rate),
+    ``connections`` and ``payload_bytes``; empty when the label does not say."""
+    match = _LABEL_REQUEST.search(label.lower())
+    if not match:
+        return {}
+    qps, payload = match["qps"], match["payload"]
+    return {
+        "qps": None if qps == "max" else float(qps),
+        "connections": int(match["connections"]),
+        "payload_bytes": int(payload) if payload else None,
+    }
 
 
 def is_istio_tools(doc: Any) -> bool:
@@ -69,6 +93,14 @@ _RES = re.compile(r"^(cpu_mili|mem_MB|mem_Mi)_(min|avg|max)_(.+)$")
 def record_from_istio_tools(doc: dict[str, Any], where: str, mode: str | None = None,
                             placement: str = "unknown") -> RunRecord:
     """Normalize one istio/tools compiled record (CPU/memory come from Prometheus)."""
+    try:
+        return _istio_tools(doc, where, mode, placement)
+    except ValidationError as exc:  # a field the checks below do not cover, e.g. StartTime
+        raise validation_error(where, exc) from None
+
+
+def _istio_tools(doc: dict[str, Any], where: str, mode: str | None,
+                 placement: str) -> RunRecord:
     label = str(doc.get("Labels") or "")
     variant = None
     if mode is None:
@@ -78,8 +110,8 @@ def record_from_istio_tools(doc: dict[str, Any], where: str, mode: str | None = 
             if cs is not None and ss is not None and not _truthy(cs) and not _truthy(ss):
                 found = ("none", None)
         if not found:
-            raise BenchError(f"{where}: field Labels: cannot tell the mesh mode from {label!r} "
-                             f"(pass --mode)")
+            raise BenchError(f"{where}: field Labels: cannot tell the mesh mode from "
+                             f"{excerpt(label)} (pass --mode)")
         mode, variant = found
 
     def num(key: str, required: bool = True) -> float | None:
@@ -88,31 +120,46 @@ def record_from_istio_tools(doc: dict[str, Any], where: str, mode: str | None = 
             if required:
                 raise BenchError(f"{where}: missing field {key}")
             return None
-        try:
-            return float(val)
-        except (TypeError, ValueError):
-            raise BenchError(f"{where}: field {key}: not a number: {val!r}") from None
+        return number(val, where, key)  # finite and >= 0: every field here is a rate, time or %
 
     achieved = num("ActualQPS")
     duration = num("ActualDuration")
     assert achieved is not None and duration is not None
+    asked = request_from_label(label)
     req_raw = doc.get("RequestedQPS")
-    requested = None if str(req_raw).strip().lower() in ("max", "", "none", "-1") else num(
-        "RequestedQPS")
-    count = round(achieved * duration)  # not stored: estimated from rate x duration
+    if req_raw in (None, "") and asked:  # older CSVs: the rate is only in the label
+        requested = asked["qps"]
+    elif str(req_raw).strip().lower() in ("max", "", "none", "-1"):
+        requested = None
+    else:
+        requested = num("RequestedQPS")
+    n_requests = round(achieved * duration)  # not stored: estimated from rate x duration
     err_pct = num("errorPercent", required=False) or 0.0
-    n_err = round(err_pct / 100.0 * count)
-    lat = Latency(count=count, min_us=num("min", False), max_us=num("max", False),
-                  **{f"{k}_us": num(k) for k in ("p50", "p75", "p90", "p99", "p999")})
+    if err_pct > 100:
+        raise BenchError(f"{where}: field errorPercent: {err_pct:g} is above 100")
+    n_err = round(err_pct / 100.0 * n_requests)
+    percentiles = {f"{k}_us": num(k) for k in _REQUIRED_PERCENTILES}
+    for k in _OPTIONAL_PERCENTILES:  # not every istio/tools version writes them
+        value = num(k, required=False)
+        percentiles[f"{k}_us"] = math.nan if value is None else value
+    lat = Latency(count=n_requests, min_us=num("min", False), max_us=num("max", False),
+                  **percentiles)
+    threads = doc.get("NumThreads")
+    if threads not in (None, ""):
+        connections = count(threads, where, "NumThreads")
+    elif asked:
+        connections = asked.get("connections") or 0
+    else:
+        raise BenchError(f"{where}: field NumThreads: missing, and no c_N in the label")
     comps: dict[str, dict[str, Any]] = {}
     for key, val in doc.items():
-        m = _RES.match(key)
+        m = _RES.match(str(key))
         if not m or val in (None, ""):
             continue
         kind, stat, who = m.groups()
         name, role = _component_role(who)
         c = comps.setdefault(name, {"role": role, "raw": who})
-        c[f"{kind}_{stat}"] = float(val)
+        c[f"{kind}_{stat}"] = number(val, where, excerpt(key, 60, quote=False))
     components = [
         Component(name=name, role=c["role"], program=_program(c["role"], c["raw"]),
                   cpu_millicores=c.get("cpu_mili_avg"),
@@ -128,12 +175,12 @@ def record_from_istio_tools(doc: dict[str, Any], where: str, mode: str | None = 
         backend="external", mode=mode,  # type: ignore[arg-type]
         mode_variant=variant, label=label, start_time=doc.get("StartTime"),
         requested_qps=requested, achieved_qps=achieved,
-        connections=int(num("NumThreads") or 0),
-        payload_bytes=None, placement=placement,  # type: ignore[arg-type]
+        connections=connections,
+        payload_bytes=asked.get("payload_bytes"), placement=placement,  # type: ignore[arg-type]
         duration_s=duration, load_generator="fortio (istio/tools perf/benchmark)",
         open_loop=False, latency=lat, errors=Errors(total=n_err),
         components=components,
-        validity=judge(requested, achieved, count - n_err, n_err, total_requests=count),
+        validity=judge(requested, achieved, n_requests - n_err, n_err, total_requests=n_requests),
         extra=extra,
     )
 
@@ -159,22 +206,20 @@ def _from_doc(doc: Any, where: str, path: Path, mode: str | None,
             return RunRecord.model_validate(doc)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(x) for x in err["loc"])
+            field = field_path(err["loc"])
             raise BenchError(f"{where}: field {field}: {err['msg']}") from None
     if is_fortio(doc):
         return record_from_fortio(doc, path, mode=mode, placement=placement)
     if is_istio_tools(doc):
         return record_from_istio_tools(doc, where, mode=mode, placement=placement)
-    keys = ", ".join(list(doc)[:5]) if isinstance(doc, dict) else type(doc).__name__
-    raise BenchError(f"{where}: not a fortio, istio/tools or real_bench record (keys: {keys})")
+    what = "an object without the expected fields" if isinstance(doc, dict) else (
+        f"a JSON {type(doc).__name__}")
+    raise BenchError(f"{where}: not a fortio, istio/tools or real_bench record ({what})")
 
 
 def load_file(path: Path, mode: str | None = None, placement: str = "unknown") -> list[RunRecord]:
     """All records in one file, whichever supported format it holds."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BenchError(f"{path}: cannot read: {exc.strerror}") from None
+    text = read_text(path)
     stripped = text.lstrip()
     if not stripped:
         raise BenchError(f"{path}: empty file")
@@ -183,6 +228,8 @@ def load_file(path: Path, mode: str | None = None, placement: str = "unknown") -
             doc = json.loads(text)
         except json.JSONDecodeError:
             doc = None  # maybe JSON lines
+        except RecursionError:
+            raise BenchError(f"{path}: JSON nested too deeply") from None
         if isinstance(doc, list):
             return [_from_doc(d, f"{path}[{i}]", path, mode, placement) for i, d in enumerate(doc)]
         if doc is not None:
@@ -195,25 +242,40 @@ def load_file(path: Path, mode: str | None = None, placement: str = "unknown") -
                 d = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise BenchError(f"{path}:{n}: not JSON: {exc.msg}") from None
+            except RecursionError:
+                raise BenchError(f"{path}:{n}: JSON nested too deeply") from None
             out.append(_from_doc(d, f"{path}:{n}", path, mode, placement))
         return out
     return _load_csv(path, text, mode, placement)
 
 
 def _load_csv(path: Path, text: str, mode: str | None, placement: str) -> list[RunRecord]:
-    rows = list(csv.DictReader(text.splitlines()))
-    if not rows or not set(rows[0]) >= _ISTIO_KEYS:
-        raise BenchError(f"{path}: CSV without the istio/tools columns Labels, p50, ActualQPS")
-    return [record_from_istio_tools(r, f"{path}:{i}", mode=mode, placement=placement)
-            for i, r in enumerate(rows, start=2)]
+    """istio/tools' CSV: a header, then one row per run with exactly the header's fields."""
+    reader = csv.reader(text.splitlines())
+    try:
+        header = next(reader, [])
+        if not set(header) >= _ISTIO_KEYS:
+            raise BenchError(f"{path}: CSV without the istio/tools columns Labels, p50, ActualQPS")
+        records = []
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise BenchError(f"{where}: {len(row)} fields, the header has {len(header)}")
+            doc = dict(zip(header, row, strict=True))
+            records.append(record_from_istio_tools(doc, where, mode=mode, placement=placement))
+    except csv.Error as exc:
+        raise BenchError(f"{path}:{reader.line_num}: not CSV: {str(exc)[:60]}") from None
+    if not records:
+        raise BenchError(f"{path}: CSV header without rows")
+    return records
 
 
 def load_files(paths: Iterable[Path], mode: str | None = None,
                placement: str = "unknown") -> list[RunRecord]:
     records: list[RunRecord] = []
     for p in paths:
-        if p.is_dir():
-            raise BenchError(f"{p}: is a directory (pass the files inside it)")
         records.extend(load_file(p, mode=mode, placement=placement))
     return records
 

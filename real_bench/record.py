@@ -19,7 +19,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,7 +51,7 @@ class _Model(BaseModel):
 class Latency(_Model):
     """Latency summary of the successful requests of the measured window, in microseconds."""
 
-    count: int = Field(description="requests the percentiles are computed from")
+    count: int = Field(ge=0, description="requests the percentiles are computed from")
     min_us: float | None = None
     mean_us: float | None = None
     max_us: float | None = None
@@ -68,15 +68,15 @@ class Bucket(_Model):
 
     start_us: float
     end_us: float
-    count: int
+    count: int = Field(ge=0)
 
 
 class Errors(_Model):
     """Failed requests of the measured window. `by_code` keys are HTTP codes or named failures
     (`"-1"` = fortio socket error, `connect`, `read`, `write`, `timeout`, `lost`)."""
 
-    total: int = 0
-    by_code: dict[str, int] = Field(default_factory=dict)
+    total: int = Field(0, ge=0)
+    by_code: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
 
 class Component(_Model):
@@ -134,12 +134,14 @@ class RunRecord(_Model):
     label: str | None = None
     start_time: str | None = Field(None, description="ISO 8601, UTC")
     repetition: int = 0
-    requested_qps: float | None = Field(None, description="None means 'max' (closed loop)")
-    achieved_qps: float
-    connections: int
+    requested_qps: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="None means 'max' (closed loop)"
+    )
+    achieved_qps: float = Field(ge=0, allow_inf_nan=False)
+    connections: int = Field(ge=0)
     payload_bytes: int | None = Field(None, description="response body size")
     placement: Placement = "unknown"
-    duration_s: float = Field(description="measured window")
+    duration_s: float = Field(ge=0, allow_inf_nan=False, description="measured window")
     warmup_s: float = Field(0.0, description="excluded before the window")
     load_generator: str = Field(description="program and pacing, e.g. 'wrk 4.1.0 + open-loop lua'")
     open_loop: bool = Field(description="latency measured from intended send time")
@@ -214,6 +216,8 @@ def judge(
     """Decide validity. A run that missed its rate measured a different (closed-loop) system."""
     reasons: list[str] = []
     ratio: float | None = None
+    if not (math.isfinite(achieved_qps) and achieved_qps >= 0) or min(samples, errors) < 0:
+        reasons.append("impossible counts or rate (negative or not finite)")
     if requested_qps:
         ratio = achieved_qps / requested_qps
         if abs(ratio - 1.0) > qps_tolerance:
@@ -311,8 +315,24 @@ def write_jsonl(path: Path, records: Iterable[RunRecord]) -> None:
 
 
 def read_jsonl(path: Path) -> list[RunRecord]:
+    """Records of a JSON lines file; a bad line is a one-line BenchError naming it."""
+    from pydantic import ValidationError
+
+    from real_bench.errors import BenchError
+    from real_bench.files import field_path, read_text
+
     out = []
-    for line in path.read_text().splitlines():
-        if line.strip():
+    for n, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
             out.append(RunRecord.model_validate_json(line))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = field_path(err["loc"])
+            msg = str(err["msg"]) if err["type"] != "json_invalid" else "not JSON"
+            raise BenchError(f"{path}:{n}: field {field}: {msg}" if field else
+                             f"{path}:{n}: {msg}") from None
+        except RecursionError:
+            raise BenchError(f"{path}:{n}: JSON nested too deeply") from None
     return out

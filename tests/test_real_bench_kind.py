@@ -1,8 +1,11 @@
-"""kind backend: the dry run prints the whole plan; its manifests are checked structurally."""
+"""kind backend: the dry run prints the whole plan; its manifests are checked structurally; a
+fake executor shows the real flow never deletes what it did not create and refuses to measure a
+mode that is not in place."""
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -70,15 +73,34 @@ def test_dry_run_every_mode(tmp_path: Path, mode: str, placement: str) -> None:
     term = aff[key]["requiredDuringSchedulingIgnoredDuringExecution"][0]
     assert term["topologyKey"] == "kubernetes.io/hostname"
     assert term["labelSelector"]["matchLabels"]["app"] == "fortio-server"
-    assert other not in aff
+    if mode == "waypoint":  # every fortio pod stays off the waypoint's own node
+        for dep in deps.values():
+            anti = dep["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+                "requiredDuringSchedulingIgnoredDuringExecution"]
+            assert any(t["labelSelector"]["matchLabels"].get(
+                "gateway.networking.k8s.io/gateway-name") == "waypoint" for t in anti)
+        placement_cm = next(d for d in docs if d["kind"] == "ConfigMap")
+        overlay = yaml.safe_load(placement_cm["data"]["deployment"])
+        wp_anti = overlay["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        assert wp_anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["labelSelector"][
+            "matchExpressions"][0]["values"] == ["fortio-server", "fortio-client"]
+        assert gw["spec"]["infrastructure"]["parametersRef"]["name"] == placement_cm[
+            "metadata"]["name"]
+    else:
+        assert other not in aff
     cmds = [" ".join(c) for c in bench.ex.commands]
-    assert any(c.startswith("kind create cluster") for c in cmds)
+    load, setup = plan.expected_seconds(bench.m, existing_cluster=False)
+    assert load == 70  # one point: 10 s warm-up + 60 s run
+    assert f"# expected duration: about {(load + setup) / 60:.0f} min" in text
+    create = next(c for c in cmds if c.startswith("kind create cluster"))
+    assert f"--image {plan.DEFAULT_NODE_IMAGE}" in create
+    assert cmds.index("kind get clusters") < cmds.index(create)  # never over an existing one
+    assert f"verify {mode}/{placement}" in text
     assert cmds[-1].startswith("kind delete cluster")
     loads = [c for c in cmds if "fortio load" in c and "-json" in c]
     assert len(loads) == 1 and "-uniform" in loads[0] and "-nocatchup" in loads[0]
     assert any("metrics/cadvisor" in c for c in cmds)
     assert any("istioctl install" in c and "profile=ambient" in c for c in cmds)
-    assert any(c.startswith("sysctl -w fs.inotify.max_user_watches") for c in cmds)
     assert any("delete namespace" in c for c in cmds)
 
 
@@ -141,3 +163,220 @@ def test_bad_matrix_one_line_exit_2(tmp_path: Path, text: str, needle: str) -> N
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert str(f) in proc.stderr and needle in proc.stderr
+
+
+# -- the real flow, with a fake executor -----------------------------------------------------
+
+
+class FakeExecutor(plan.Executor):
+    """Runs nothing: answers each command from the first rule whose text it contains."""
+
+    def __init__(self, rules: list[tuple[str, int, str]]) -> None:
+        super().__init__(False, io.StringIO())
+        self.rules = rules
+
+    def run_command(self, argv: list[str], input: str | None, timeout: float | None
+                    ) -> subprocess.CompletedProcess:
+        text = " ".join(argv)
+        for needle, code, out in self.rules:
+            if needle in text:
+                return subprocess.CompletedProcess(argv, code, out, "boom" if code else "")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    def ran(self, prefix: str) -> list[str]:
+        return [" ".join(c) for c in self.commands if " ".join(c).startswith(prefix)]
+
+
+@pytest.fixture
+def real_flow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No tools, no signals, no root, and inotify limits already high enough."""
+    monkeypatch.setattr(plan, "check_prerequisites", lambda m, existing=False: ({}, []))
+    monkeypatch.setattr(plan.signal, "signal", lambda *a: None)
+    monkeypatch.setattr(plan, "read_sysctl", lambda key: 10**7)
+
+
+def _matrix(**kw: object) -> KindMatrix:
+    return KindMatrix.model_validate({"modes": ["sidecar"], "qps": [100], "repetitions": 1,
+                                      "duration_s": 5, "warmup_s": 0, **kw})
+
+
+def _pod(app: str, node: str, sidecar: bool = False, ambient: bool = False,
+         labels: dict | None = None) -> dict:
+    containers = [{"name": "fortio"}] + ([{"name": "istio-proxy"}] if sidecar else [])
+    return {"metadata": {"name": f"{app}-1", "labels": labels or {"app": app},
+                         "annotations": ({"ambient.istio.io/redirection": "enabled"}
+                                         if ambient else {})},
+            "spec": {"nodeName": node, "containers": containers},
+            "status": {"phase": "Running"}}
+
+
+def _pods(*pods: dict) -> str:
+    return json.dumps({"items": list(pods)})
+
+
+def test_failed_kind_create_deletes_nothing(tmp_path: Path, real_flow: None) -> None:
+    ex = FakeExecutor([("kind create cluster", 1, "")])
+    with pytest.raises(BenchError, match="command failed"):
+        plan.run(_matrix(), False, tmp_path, executor=ex)
+    assert ex.ran("kind create cluster") and not ex.ran("kind delete")
+
+
+def test_existing_cluster_of_the_same_name_is_left_alone(tmp_path: Path, real_flow: None
+                                                          ) -> None:
+    ex = FakeExecutor([("kind get clusters", 0, "other\nreal-bench\n")])
+    with pytest.raises(BenchError, match=r"already exists.*--context kind-real-bench"):
+        plan.run(_matrix(), False, tmp_path, executor=ex)
+    assert not ex.ran("kind create") and not ex.ran("kind delete")
+
+
+def test_cluster_this_run_created_is_deleted_on_failure(tmp_path: Path, real_flow: None) -> None:
+    ex = FakeExecutor([("istioctl install", 1, "")])
+    with pytest.raises(BenchError):
+        plan.run(_matrix(), False, tmp_path, executor=ex)
+    assert ex.ran("kind delete cluster --name real-bench")
+    assert [" ".join(c) for c in ex.commands][-1] == "kind delete cluster --name real-bench"
+
+
+def test_keep_cluster_keeps_it(tmp_path: Path, real_flow: None) -> None:
+    ex = FakeExecutor([("istioctl install", 1, "")])
+    with pytest.raises(BenchError):
+        plan.run(_matrix(keep_cluster=True), False, tmp_path, executor=ex)
+    assert ex.ran("kind create") and not ex.ran("kind delete")
+
+
+def test_context_never_creates_changes_or_deletes_the_cluster(tmp_path: Path, real_flow: None
+                                                              ) -> None:
+    ex = FakeExecutor([
+        ("get nodes -l real-bench/role=worker", 0, "node/a\nnode/b\n"),
+        ("get pods -o json", 0, _pods(_pod("fortio-server", "a"), _pod("fortio-client", "b"))),
+    ])
+    with pytest.raises(BenchError, match=r"refusing to measure sidecar/cross-node.*no "
+                       r"istio-proxy sidecar"):
+        plan.run(_matrix(), False, tmp_path, context="prod", executor=ex)
+    cmds = [" ".join(c) for c in ex.commands]
+    assert not [c for c in cmds if c.startswith(("kind ", "istioctl", "helm", "sysctl",
+                                                 "docker"))]
+    assert all(c.startswith("kubectl --context prod") for c in cmds)
+    assert not [c for c in cmds if "fortio load" in c]  # refused before measuring
+    # the namespace it created (and only that) is removed again
+    assert [c for c in cmds if " delete " in c] == [
+        "kubectl --context prod delete namespace rb-sidecar-x --wait=true --timeout=300s"]
+
+
+def test_context_needs_labelled_workers(tmp_path: Path, real_flow: None) -> None:
+    ex = FakeExecutor([("get nodes -l", 0, "node/a\n")])
+    with pytest.raises(BenchError, match="1 nodes labelled real-bench/role=worker; 2 needed"):
+        plan.run(_matrix(), False, tmp_path, context="prod", executor=ex)
+    assert not [c for c in ex.commands if "apply" in c or "delete" in c]
+
+
+def test_an_existing_namespace_is_neither_used_nor_deleted(tmp_path: Path, real_flow: None
+                                                           ) -> None:
+    ex = FakeExecutor([("get nodes -l", 0, "node/a\nnode/b\n"),
+                       ("get namespace rb-sidecar-x", 0, "namespace/rb-sidecar-x\n")])
+    with pytest.raises(BenchError, match="namespace rb-sidecar-x already exists"):
+        plan.run(_matrix(), False, tmp_path, context="prod", executor=ex)
+    assert not [c for c in ex.commands if "apply" in c or "delete" in c]
+
+
+@pytest.mark.parametrize(("have", "root", "raised", "warned"), [
+    (2.0, True, False, False),   # higher than needed: never lowered
+    (1.0, True, False, False),   # exactly enough
+    (0.5, True, True, False),    # too low, root: raised
+    (0.5, False, False, True),   # too low, not root: skipped with a warning
+    (None, False, False, True),  # unreadable, not root
+])
+def test_sysctl_only_raises(monkeypatch: pytest.MonkeyPatch, have: float | None, root: bool,
+                            raised: bool, warned: bool) -> None:
+    """`have` is the current value as a fraction of what kind needs."""
+    monkeypatch.setattr(plan, "read_sysctl",
+                        lambda key: None if have is None else int(plan.INOTIFY[key] * have))
+    monkeypatch.setattr(plan.os, "geteuid", lambda: 0 if root else 1000)
+    ex = FakeExecutor([])
+    plan.KindBench(_matrix(), ex, Path(".")).raise_inotify()
+    assert bool(ex.ran("sysctl -w")) == raised
+    if raised:
+        assert ex.ran("sysctl -w") == ["sysctl -w fs.inotify.max_user_watches=524288",
+                                       "sysctl -w fs.inotify.max_user_instances=512"]
+    assert bool(ex.warnings) == warned
+
+
+GOOD = {
+    "none": [_pod("fortio-server", "a"), _pod("fortio-client", "b")],
+    "sidecar": [_pod("fortio-server", "a", sidecar=True), _pod("fortio-client", "b", True)],
+    "ambient": [_pod("fortio-server", "a", ambient=True), _pod("fortio-client", "b", ambient=True)],
+    "waypoint": [_pod("fortio-server", "a", ambient=True), _pod("fortio-client", "b", ambient=True),
+                 _pod("waypoint", "c", labels={"gateway.networking.k8s.io/gateway-name":
+                                               "waypoint"})],
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pod_checks_accept_each_mode_and_reject_the_others(mode: str) -> None:
+    from real_bench.kind.verify import pod_problems
+
+    assert pod_problems(mode, "cross-node", "own", {"items": GOOD[mode]}) == []
+    for other in MODES:
+        if other != mode:
+            assert pod_problems(other, "cross-node", "own", {"items": GOOD[mode]}), (mode, other)
+    assert pod_problems(mode, "same-node", "own", {"items": GOOD[mode]})  # client, server apart
+
+
+def test_waypoint_node_and_traffic_checks() -> None:
+    from real_bench.kind.verify import pod_problems, waypoint_requests
+
+    on_client = [*GOOD["waypoint"][:2], _pod("waypoint", "b", labels={
+        "gateway.networking.k8s.io/gateway-name": "waypoint"})]
+    assert "not a node of its own" in pod_problems("waypoint", "cross-node", "own",
+                                                   {"items": on_client})[0]
+    assert pod_problems("waypoint", "cross-node", "server", {"items": on_client})
+    assert pod_problems("waypoint", "cross-node", "any", {"items": on_client}) == []
+    stats = ('istio_requests_total{reporter="waypoint",destination_workload="fortio-server"} 20\n'
+             'istio_requests_total{reporter="waypoint",destination_workload="other"} 5\n')
+    assert waypoint_requests(stats) == 20 and waypoint_requests("") == 0
+
+
+def test_waypoint_that_carries_no_traffic_is_refused(tmp_path: Path, real_flow: None) -> None:
+    ex = FakeExecutor([("get pods -o json", 0, _pods(*GOOD["waypoint"])),
+                       ("stats/prometheus", 0, "# no requests\n")])
+    with pytest.raises(BenchError, match="waypoint counted no requests"):
+        plan.run(_matrix(modes=["waypoint"]), False, tmp_path, executor=ex)
+    assert not [c for c in ex.commands if "-json" in c]
+    assert ex.ran("kind delete cluster")  # ours: cleaned up
+
+
+FORTIO = {"RunType": "HTTP", "Labels": "x", "RequestedQPS": "100", "ActualQPS": 100.0,
+          "ActualDuration": 5e9, "NumThreads": 16, "RetCodes": {"200": 500},
+          "DurationHistogram": {"Count": 500, "Min": 0.001, "Max": 0.002, "Avg": 0.0015,
+                                "Data": [{"Start": 0.001, "End": 0.002, "Percent": 100,
+                                          "Count": 500}],
+                                "Percentiles": [{"Percentile": p, "Value": 0.0015}
+                                                for p in (50, 75, 90, 99, 99.9)]}}
+
+
+def test_empty_cpu_metrics_warn(tmp_path: Path, real_flow: None) -> None:
+    ex = FakeExecutor([("get pods -o json", 0, _pods(*GOOD["sidecar"])),
+                       ("-json", 0, json.dumps(FORTIO))])
+    bench = plan.run(_matrix(), False, tmp_path, executor=ex)
+    assert len(bench.records) == 1 and bench.records[0].components == []
+    assert any("no CPU counters" in w for w in ex.warnings)
+
+
+def test_node_image_must_be_supported_by_istio() -> None:
+    assert plan.kubernetes_version(plan.DEFAULT_NODE_IMAGE) == "1.34"
+    assert "1.34" in plan.ISTIO_KUBERNETES[".".join(plan.DEFAULT_ISTIO.split(".")[:2])]
+    with pytest.raises(ValueError, match=r"Istio 1\.30 supports"):
+        KindMatrix(node_image="kindest/node:v1.28.0")
+    KindMatrix(istio_version="1.99.0", node_image="kindest/node:v1.28.0")  # table unknown
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dry_run_on_an_existing_context_creates_nothing(mode: str, tmp_path: Path) -> None:
+    f = tmp_path / "matrix.yaml"
+    f.write_text(f"modes: [{mode}]\nqps: [100]\nrepetitions: 1\nduration_s: 5\nwarmup_s: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "real_bench.cli", "kind", str(f), "--dry-run",
+                           "--context", "my-cluster"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    commands = [line for line in proc.stdout.splitlines() if line.startswith("$ ")]
+    assert commands and all(c.startswith("$ kubectl --context my-cluster") for c in commands)
+    assert "never deleted" in proc.stdout and "# expected duration: about" in proc.stdout

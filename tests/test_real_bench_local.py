@@ -128,9 +128,54 @@ def test_sigterm_mid_run_leaves_nothing(tmp_path: Path) -> None:
     assert len(mid["procs"]) >= 4  # nginx, 2 ztunnels, waypoint, wrk
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(timeout=30)
-    assert rc != 0
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM  # like Ctrl-C: one line, status, clean-up
+    assert err.decode().splitlines() == [
+        "real-bench: stopped by SIGTERM; everything created was removed"
+    ]
     _assert_clean(before, _snapshot(marker), proc.pid)
+    assert not list((tmp_path / "tmp").iterdir())  # the temp dir with the CA key is gone
+
+
+def _wait_for_wrk(proc: subprocess.Popen[bytes], marker: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if any(Path(f"/proc/{p}/comm").read_text().strip() == "wrk"
+               for p in _procs_mentioning(marker) if Path(f"/proc/{p}/comm").exists()):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail("wrk never started")
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@needs_netns
+def test_cleanup_after_sigkill_removes_everything_including_the_ca_key(tmp_path: Path) -> None:
+    marker = str(tmp_path)
+    before = _snapshot(marker)
+    env = _env(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "real_bench.cli", "local", "--quick",
+                             "--modes", "sidecar", "--out", str(tmp_path / "out")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _wait_for_wrk(proc, marker)
+    proc.kill()  # SIGKILL: no handler, no finally, no atexit
+    proc.wait(timeout=10)
+    left = _snapshot(marker)
+    assert [n for n in left["netns"] if n.startswith(f"rb-{proc.pid}-")]
+    assert left["procs"]  # nginx, haproxy sidecars and wrk live on in their namespaces
+    keys = list((tmp_path / "tmp").rglob("ca.key"))
+    assert keys and keys[0].stat().st_mode & 0o077 == 0  # the CA key, root-only
+    done = subprocess.run([sys.executable, "-m", "real_bench.cli", "local", "--cleanup"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "1 temp dirs" in done.stdout
+    after = _snapshot(marker)  # other runs on this machine may come and go meanwhile: ours only
+    assert not [n for n in after["netns"] if n.startswith(f"rb-{proc.pid}-")]
+    assert after["procs"] == set() and after["links"] <= before["links"]
+    assert not list((tmp_path / "tmp").iterdir())
+    assert not list(tmp_path.rglob("*.key"))
 
 
 @needs_netns

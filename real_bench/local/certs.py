@@ -32,6 +32,7 @@ class CertAuthority:
         _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                  "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
                  "-subj", "/O=real-bench/CN=real-bench throwaway CA", cwd=self.dir)
+        (self.dir / "ca.key").chmod(0o600)  # root only; removed with the run's temp dir
 
     def host(self, name: str) -> str:
         return f"{name}.{DOMAIN}"

@@ -374,7 +374,7 @@ def run_matrix(m: LocalMatrix, out_dir: Path,
     records: list[RunRecord] = []
     t_start = time.monotonic()
     quiet_left = m.quiet_budget_s
-    with tempfile.TemporaryDirectory(prefix="real-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-") as tmp:
         tmpdir = Path(tmp)
         os.chmod(tmpdir, 0o755)  # haproxy drops to uid 1337 but reads certs before that
         ca = CertAuthority(tmpdir / "ca")
@@ -406,6 +406,21 @@ def run_matrix(m: LocalMatrix, out_dir: Path,
             "records": len(records)}
     atomic_write_text(out_dir / "run-meta.json", json.dumps(meta, indent=2) + "\n")
     return records
+
+
+WORKDIR_PREFIX = "real-bench-"  # + creating pid: a run killed with SIGKILL is found by it
+
+
+def sweep_stale_workdirs() -> list[Path]:
+    """Remove the temp dirs (throwaway CA key, certs, configs, logs) of runs whose pid is dead;
+    namespaces and their processes go with :func:`netns.sweep_stale`."""
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(WORKDIR_PREFIX).split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _keep_logs(wd: Path, out_dir: Path) -> None:
