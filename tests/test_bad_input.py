@@ -310,35 +310,58 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
-def test_killed_sweep_takes_its_workers_with_it(tmp_path):
-    out = tmp_path / "out"
+def _start_sweep(out: Path) -> tuple[subprocess.Popen, set[int]]:
+    """A sweep of long tasks on two workers, returned once both workers run."""
     cmd = [*meshsim_cmd(), "sweep", MM1, "--out", str(out), "--quiet", "--workers", "2"]
     cmd += ["--grid", "sim.seed=1,2,3,4", "--set", "workload.duration_s=600"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        workers: set[int] = set()
-        while len(workers) < 2 and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()
-            workers = _children(proc.pid)
-            time.sleep(0.1)
-        assert len(workers) >= 2, "the sweep should have started its workers"
-        time.sleep(1.0)  # let them start simulating
-    finally:
-        proc.kill()  # kill -9 of the driver only: its workers must follow
-        proc.wait()
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while len(workers) < 2 and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        workers = _children(proc.pid)
+        time.sleep(0.1)
+    time.sleep(1.0)  # let them start simulating
+    return proc, workers
+
+
+def _gone(workers: set[int]) -> list[int]:
+    """Wait up to 10 s for ``workers`` to end; kill and return those that did not."""
     deadline = time.monotonic() + 10
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     left = [w for w in workers if _alive(w)]
     for w in left:
         os.kill(w, signal.SIGKILL)
-    assert not left, "workers outlived the killed sweep"
+    return left
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_killed_sweep_takes_its_workers_with_it(tmp_path):
+    out = tmp_path / "out"
+    proc, workers = _start_sweep(out)
+    proc.kill()  # kill -9 of the driver only: its workers must follow
+    proc.wait()
+    assert len(workers) >= 2, "the sweep should have started its workers"
+    assert not _gone(workers), "workers outlived the killed sweep"
     from meshsim.outdir import locked
 
     with locked(out):  # the kernel released the dead driver's lock
         pass
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_sigterm_to_a_sweep_ends_its_workers_at_once(tmp_path):
+    out = tmp_path / "out"
+    proc, workers = _start_sweep(out)
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert len(workers) >= 2, "the sweep should have started its workers"
+    assert proc.returncode == 143
+    assert len(err.decode().strip().splitlines()) == 1 and b"Traceback" not in err, err
+    assert not _gone(workers), "workers outlived the terminated sweep"
+    assert not (out / "results.csv").exists()
 
 
 def test_a_second_sweep_on_a_locked_folder_is_refused(tmp_path, capsys):
