@@ -512,7 +512,8 @@ def run_sweep(
     work.check_tasks(sweep.size(), where, limits)
     tasks = sweep.tasks()
     events = sum(work.replication_events(t.loaded.scenario) for t in tasks)
-    work.check(events, sweep.base.scenario, where, "the sweep", limits)
+    largest = max((t.loaded.scenario for t in tasks), key=work.components)
+    work.check(events, largest, where, "the sweep", limits)
     with outdir.locked(out):
         _check_same_sweep(out, sweep)
         store = _Store(out)

@@ -657,3 +657,10 @@ def test_binary_sweep_file(data, tmp_path, out, capsys) -> None:
     sweep.write_bytes(data)
     result = run_cli(["sweep", str(sweep), "--quiet", "--out", str(out)], capsys)
     assert_contract(result, Expect(file="{sweep}"), {"sweep": str(sweep)}, out)
+
+
+def test_sweep_point_over_the_component_limit(out, capsys) -> None:
+    """The largest point counts, not the base scenario."""
+    argv = ["sweep", QUICKSTART, "--quiet", "--out", str(out)]
+    result = run_cli([*argv, "--grid", "services.db.replicas=1,1000000"], capsys)
+    assert_contract(result, Expect(file=None, words="--max-components"), {}, out)
