@@ -45,19 +45,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"meshsim: error: {one_line(message)}\n")
 
 
-def _number(low: float, *, above: bool = True, high: float = math.inf) -> Callable[[str], float]:
-    """An argparse type: a finite number above (or at least) ``low`` and below ``high``."""
+def _number(low: float, high: float = math.inf) -> Callable[[str], float]:
+    """An argparse type: a finite number strictly between ``low`` and ``high``."""
+    bound = f"> {low:g}" + (f" and < {high:g}" if high < math.inf else "")
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        ok = math.isfinite(value) and (value > low if above else value >= low) and value < high
-        if not ok:
-            bound = f"{'>' if above else '>='} {low:g}" + (
-                f" and < {high:g}" if high < math.inf else ""
-            )
+        if not (math.isfinite(value) and low < value < high):
             raise argparse.ArgumentTypeError(f"must be a finite number {bound}, not {text!r}")
         return value
 
