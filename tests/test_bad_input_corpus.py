@@ -39,6 +39,15 @@ def replaced(old: str, new: str) -> Callable[[Path], bytes]:
     return lambda tmp: BASE.replace(old, new, 1).encode()
 
 
+def replaced_all(*pairs: tuple[str, str]) -> Callable[[Path], bytes]:
+    """quickstart.yaml with several replacements."""
+    text = BASE
+    for old, new in pairs:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return lambda tmp: text.encode()
+
+
 def line_of(text: str) -> int:
     """1-based line of the first occurrence of ``text`` in quickstart.yaml after a case's
     replacement (the replacement keeps line numbers up to it)."""
@@ -287,6 +296,11 @@ SCENARIO_CASES: list[tuple[str, Callable[[Path], bytes], Expect]] = [
     (
         "requests-1e12",
         replaced("duration_s: 6", "requests: 1000000000000"),
+        Expect(words="--max-events", exempt=("capacity",)),
+    ),
+    (  # few requests, but so far apart that the run's watchdog ticks for ever
+        "tiny-rate-requests",
+        replaced_all(("duration_s: 6", "requests: 10"), ("rate_rps: 300", "rate_rps: 1.0e-9")),
         Expect(words="--max-events", exempt=("capacity",)),
     ),
     (
