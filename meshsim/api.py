@@ -81,14 +81,18 @@ def sweep(
     workers: int | None = None,
     progress: bool = True,
     percentiles: Sequence[float] | None = None,
+    limits: Any = None,
 ) -> pd.DataFrame:
-    """The cross product of ``grid`` (``path=v1,v2``) x replications, written under ``out``."""
+    """The cross product of ``grid`` (``path=v1,v2``) x replications, written under ``out``;
+    refused over ``limits`` (a meshsim.work.Limits; default: its defaults)."""
     from meshsim.stats import DEFAULT_PERCENTILES
     from meshsim.sweep import build_sweep, run_sweep
 
     chosen = tuple(percentiles or DEFAULT_PERCENTILES)
     spec = build_sweep(target, grid, overrides, replications, chosen)
-    return run_sweep(spec, Path(out), executor, scheduler, workers, progress)  # type: ignore[arg-type]
+    return run_sweep(
+        spec, Path(out), executor, scheduler, workers, progress, limits  # type: ignore[arg-type]
+    )
 
 
 def capacity(

@@ -11,7 +11,6 @@ seed at every point (common random numbers) the statistic moves smoothly with th
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,43 +24,7 @@ from meshsim.progress import Progress
 from meshsim.results import Result
 from meshsim.scenario import MODES, Fortio
 from meshsim.simulate import simulate
-
-_SLO = re.compile(
-    r"^\s*(?P<stat>p50|p90|p99|p999|mean)\s*(?P<op><=|<)\s*"
-    r"(?P<value>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?P<unit>ms|us|s)\s*$"
-)
-_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-@dataclass(frozen=True)
-class Slo:
-    """A latency objective on one end-to-end statistic, e.g. ``p99<=10ms``."""
-
-    statistic: str  # mean, p50, p90, p99, p999
-    strict: bool  # '<' rather than '<='
-    threshold_ms: float
-
-    @classmethod
-    def parse(cls, text: str) -> Slo:
-        m = _SLO.match(text)
-        if not m:
-            raise ScenarioError(
-                f"cannot read SLO {text!r}: expected STAT<=VALUE UNIT with STAT one of "
-                "p50, p90, p99, p999, mean, and UNIT one of us, ms, s (e.g. p99<=10ms)",
-                "--slo",
-            )
-        threshold = float(m["value"]) * _UNIT_MS[m["unit"]]
-        if threshold <= 0:
-            raise ScenarioError(f"SLO threshold must be positive: {text!r}", "--slo")
-        return cls(m["stat"], m["op"] == "<", threshold)
-
-    def met(self, value_ms: float) -> bool:
-        if math.isnan(value_ms):
-            return False
-        return value_ms < self.threshold_ms if self.strict else value_ms <= self.threshold_ms
-
-    def __str__(self) -> str:
-        return f"{self.statistic}{'<' if self.strict else '<='}{self.threshold_ms:g}ms"
+from meshsim.slo import Slo
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,28 @@
-"""``meshsim``: a thin command line over the Python API. Bad input exits 2 with one line."""
+"""``meshsim``: a thin command line over the Python API.
+
+One rule at the boundary: bad input (a file, a flag, a full disk) ends the command with one
+line on stderr, ``meshsim: error: FILE:LINE: FIELD: message``, and exit status 2; no traceback,
+and nothing half-written (``outdir.staged``). Work is estimated before anything is simulated
+and refused over the limits (``meshsim.work``; ``--max-events``, ``--max-components``).
+Ctrl-C and SIGTERM end a command the same way: one line, temporary output removed, exit
+status 128 + the signal (130, 143).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
-from meshsim import __version__, api
+from meshsim import __version__, api, outdir, work
 from meshsim.domain import MODES
-from meshsim.errors import ScenarioError
+from meshsim.errors import ScenarioError, one_line
 from meshsim.progress import bar
 
 
@@ -18,6 +31,73 @@ def parse_percentiles(text: str) -> tuple[float, ...]:
     from meshsim.stats import parse_percentiles as parse
 
     return parse(text)
+
+
+# --- the boundary: flags, output, limits ----------------------------------------------------
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"meshsim: error: {one_line(message)}\n")
+
+
+def _number(low: float, high: float = math.inf) -> Callable[[str], float]:
+    """An argparse type: a finite number strictly between ``low`` and ``high``."""
+    bound = f"> {low:g}" + (f" and < {high:g}" if high < math.inf else "")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low < value < high):
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _integer(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}, not {text!r}")
+        return value
+
+    return parse
+
+
+POSITIVE = _number(0)
+FRACTION = _number(0, high=1)
+
+
+def _limits(args: argparse.Namespace) -> work.Limits:
+    return work.Limits(
+        max_events=args.max_events,
+        max_components=args.max_components,
+        max_tasks=getattr(args, "max_tasks", work.DEFAULT_MAX_TASKS),
+    )
+
+
+def _check_out(out: str | None) -> None:
+    """Refuse an unusable ``--out`` before simulating, not after."""
+    if out:
+        outdir.probe(Path(out))
+
+
+def _write_out(out: str, write: Callable[[Path], list[Path]]) -> None:
+    """Write a command's files into a temporary folder, then move them to ``out``: all or none."""
+    with outdir.staged(out) as temp:
+        paths = write(temp)
+    for path in paths:
+        print(f"wrote {outdir.final_path(path, temp, Path(out))}")
 
 
 def _load(args: argparse.Namespace):
@@ -32,15 +112,18 @@ def _load(args: argparse.Namespace):
 def cmd_run(args: argparse.Namespace) -> int:
     from meshsim.artifacts import run_tables, write_run
 
+    _check_out(args.out)
     loaded = _load(args)
+    sc = loaded.scenario
+    events = work.replications(sc) * work.replication_events(sc)
+    work.check(events, sc, loaded.source, "the run", _limits(args))
     with bar("run", args.quiet) as progress:
         result = api.simulate(
             loaded, progress=progress, percentiles=parse_percentiles(args.percentiles)
         )
     print(run_tables(result))
     if args.out:
-        for path in write_run(result, Path(args.out)):
-            print(f"wrote {path}")
+        _write_out(args.out, lambda temp: write_run(result, temp))
     return 0
 
 
@@ -50,7 +133,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from meshsim.artifacts import compare_table, write_comparison
 
     modes = _modes(args.modes)
+    _check_out(args.out)
     loaded = _load(args)
+    sc = loaded.scenario
+    events = len(modes) * work.replications(sc) * work.replication_events(sc)
+    work.check(events, sc, loaded.source, "the comparison", _limits(args))
     with bar("compare", args.quiet) as progress:
         comp = api.compare(
             loaded, modes, progress=progress, percentiles=parse_percentiles(args.percentiles)
@@ -58,8 +145,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        for path in write_comparison(comp, Path(args.out)):
-            print(f"wrote {path}")
+        _write_out(args.out, lambda temp: write_comparison(comp, temp))
     return 0
 
 
@@ -67,6 +153,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     extra = list(args.set or [])
     if args.seed is not None:
         extra.append(f"sim.seed={args.seed}")
+    _check_out(args.out)
     table = api.sweep(
         args.scenario,
         args.out,
@@ -78,6 +165,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         args.workers,
         not args.quiet,
         parse_percentiles(args.percentiles),
+        _limits(args),
     )
     points = table["point"].nunique() if len(table) else 0
     reps = table["replication"].nunique() if len(table) else 0
@@ -104,8 +192,12 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from meshsim.output import write_csv
 
     modes = _modes(args.modes)
+    _check_out(args.out)
     loaded = _load(args)
     slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
+    reps = args.replications or 1
+    events = work.capacity_events(loaded.scenario, len(modes), reps, args.requests_per_point)
+    work.check(events, loaded.scenario, loaded.source, "the capacity search", _limits(args))
     with bar("capacity", args.quiet) as progress:
         table, _ = api.capacity(
             loaded,
@@ -121,27 +213,40 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
         prov = {**loaded.provenance(), "meshsim_version": __version__, "slo": str(slo)}
-        print(f"wrote {write_csv(Path(args.out) / 'capacity.csv', table, prov)}")
+        _write_out(args.out, lambda temp: [write_csv(temp / "capacity.csv", table, prov)])
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     modes = _modes(args.modes)
+    _check_out(args.out)
     loaded = _load(args)
+    for name in args.also_profile or ():
+        try:
+            loaded.replace(mesh={"profile": name})  # as the report sets it
+        except ScenarioError as exc:
+            raise ScenarioError(exc.message, "--also-profile", None, name) from None
+    sc = loaded.scenario
+    profiles_run = 1 + len(args.also_profile or ())
+    events = profiles_run * len(modes) * work.replications(sc) * work.replication_events(sc)
+    if not args.no_capacity:
+        events += work.capacity_events(sc, len(modes), 1, args.requests_per_point)
+    work.check(events, sc, loaded.source, "the report", _limits(args))
     with bar("report", args.quiet) as progress:
-        paths = api.report(
-            loaded,
+        _write_out(
             args.out,
-            modes,
-            args.slo,
-            progress,
-            other_profiles=args.also_profile or (),
-            capacity=not args.no_capacity,
-            requests_per_point=args.requests_per_point,
-            rel_tol=args.tolerance,
+            lambda temp: api.report(
+                loaded,
+                temp,
+                modes,
+                args.slo,
+                progress,
+                other_profiles=args.also_profile or (),
+                capacity=not args.no_capacity,
+                requests_per_point=args.requests_per_point,
+                rel_tol=args.tolerance,
+            ),
         )
-    for path in paths:
-        print(f"wrote {path}")
     return 0
 
 
@@ -152,7 +257,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
     if args.out:
         from meshsim.output import write_text
 
-        write_text(Path(args.out), text)
+        out = Path(args.out)
+        if out.exists() and not out.is_file():
+            raise ScenarioError(f"{out} exists and is not a regular file", "--out")
+        try:
+            write_text(out, text)
+        except OSError as exc:
+            raise ScenarioError(f"cannot write {out}: {exc.strerror}", "--out") from None
     else:
         sys.stdout.write(text)
     return 0
@@ -161,6 +272,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     loaded = _load(args)
     sc = loaded.scenario
+    events = work.replications(sc) * work.replication_events(sc)
+    work.check(events, sc, loaded.source, "running it", _limits(args))
     print(
         f"{args.scenario}: ok ({len(sc.services)} services, "
         f"{len(sc.cluster.node_names())} nodes, mode {sc.mesh.mode}, profile {loaded.profile.name})"
@@ -265,7 +378,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="meshsim", description=__doc__)
+    p = OneLineParser(prog="meshsim", description=__doc__.split("\n\n")[0])
     p.add_argument("--version", action="version", version=f"meshsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -278,9 +391,21 @@ def parser() -> argparse.ArgumentParser:
             metavar="PATH=VALUE",
             help="override a field, e.g. --set mesh.mode=ambient (repeatable)",
         )
-        s.add_argument("--seed", type=int)
-        s.add_argument("--replications", type=int)
+        s.add_argument("--seed", type=_integer(0))
+        s.add_argument("--replications", type=_integer(1))
         s.add_argument("--quiet", action="store_true", help="no progress lines")
+        s.add_argument(
+            "--max-events",
+            type=POSITIVE,
+            default=work.DEFAULT_MAX_EVENTS,
+            help="refuse a command estimated to simulate more events (default %(default).3g)",
+        )
+        s.add_argument(
+            "--max-components",
+            type=POSITIVE,
+            default=work.DEFAULT_MAX_COMPONENTS,
+            help="refuse a scenario with more simulated components (default %(default).3g)",
+        )
         return s
 
     run = scenario_command("run", "simulate a scenario in its own mesh mode")
@@ -293,9 +418,9 @@ def parser() -> argparse.ArgumentParser:
     cap = scenario_command("capacity", "highest entry rate within a latency SLO, per mode")
     cap.add_argument("--slo", help="e.g. p99<=10ms, mean<500us (default: cost.slo)")
     cap.add_argument("--modes", default=",".join(MODES))
-    cap.add_argument("--target-rps", type=float, help="rate to size nodes and cost for")
-    cap.add_argument("--requests-per-point", type=int, default=2000, help="run length")
-    cap.add_argument("--tolerance", type=float, default=0.02, help="relative, on the rate")
+    cap.add_argument("--target-rps", type=POSITIVE, help="rate to size nodes and cost for")
+    cap.add_argument("--requests-per-point", type=_integer(1), default=2000, help="run length")
+    cap.add_argument("--tolerance", type=FRACTION, default=0.02, help="relative, on the rate")
     cap.add_argument("--out", help="write capacity.csv here")
     cap.set_defaults(func=cmd_capacity)
     rep = scenario_command("report", "an HTML and Markdown report: latency, cost, capacity")
@@ -306,8 +431,10 @@ def parser() -> argparse.ArgumentParser:
         "--also-profile", action="append", metavar="PROFILE", help="compare under it too"
     )
     rep.add_argument("--no-capacity", action="store_true", help="skip the capacity search")
-    rep.add_argument("--requests-per-point", type=int, default=2000, help="capacity run length")
-    rep.add_argument("--tolerance", type=float, default=0.03, help="capacity, relative")
+    rep.add_argument(
+        "--requests-per-point", type=_integer(1), default=2000, help="capacity run length"
+    )
+    rep.add_argument("--tolerance", type=FRACTION, default=0.03, help="capacity, relative")
     rep.set_defaults(func=cmd_report)
     check = scenario_command("check", "validate a scenario and exit")
     check.set_defaults(func=cmd_check)
@@ -322,7 +449,13 @@ def parser() -> argparse.ArgumentParser:
     swp.add_argument("--out", required=True, help="results.parquet, results.csv, points/ here")
     swp.add_argument("--executor", choices=["local", "dask"], default="local")
     swp.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
-    swp.add_argument("--workers", type=int, help="processes (default: every core)")
+    swp.add_argument("--workers", type=_integer(1), help="processes (default: every core)")
+    swp.add_argument(
+        "--max-tasks",
+        type=POSITIVE,
+        default=work.DEFAULT_MAX_TASKS,
+        help="refuse a sweep of more points x replications (default %(default).3g)",
+    )
     swp.set_defaults(func=cmd_sweep)
     for command in (run, cmp, swp):
         command.add_argument(
@@ -380,16 +513,42 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every clean-up path runs for both."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version, or a one-line usage error
+        return exc.code if isinstance(exc.code, int) else 2
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return args.func(args)
     except ScenarioError as exc:
-        print(f"meshsim: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc), 2)
+    except Terminated:
+        return _fail("terminated; nothing partial was written", 128 + signal.SIGTERM)
     except KeyboardInterrupt:
-        print("meshsim: interrupted; nothing partial was written", file=sys.stderr)
-        return 130
+        return _fail("interrupted; nothing partial was written", 128 + signal.SIGINT)
+    except OSError as exc:  # a file we could not read or write, outside the checks above
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}", 2)
+    except RecursionError:
+        return _fail("input nested too deeply to process", 2)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"meshsim: error: {one_line(message)}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # numpy is imported where a distribution is drawn, not to rea
 
 
 class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     @property
     def mean_s(self) -> float:
@@ -81,7 +81,9 @@ class LogNormal(_Dist):
 
     type: Literal["lognormal"] = "lognormal"
     mean_ms: float = Field(gt=0, description="mean duration, ms")
-    cv: float = Field(gt=0, description="coefficient of variation (standard deviation / mean)")
+    cv: float = Field(
+        gt=0, le=1e6, description="coefficient of variation (standard deviation / mean)"
+    )
 
     @property
     def mean_s(self) -> float:
@@ -115,6 +117,8 @@ class Empirical(_Dist):
             raise ValueError("edges_ms must increase")
         if self.edges_ms[0] < 0 or any(c < 0 for c in self.counts) or sum(self.counts) <= 0:
             raise ValueError("edges must be >= 0 and counts >= 0 with a positive total")
+        if not math.isfinite(sum(self.counts)):
+            raise ValueError("counts must have a finite total")
         return self
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

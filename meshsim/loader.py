@@ -2,6 +2,7 @@
 
 Every validation error is mapped back to the line of the YAML node it concerns, so a user
 reads ``quickstart.yaml:14: services.api.replicas: Input should be greater than or equal to 1``.
+Files are read through ``safe_yaml``, which bounds their size, nesting and aliases.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from meshsim import changes, profiles
+from meshsim import changes, profiles, safe_yaml
 from meshsim.errors import ScenarioError
 from meshsim.scenario import InvalidReference, Params, Scenario, check_references
 
@@ -70,7 +71,7 @@ class LoadedScenario:
         )
 
 
-def _line_map(node: yaml.Node, file: str, loc: Loc = (), out: dict | None = None) -> dict:
+def line_map(node: yaml.Node, file: str, loc: Loc = (), out: dict | None = None) -> dict:
     """Map each field path to its 1-based line; reject duplicate keys, which YAML hides."""
     out = {} if out is None else out
     out[loc] = node.start_mark.line + 1
@@ -83,10 +84,10 @@ def _line_map(node: yaml.Node, file: str, loc: Loc = (), out: dict | None = None
                     "duplicate key", file, key_node.start_mark.line + 1, _dotted((*loc, key))
                 )
             seen.add(key)
-            _line_map(value_node, file, (*loc, key), out)
+            line_map(value_node, file, (*loc, key), out)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _line_map(item, file, (*loc, i), out)
+            line_map(item, file, (*loc, i), out)
     return out
 
 
@@ -94,7 +95,7 @@ def _dotted(loc: Loc) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def _locate(loc: Loc, lines: dict[Loc, int]) -> tuple[int | None, str]:
+def locate(loc: Loc, lines: dict[Loc, int]) -> tuple[int | None, str]:
     """Line and field path for a pydantic location (which adds union tags to the path)."""
     known: Loc = ()
     for part in loc:
@@ -111,7 +112,7 @@ def apply_assignment(raw: dict[str, Any], assignment: str) -> None:
     path, sep, text = assignment.partition("=")
     if not sep or not path:
         raise ScenarioError("expected PATH=VALUE", "--set", None, assignment)
-    value = yaml.safe_load(text)
+    value = safe_yaml.load_value(text, "--set", path)
     parts: list[str | int] = [int(p) if p.isdigit() else p for p in path.split(".")]
     services = raw.get("services")
     if len(parts) > 2 and parts[0] == "services" and parts[1] not in (services or {}):
@@ -135,21 +136,11 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     """Read, override, validate and resolve a scenario file. Raises ScenarioError."""
     path = Path(path)
     file = str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", file) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"YAML syntax error: {problem}", file, line) from None
+    text = safe_yaml.read_text(path)
+    raw, node = safe_yaml.load(text, file)
     if not isinstance(raw, dict) or node is None:
         raise ScenarioError("a scenario is a YAML mapping", file, 1)
-    lines = _line_map(node, file)
+    lines = line_map(node, file)
     for assignment in overrides:
         apply_assignment(raw, assignment)
     digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -174,16 +165,17 @@ def _build(
         check_references(scenario)
     except ValidationError as exc:
         err = exc.errors()[0]
-        line, field_path = _locate(tuple(err["loc"]), lines)
+        line, field_path = locate(tuple(err["loc"]), lines)
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ScenarioError(_message(err) + more, file, line, field_path) from None
+        message = pydantic_message(err) + more
+        raise _blame(message, file, line, field_path, overrides) from None
     except InvalidReference as exc:
-        line, field_path = _locate(exc.loc, lines)
-        raise ScenarioError(str(exc), file, line, field_path) from None
+        line, field_path = locate(exc.loc, lines)
+        raise _blame(str(exc), file, line, field_path, overrides) from None
     try:  # errors in the profile's own content name the profile file
         profile, text, where = profiles.load_profile(scenario.mesh.profile, base)
     except FileNotFoundError as exc:
-        line, _ = _locate(("mesh", "profile"), lines)
+        line, _ = locate(("mesh", "profile"), lines)
         raise ScenarioError(str(exc), file, line, "mesh.profile") from None
     merged = profiles.merge(
         profile.params.model_dump(), scenario.params.model_dump(exclude_none=True)
@@ -192,8 +184,8 @@ def _build(
         params = Params.model_validate(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
-        line, field_path = _locate(("params", *err["loc"]), lines)
-        raise ScenarioError(_message(err), file, line, field_path) from None
+        line, field_path = locate(("params", *err["loc"]), lines)
+        raise ScenarioError(pydantic_message(err), file, line, field_path) from None
     return LoadedScenario(
         scenario=scenario,
         params=params,
@@ -206,6 +198,22 @@ def _build(
     )
 
 
-def _message(err: Any) -> str:
+_UNION_TAGS = {"open", "fortio", "constant", "exponential", "lognormal", "empirical"}
+
+
+def _blame(
+    message: str, file: str, line: int | None, field_path: str, overrides: tuple[str, ...]
+) -> ScenarioError:
+    """The error, named by ``--set`` when the field it concerns was set by an override (the
+    user typed that value, not the file's line)."""
+    parts = [p for p in field_path.split(".") if p not in _UNION_TAGS]
+    for assignment in overrides:
+        path = assignment.partition("=")[0].split(".")
+        if parts[: len(path)] == path:
+            return ScenarioError(message, "--set", None, field_path)
+    return ScenarioError(message, file, line, field_path)
+
+
+def pydantic_message(err: Any) -> str:
     """pydantic's message without its 'Value error, ' prefix for our own checks."""
     return str(err["msg"]).removeprefix("Value error, ")

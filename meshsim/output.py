@@ -13,6 +13,8 @@ import pandas as pd
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
+    if path.exists() and not path.is_file():  # a rename would replace a folder or a device
+        raise IsADirectoryError(21, "exists and is not a regular file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

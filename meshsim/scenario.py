@@ -1,23 +1,43 @@
 """The scenario language: what a user writes in YAML, validated declaratively.
 
 Units live in the field names (``_ms``, ``_us``, ``_kib``, ``_rps``, ``_mib``). Cross-field
-rules (calls to known services, pods pinned to known nodes, an acyclic call graph, waypoints
-for existing services) are checked here too, so a scenario that validates can be simulated.
+rules (calls to known services, pods pinned to known nodes, an acyclic call graph no deeper
+than ``MAX_CALL_DEPTH``, waypoints for existing services) are checked here too, so a scenario
+that validates can be simulated.
+
+Types are strict (``replicas: true`` is not 1, ``replicas: 2.5`` is not 2) and every number
+must be finite: a ``.inf`` or ``.nan`` anywhere is an error, not a plausible-looking result.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from meshsim.distributions import Constant, Distribution
 from meshsim.domain import MODES as MODES
 from meshsim.domain import ModeName as Mode
+from meshsim.slo import Slo
+
+MAX_CALL_DEPTH = 200
+"""Deepest call chain simulated: the engine nests a few Python generator frames per call."""
+MAX_NODES = 100_000
+"""Nodes in a cluster (node names are listed while validating)."""
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """No unknown keys, no type coercion (``true`` is not 1), no infinite or NaN numbers."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 # --- cluster -----------------------------------------------------------------------------
@@ -270,17 +290,18 @@ class Params(Strict):
     kernel: KernelParams
 
 
-def _partial(model: type[Strict]) -> type[Strict]:
+def _partial(model: type[Strict], name: str) -> type[Strict]:
     """The same fields, all optional: a scenario overrides only what it names."""
     fields = {
         name: (info.annotation | None, Field(None, description=info.description))
         for name, info in model.model_fields.items()
     }
-    return create_model(f"{model.__name__}Override", __base__=Strict, **fields)
+    # named as the module attribute it is bound to, so that pickle (sweep workers) finds it
+    return create_model(name, __base__=Strict, __module__=__name__, **fields)
 
 
-ProxyOverride = _partial(ProxyParams)
-KernelOverride = _partial(KernelParams)
+ProxyOverride = _partial(ProxyParams, "ProxyOverride")
+KernelOverride = _partial(KernelParams, "KernelOverride")
 
 
 class ParamOverrides(Strict):
@@ -378,6 +399,12 @@ class Cost(Strict):
         None, gt=0, description="rate to size the cluster for; null = the workload's rate"
     )
 
+    @field_validator("slo")
+    @classmethod
+    def _check_slo(cls, value: str) -> str:
+        Slo.read(value)
+        return value
+
 
 class Scenario(Strict):
     """A cluster, its services and call graph, a load, a mesh and how to simulate it."""
@@ -404,6 +431,8 @@ class InvalidReference(ValueError):
 
 def check_references(sc: Scenario) -> None:
     """Cross-field rules pydantic cannot express per field; raises InvalidReference."""
+    if sum(pool.count for pool in sc.cluster.nodes) > MAX_NODES:
+        raise InvalidReference(("cluster", "nodes"), f"more than {MAX_NODES} nodes")
     names = sc.cluster.node_names()
     nodes = set(names)
     if len(nodes) != len(names):
@@ -440,26 +469,55 @@ def check_references(sc: Scenario) -> None:
     if cycle:
         loc = ("services", cycle[0], "calls")
         raise InvalidReference(loc, "cyclic call graph: " + " -> ".join(cycle))
+    depth, deepest = call_depth(graph)
+    if depth > MAX_CALL_DEPTH:
+        raise InvalidReference(
+            ("services", deepest, "calls"),
+            f"the call graph is {depth} services deep from here; meshsim simulates chains of "
+            f"at most {MAX_CALL_DEPTH}",
+        )
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
-    """A cycle in a directed graph as a list of names (first repeated at the end), or None."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
+    """A cycle in a directed graph as a list of names (first repeated at the end), or None.
 
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, []):
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt not in state and (found := visit(nxt)):
-                return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in graph:
-        if node not in state and (found := visit(node)):
-            return found
+    Depth-first, with an explicit stack: a call graph thousands deep must not overflow.
+    """
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in graph:
+        if root in state:
+            continue
+        state[root] = 1
+        path = [root]
+        stack = [iter(graph.get(root, []))]
+        while stack:
+            for nxt in stack[-1]:
+                if state.get(nxt) == 1:
+                    return [*path[path.index(nxt) :], nxt]
+                if nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    stack.append(iter(graph.get(nxt, [])))
+                    break
+            else:
+                stack.pop()
+                state[path.pop()] = 2
     return None
+
+
+def call_depth(graph: dict[str, list[str]]) -> tuple[int, str]:
+    """The longest call chain of an acyclic graph, in services, and the service it starts at."""
+    depth: dict[str, int] = {}
+    for root in graph:
+        stack = [(root, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if node in depth:
+                continue
+            if children_done:
+                depth[node] = 1 + max((depth[c] for c in graph.get(node, [])), default=0)
+            else:
+                stack.append((node, True))
+                stack.extend((c, False) for c in graph.get(node, []) if c not in depth)
+    deepest = max(depth, key=lambda n: depth[n], default="")
+    return depth.get(deepest, 0), deepest

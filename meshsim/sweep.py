@@ -13,8 +13,17 @@ Design, briefly:
   sweep skips exactly the tasks already on disk: killed at any moment, it loses and duplicates
   nothing. ``results.parquet`` and ``results.csv`` are assembled from those files at the end.
 
+- One sweep at a time per folder: the driver holds ``outdir.locked(out)`` while it runs, and a
+  folder that holds another sweep's table (another scenario, grid or overrides) is refused, never
+  overwritten. The final tables are written through ``outdir.staged``: all of them or none.
+- Workers die with the driver, even when it is killed with ``kill -9``: each sets
+  ``PR_SET_PDEATHSIG`` (Linux) and watches its parent. On Ctrl-C or SIGTERM the driver ends them.
+- The work is bounded before anything runs (``meshsim.work``): tasks are counted before any
+  point is built, then the events of every task are estimated.
+
 A sweep file is YAML naming a scenario (relative to the file), the grid, and optionally fixed
-overrides and replications; ``--grid`` options add to its grid::
+overrides and replications; ``--grid`` options add to its grid. Its errors name the file and
+line::
 
     scenario: ../scenarios/quickstart.yaml
     set: [workload.duration_s=2]
@@ -27,25 +36,29 @@ overrides and replications; ``--grid`` options add to its grid::
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import io
 import itertools
 import json
 import math
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from meshsim import __version__
+from meshsim import __version__, outdir, safe_yaml, work
 from meshsim.errors import ScenarioError
-from meshsim.loader import LoadedScenario, load_scenario
+from meshsim.loader import LoadedScenario, line_map, load_scenario, locate, pydantic_message
 from meshsim.output import write_bytes, write_csv, write_json
 from meshsim.progress import counter
 from meshsim.results import Result
@@ -72,10 +85,17 @@ UNITS = {
 
 @dataclass(frozen=True)
 class Grid:
-    """One swept field: its dotted path and the values (as YAML text) it takes."""
+    """One swept field: its dotted path, the values (as YAML text) it takes, and where it was
+    given (``--grid``, or a sweep file and line) so that a bad value is blamed there."""
 
     path: str
     values: tuple[str, ...]
+    source: str = "--grid"
+    line: int | None = None
+
+    def error(self, message: str) -> ScenarioError:
+        field = self.path if self.source == "--grid" else f"grid.{self.path}"
+        return ScenarioError(message, self.source, self.line, field)
 
     def assignments(self) -> list[str]:
         return [f"{self.path}={v}" for v in self.values]
@@ -103,28 +123,46 @@ class Sweep:
     source: str = ""
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES  # latency columns of the table
 
+    def size(self) -> int:
+        """Tasks (points x replications), counted without building them."""
+        return math.prod(len(g.values) for g in self.grids) * self.replications
+
     def points(self) -> list[tuple[str, ...]]:
         """Every combination of grid values, as ``path=value`` assignments (row-major)."""
         return list(itertools.product(*(g.assignments() for g in self.grids)))
 
     def tasks(self) -> list[Task]:
         """Build and validate every point's scenario; raises ScenarioError on bad values."""
+        self.check_values()
         out = []
         for point, assignments in enumerate(self.points()):
-            loaded = _with_changes(self.base, assignments)
-            params = {a.partition("=")[0]: yaml.safe_load(a.partition("=")[2]) for a in assignments}
+            loaded = self._point(assignments)
+            params = {
+                a.partition("=")[0]: safe_yaml.load_value(a.partition("=")[2], "--grid", a)
+                for a in assignments
+            }
             for rep in range(self.replications):
                 key = _task_key(loaded, assignments, rep, self.percentiles)
                 out.append(Task(key, point, rep, params, loaded, self.percentiles))
         return out
 
+    def check_values(self) -> None:
+        """Each grid value on its own, so that a bad one is blamed on the grid that gave it."""
+        for g in self.grids:
+            for assignment in g.assignments():
+                try:
+                    self.base.with_changes(assignment)
+                except ScenarioError as exc:
+                    value = assignment.partition("=")[2]
+                    raise g.error(f"value {value!r}: {exc.field}: {exc.message}") from None
 
-def _with_changes(base: LoadedScenario, assignments: Sequence[str]) -> LoadedScenario:
-    try:
-        return base.with_changes(*assignments)
-    except ScenarioError as exc:
-        where = "--grid " + ",".join(assignments)
-        raise ScenarioError(exc.message, where, None, exc.field) from None
+    def _point(self, assignments: Sequence[str]) -> LoadedScenario:
+        try:
+            return self.base.with_changes(*assignments)
+        except ScenarioError as exc:  # values fine alone, wrong together
+            grid = self.grids[0]
+            point = " ".join(assignments)
+            raise grid.error(f"point {point}: {exc.field}: {exc.message}") from None
 
 
 def _task_key(
@@ -172,25 +210,26 @@ def split_values(text: str) -> list[str]:
     return values
 
 
-def parse_grid(text: str) -> Grid:
+def parse_grid(text: str, source: str = "--grid", line: int | None = None) -> Grid:
     """``PATH=V1,V2,...`` -> Grid; raises ScenarioError (one line) when malformed."""
     path, sep, rest = text.partition("=")
     path = path.strip()
+    blame = Grid(path or text, (), source, line)
     if not sep or not path or not rest.strip():
-        raise ScenarioError("expected PATH=V1,V2,...", "--grid", None, text)
+        raise blame.error("expected PATH=V1,V2,...")
     if any(not p for p in path.split(".")) or any(c.isspace() for c in path):
-        raise ScenarioError("bad field path", "--grid", None, text)
+        raise blame.error("bad field path")
     values = split_values(rest)
     if any(not v for v in values):
-        raise ScenarioError("empty value", "--grid", None, text)
+        raise blame.error("empty value")
     for v in values:
         try:
-            yaml.safe_load(v)
-        except yaml.YAMLError:
-            raise ScenarioError(f"value {v!r} is not valid YAML", "--grid", None, path) from None
+            safe_yaml.load_value(v, source, path)
+        except ScenarioError:
+            raise blame.error(f"value {v!r} is not valid YAML") from None
     if len(set(values)) != len(values):
-        raise ScenarioError("a value is repeated", "--grid", None, text)
-    return Grid(path, tuple(values))
+        raise blame.error("a value is repeated")
+    return Grid(path, tuple(values), source, line)
 
 
 def _check_grids(grids: list[Grid]) -> None:
@@ -199,29 +238,36 @@ def _check_grids(grids: list[Grid]) -> None:
     seen: set[str] = set()
     for g in grids:
         if g.path in seen:
-            raise ScenarioError("the same field is swept twice", "--grid", None, g.path)
+            raise g.error("the same field is swept twice")
         seen.add(g.path)
 
 
-def read_sweep_file(path: Path) -> dict[str, Any] | None:
-    """A sweep YAML (``scenario``, ``grid``, optional ``set``, ``replications``), or None
-    when the file is a plain scenario."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", str(path)) from None
-    except yaml.YAMLError:
-        return None  # let the scenario loader report the syntax error with its line
-    if not isinstance(raw, dict) or "grid" not in raw:
+class SweepFile(BaseModel):
+    """What a sweep YAML may hold."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    scenario: str = Field(description="the base scenario, relative to the sweep file")
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)
+    set: list[str] = Field(default_factory=list, description="fixed PATH=VALUE overrides")
+    replications: int = Field(1, ge=1)
+    description: str = ""
+
+
+def read_sweep_file(path: Path) -> tuple[SweepFile, dict] | None:
+    """A sweep YAML and the line of each of its fields, or None when the file is a plain
+    scenario (a mapping without ``grid``)."""
+    file = str(path)
+    raw, node = safe_yaml.load(safe_yaml.read_text(path), file)
+    if not isinstance(raw, dict) or "grid" not in raw or node is None:
         return None
-    unknown = set(raw) - {"scenario", "grid", "set", "replications", "description"}
-    if unknown:
-        raise ScenarioError(f"unknown key {sorted(unknown)[0]!r}", str(path))
-    if not isinstance(raw.get("scenario"), str):
-        raise ScenarioError("a sweep file names its scenario: 'scenario: PATH'", str(path))
-    if not isinstance(raw["grid"], dict) or not raw["grid"]:
-        raise ScenarioError("grid is a mapping PATH: [V1, V2, ...]", str(path), None, "grid")
-    return raw
+    lines = line_map(node, file)  # also rejects duplicate keys
+    try:
+        return SweepFile.model_validate(raw), lines
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        line, field_path = locate(tuple(err["loc"]), lines)
+        raise ScenarioError(pydantic_message(err), file, line, field_path) from None
 
 
 def build_sweep(
@@ -233,28 +279,47 @@ def build_sweep(
 ) -> Sweep:
     """A Sweep from a scenario (or a sweep YAML) plus command-line grids and overrides."""
     target = Path(target)
-    spec = read_sweep_file(target) if target.is_file() else None
+    read = read_sweep_file(target) if target.is_file() else None
     grids: list[Grid] = []
-    fixed: list[str] = []
-    reps = 1
-    if spec is not None:
-        scenario_path = (target.parent / spec["scenario"]).resolve()
-        for path, values in spec["grid"].items():
-            if not isinstance(values, list) or not values:
-                raise ScenarioError("a list of values", str(target), None, f"grid.{path}")
-            text = ",".join(json.dumps(v) if not isinstance(v, str) else v for v in values)
-            grids.append(parse_grid(f"{path}={text}"))
-        fixed = [str(s) for s in spec.get("set") or []]
-        reps = int(spec.get("replications", 1))
+    if read is None:
+        base = load_scenario(target, overrides)
+        reps = 1
     else:
-        scenario_path = target
+        spec, lines = read
+        file = str(target)
+        for path, values in spec.grid.items():
+            text = ",".join(json.dumps(v) if not isinstance(v, str) else v for v in values)
+            grids.append(parse_grid(f"{path}={text}", file, lines.get(("grid", path))))
+        scenario_path = (target.parent / spec.scenario).resolve()
+        if not scenario_path.is_file():
+            line = lines.get(("scenario",))
+            raise ScenarioError(f"no scenario file {spec.scenario!r}", file, line, "scenario")
+        base = load_scenario(scenario_path)
+        try:
+            base = base.with_changes(*spec.set) if spec.set else base
+        except ScenarioError as exc:
+            raise _blame_set(exc, spec.set, file, lines) from None
+        base = base.with_changes(*overrides) if overrides else base
+        reps = spec.replications
     grids += [parse_grid(g) for g in grid_args]
     _check_grids(grids)
     reps = replications if replications is not None else reps
     if reps < 1:
         raise ScenarioError("must be at least 1", "--replications")
-    base = load_scenario(scenario_path, [*fixed, *overrides])
     return Sweep(base, grids, reps, source=str(target), percentiles=tuple(percentiles))
+
+
+def _blame_set(exc: ScenarioError, assignments: list[str], file: str, lines: dict) -> ScenarioError:
+    """An error from a sweep file's ``set`` entries, named by the entry it concerns (the one
+    whose path the error's field starts with), else by the ``set`` key."""
+    field = [p for p in exc.field.split(".") if p not in ("open", "fortio")]
+    for i, assignment in enumerate(assignments):
+        parts = assignment.partition("=")[0].strip().split(".")
+        if field[: len(parts)] == parts:
+            message = f"{assignment!r}: {exc.message}"
+            return ScenarioError(message, file, lines.get(("set", i)), f"set.{i}")
+    message = f"{exc.field}: {exc.message}" if exc.field else exc.message
+    return ScenarioError(message, file, lines.get(("set",)), "set")
 
 
 # --- running -------------------------------------------------------------------------------
@@ -320,18 +385,59 @@ class _Store:
         return json.loads(self.path(key).read_text())
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_driver(driver: int) -> None:
+    """Worker initializer: end this worker when the sweep's driver ends, even by ``kill -9``.
+
+    Linux sends the signal chosen with ``PR_SET_PDEATHSIG`` when the parent dies; a watchdog
+    thread covers other systems, and a driver that died before the worker got here. Ctrl-C and
+    SIGTERM are the driver's to handle: it ends its workers itself.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_watch_driver, args=(driver,), daemon=True).start()
+
+
+def _watch_driver(driver: int) -> None:
+    forked_by_driver = os.getppid() == driver  # else a fork server started us
+    while True:
+        if forked_by_driver and os.getppid() != driver:  # adopted: the driver is gone
+            os._exit(1)
+        if not forked_by_driver:
+            try:
+                os.kill(driver, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+        time.sleep(0.5)
+
+
 def _local(tasks: list[Task], workers: int | None) -> Iterator[dict[str, Any]]:
     """Start the worker processes and submit every task now (before any progress-bar thread
     exists, so the workers fork from a single-threaded process); rows come back as they end."""
-    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+    pool = ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count() or 1,
+        initializer=_die_with_driver,
+        initargs=(os.getpid(),),
+    )
     futures = [pool.submit(run_task, t) for t in tasks]
 
     def rows() -> Iterator[dict[str, Any]]:
         try:
             for fut in as_completed(futures):
                 yield fut.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:  # interrupted: end the running tasks now, not when they finish
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
     return rows()
 
@@ -378,11 +484,13 @@ def run_sweep(
     scheduler: Any = None,
     workers: int | None = None,
     progress: bool = True,
+    limits: work.Limits | None = None,
 ) -> pd.DataFrame:
     """Run the tasks not yet on disk, then assemble and write the table; returns it.
 
     ``scheduler``: a Dask scheduler address or ``dask.distributed.Client`` (dask executor);
     without one, a LocalCluster of ``workers`` processes is started for the sweep.
+    ``limits``: refuse a sweep whose estimated work is over them (default: ``work.Limits()``).
     """
     if executor not in ("local", "dask"):
         raise ScenarioError(f"unknown executor {executor!r}; choose local or dask", "--executor")
@@ -393,22 +501,50 @@ def run_sweep(
     except ImportError:
         raise ScenarioError("sweeps need pyarrow: pip install 'meshsim[sweep]'") from None
     out = Path(out)
+    limits = limits or work.Limits()
+    where = sweep.source or sweep.base.source
+    work.check_tasks(sweep.size(), where, limits)
     tasks = sweep.tasks()
-    store = _Store(out)
-    todo = [t for t in tasks if not store.done(t.key)]
-    started = time.perf_counter()
-    if todo:
-        rows = _local(todo, workers) if executor == "local" else _dask(todo, scheduler, workers)
-        bar = _bar(len(tasks), len(tasks) - len(todo), progress)
-        try:
-            for row in rows:
-                store.save(row)
-                bar.update(1)
-        finally:
-            bar.close()
-    table = assemble(sweep, tasks, store)
-    _write(out, sweep, table, executor, len(todo), time.perf_counter() - started)
+    events = sum(work.replication_events(t.loaded.scenario) for t in tasks)
+    largest = max((t.loaded.scenario for t in tasks), key=work.components)
+    work.check(events, largest, where, "the sweep", limits)
+    with outdir.locked(out):
+        _check_same_sweep(out, sweep)
+        store = _Store(out)
+        todo = [t for t in tasks if not store.done(t.key)]
+        started = time.perf_counter()
+        if todo:
+            rows = _local(todo, workers) if executor == "local" else _dask(todo, scheduler, workers)
+            bar = _bar(len(tasks), len(tasks) - len(todo), progress)
+            try:
+                for row in rows:
+                    store.save(row)
+                    bar.update(1)
+            finally:
+                bar.close()
+        table = assemble(sweep, tasks, store)
+        with outdir.staged(out) as temp:
+            _write(temp, sweep, table, executor, len(todo), time.perf_counter() - started)
     return table
+
+
+def _identity(prov: dict[str, Any]) -> dict[str, Any]:
+    """What makes two sweeps the same sweep (replications may grow, the version change)."""
+    return {k: prov.get(k) for k in ("scenario_sha256", "overrides", "grid", "profile")}
+
+
+def _check_same_sweep(out: Path, sweep: Sweep) -> None:
+    """Refuse to replace another sweep's table (another scenario, grid or overrides)."""
+    try:
+        earlier = json.loads((out / "sweep.json").read_text())["provenance"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no finished sweep here (or not one we can read): nothing to protect
+    if _identity(earlier) != _identity(_provenance(sweep)):
+        raise ScenarioError(
+            f"{out} holds the table of another sweep ({earlier.get('grid')}); choose another "
+            "folder, or remove it to start over",
+            "--out",
+        )
 
 
 def _bar(total: int, done: int, enabled: bool) -> Any:
@@ -428,10 +564,8 @@ def assemble(sweep: Sweep, tasks: list[Task], store: _Store) -> pd.DataFrame:
     return table.sort_values(["point", "replication"], kind="stable").reset_index(drop=True)
 
 
-def _write(
-    out: Path, sweep: Sweep, table: pd.DataFrame, executor: str, ran: int, wall_s: float
-) -> None:
-    prov = {
+def _provenance(sweep: Sweep) -> dict[str, Any]:
+    return {
         "sweep": sweep.source,
         "scenario": sweep.base.source,
         "scenario_sha256": sweep.base.scenario_sha256,
@@ -441,6 +575,12 @@ def _write(
         "profile": sweep.base.profile.name,
         "meshsim_version": __version__,
     }
+
+
+def _write(
+    out: Path, sweep: Sweep, table: pd.DataFrame, executor: str, ran: int, wall_s: float
+) -> None:
+    prov = _provenance(sweep)
     import pyarrow as pa
     import pyarrow.parquet as pq
 

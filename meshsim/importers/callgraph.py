@@ -47,16 +47,29 @@ class CallGraph:
         """The same graph on Kubernetes Service names; unknown names are dropped, with a
         warning. Two source names for one Service (workload versions) are merged."""
         unknown = sorted(n for n in self.services() if n not in resolve)
-        out = CallGraph(self.source, entry=resolve.get(self.entry or ""),
-                        rate_rps=self.rate_rps, warnings=list(self.warnings))
+        out = CallGraph(
+            self.source,
+            entry=resolve.get(self.entry or ""),
+            rate_rps=self.rate_rps,
+            warnings=list(self.warnings),
+        )
         if unknown:
-            out.warnings.append(f"{self.source}: no Service for {', '.join(unknown[:8])}"
-                                + (" ..." if len(unknown) > 8 else "") + ": dropped")
+            out.warnings.append(
+                f"{self.source}: no Service for {', '.join(unknown[:8])}"
+                + (" ..." if len(unknown) > 8 else "")
+                + ": dropped"
+            )
         for name, steps in self.steps.items():
             if name not in resolve or resolve[name] in out.steps:
                 continue
-            new = [[CallEdge(resolve[e.service], e.probability, e.count) for e in step
-                    if e.service in resolve] for step in steps]
+            new = [
+                [
+                    CallEdge(resolve[e.service], e.probability, e.count)
+                    for e in step
+                    if e.service in resolve
+                ]
+                for step in steps
+            ]
             out.steps[resolve[name]] = [s for s in new if s]
         for name, dist in self.service_time.items():
             if name in resolve:
@@ -75,11 +88,16 @@ class CallGraph:
             if not cycle:
                 return
             caller, callee = cycle[-2], cycle[-1]
-            self.steps[caller] = [s for s in ([e for e in step if e.service != callee]
-                                              for step in self.steps[caller]) if s]
-            self.warnings.append(f"{self.source}: call {caller} -> {callee} closes the cycle "
-                                 f"{' -> '.join(cycle)}: dropped (meshsim needs an acyclic "
-                                 "call graph)")
+            self.steps[caller] = [
+                s
+                for s in ([e for e in step if e.service != callee] for step in self.steps[caller])
+                if s
+            ]
+            self.warnings.append(
+                f"{self.source}: call {caller} -> {callee} closes the cycle "
+                f"{' -> '.join(cycle)}: dropped (meshsim needs an acyclic "
+                "call graph)"
+            )
 
 
 # -- observed requests -> steps --------------------------------------------------------------
@@ -211,8 +229,9 @@ def from_env(callers: dict[str, list[tuple[str, str]]], known: dict[str, str]) -
         targets = env_targets(env, known)
         unknown = sorted(v for v, t in targets if not t)
         if unknown:
-            graph.warnings.append(f"{caller}: {', '.join(unknown)} name no Service in the "
-                                  "input: not called")
+            graph.warnings.append(
+                f"{caller}: {', '.join(unknown)} name no Service in the input: not called"
+            )
         targets = [(v, t) for v, t in targets if t]
         callees = list(dict.fromkeys(t for _, t in targets if t != caller))
         if callees:

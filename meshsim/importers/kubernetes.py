@@ -54,18 +54,24 @@ class _Group:
     aliases: list[str] = field(default_factory=list)
 
 
-def import_kubernetes(manifests: list[Path], traces: Path | None = None,
-                      prometheus: list[Path] | None = None, entry: str | None = None,
-                      name: str = "imported") -> Imported:
+def import_kubernetes(
+    manifests: list[Path],
+    traces: Path | None = None,
+    prometheus: list[Path] | None = None,
+    entry: str | None = None,
+    name: str = "imported",
+) -> Imported:
     """Read everything, build the scenario, validate it; raises ScenarioError on bad input."""
     inv = read_inventory(manifests)
     if not inv.workloads:
-        raise ScenarioError("no Deployment, StatefulSet or DaemonSet found",
-                            ", ".join(map(str, manifests)))
+        raise ScenarioError(
+            "no Deployment, StatefulSet or DaemonSet found", ", ".join(map(str, manifests))
+        )
     groups, unserved, empty = _groups(inv)
     if not groups:
-        raise ScenarioError("no Service selects any workload: nothing to simulate",
-                            ", ".join(map(str, manifests)))
+        raise ScenarioError(
+            "no Service selects any workload: nothing to simulate", ", ".join(map(str, manifests))
+        )
     resolve = _resolver(groups)
     warnings: list[str] = []
     header: list[str] = []
@@ -88,35 +94,60 @@ def import_kubernetes(manifests: list[Path], traces: Path | None = None,
     raw: dict[str, Any] = {
         "name": name,
         "description": f"imported from {', '.join(p.name for p in manifests)} by meshsim "
-                       f"import kubernetes",
+        f"import kubernetes",
         "cluster": {"nodes": nodes, "placement": "spread"},
         "services": services,
-        "workload": {"entry": entry_name,
-                     "generator": {"type": "open", "arrivals": "poisson",
-                                   "rate_rps": rate or DEFAULT_RATE_RPS},
-                     "duration_s": 30, "warmup_s": 2},
+        "workload": {
+            "entry": entry_name,
+            "generator": {
+                "type": "open",
+                "arrivals": "poisson",
+                "rate_rps": rate or DEFAULT_RATE_RPS,
+            },
+            "duration_s": 30,
+            "warmup_s": 2,
+        },
         "mesh": {"mode": "none"},
         "sim": {"seed": 1, "replications": 3},
     }
     try:
         load_scenario_dict(raw, name)
     except ScenarioError as exc:  # a bug here, not the user's input
-        raise ScenarioError(f"the imported scenario does not validate ({exc}); please report "
-                            "this with the input files", name) from None
-    header.append("defaulted for every service: all of its service time is CPU "
-                  "(cpu_per_request_ms unset), 1 KiB requests and responses, unbounded "
-                  "concurrency, memory in use 64 MiB; mesh mode none")
+        raise ScenarioError(
+            f"the imported scenario does not validate ({exc}); please report "
+            "this with the input files",
+            name,
+        ) from None
+    header.append(
+        "defaulted for every service: all of its service time is CPU "
+        "(cpu_per_request_ms unset), 1 KiB requests and responses, unbounded "
+        "concurrency, memory in use 64 MiB; mesh mode none"
+    )
     if unserved:
-        header.append("workloads no Service selects (clients, jobs; not simulated): "
-                      + ", ".join(w.where for w in unserved))
+        header.append(
+            "workloads no Service selects (clients, jobs; not simulated): "
+            + ", ".join(w.where for w in unserved)
+        )
     if empty:
-        header.append("Services selecting no workload (skipped): "
-                      + ", ".join(f"{s.name} ({s.namespace})" for s in empty))
+        header.append(
+            "Services selecting no workload (skipped): "
+            + ", ".join(f"{s.name} ({s.namespace})" for s in empty)
+        )
     if inv.ignored:
-        header.append("kinds ignored: " + ", ".join(f"{k} x{n}" for k, n in
-                                                     sorted(inv.ignored.items())))
-    text = _render(raw, manifests, traces, prometheus, header, warnings, cluster_note,
-                   comments, f"entry: {entry_note}; {rate_note}")
+        header.append(
+            "kinds ignored: " + ", ".join(f"{k} x{n}" for k, n in sorted(inv.ignored.items()))
+        )
+    text = _render(
+        raw,
+        manifests,
+        traces,
+        prometheus,
+        header,
+        warnings,
+        cluster_note,
+        comments,
+        f"entry: {entry_note}; {rate_note}",
+    )
     return Imported(raw, text, warnings)
 
 
@@ -128,8 +159,11 @@ def write_scenario(imported: Imported, out: Path) -> Path:
 
 
 def _selects(svc: KubeService, w: Workload) -> bool:
-    return (bool(svc.selector) and svc.namespace == w.namespace
-            and all(w.pod_labels.get(k) == v for k, v in svc.selector.items()))
+    return (
+        bool(svc.selector)
+        and svc.namespace == w.namespace
+        and all(w.pod_labels.get(k) == v for k, v in svc.selector.items())
+    )
 
 
 def _groups(inv: Inventory) -> tuple[list[_Group], list[Workload], list[KubeService]]:
@@ -164,8 +198,12 @@ def _resolver(groups: list[_Group]) -> dict[str, str]:
     for g in groups:
         ns = g.service.namespace
         for svc_name in [g.service.name, *g.aliases]:
-            for form in (f"{svc_name}.{ns}.svc.cluster.local", f"{svc_name}.{ns}.svc",
-                         f"{svc_name}.{ns}", svc_name):
+            for form in (
+                f"{svc_name}.{ns}.svc.cluster.local",
+                f"{svc_name}.{ns}.svc",
+                f"{svc_name}.{ns}",
+                svc_name,
+            ):
                 resolve.setdefault(form, g.name)
         for w in g.workloads:
             resolve.setdefault(f"{w.name}.{ns}", g.name)
@@ -177,9 +215,16 @@ def _resolver(groups: list[_Group]) -> dict[str, str]:
     return resolve
 
 
-def _call_graph(inv: Inventory, groups: list[_Group], unserved: list[Workload],
-                resolve: dict[str, str], traces: Path | None, prometheus: list[Path] | None,
-                warnings: list[str], header: list[str]) -> CallGraph:
+def _call_graph(
+    inv: Inventory,
+    groups: list[_Group],
+    unserved: list[Workload],
+    resolve: dict[str, str],
+    traces: Path | None,
+    prometheus: list[Path] | None,
+    warnings: list[str],
+    header: list[str],
+) -> CallGraph:
     metrics = from_prometheus(prometheus, resolve).renamed(resolve) if prometheus else None
     if traces is not None:
         graph = from_traces(traces, resolve).renamed(resolve)
@@ -193,23 +238,35 @@ def _call_graph(inv: Inventory, groups: list[_Group], unserved: list[Workload],
             header.append(f"entry rate and missing service times: {metrics.source}")
         return graph
     if metrics is not None:
-        header.append(f"call graph, probabilities, counts, rate and service times: "
-                      f"{metrics.source}; call order is not in metrics: one step per callee")
+        header.append(
+            f"call graph, probabilities, counts, rate and service times: "
+            f"{metrics.source}; call order is not in metrics: one step per callee"
+        )
         return metrics
     env = {g.name: [v for w in g.workloads for v in w.env] for g in groups}
     env.update({f"workload {w.name}": w.env for w in unserved})
     graph = from_env(env, resolve)
     graph.steps = {k: v for k, v in graph.steps.items() if not k.startswith("workload ")}
-    warnings.append("call graph from container environment variables only: call "
-                    "probabilities, counts, order, the entry rate and service times are "
-                    "defaults; give --traces or --prometheus to measure them")
-    header.append("call graph: service addresses in container environment variables "
-                  "(every call made once per request, one after another)")
+    warnings.append(
+        "call graph from container environment variables only: call "
+        "probabilities, counts, order, the entry rate and service times are "
+        "defaults; give --traces or --prometheus to measure them"
+    )
+    header.append(
+        "call graph: service addresses in container environment variables "
+        "(every call made once per request, one after another)"
+    )
     return graph
 
 
-def _entry(given: str | None, graph: CallGraph, groups: list[_Group], unserved: list[Workload],
-           resolve: dict[str, str], services: dict[str, Any]) -> tuple[str, str]:
+def _entry(
+    given: str | None,
+    graph: CallGraph,
+    groups: list[_Group],
+    unserved: list[Workload],
+    resolve: dict[str, str],
+    services: dict[str, Any],
+) -> tuple[str, str]:
     if given:
         if given not in resolve:
             raise ScenarioError(f"no Service named {given!r}", "--entry")
@@ -225,8 +282,9 @@ def _entry(given: str | None, graph: CallGraph, groups: list[_Group], unserved: 
         return exposed[0], "the first Service of type LoadBalancer or NodePort"
     called = {e.service for steps in graph.steps.values() for s in steps for e in s}
     roots = [g.name for g in groups if g.name not in called]
-    best = max(roots or [groups[0].name], key=lambda n: (len(_reach(n, graph)), -list(
-        services).index(n)))
+    best = max(
+        roots or [groups[0].name], key=lambda n: (len(_reach(n, graph)), -list(services).index(n))
+    )
     return best, "guessed: the uncalled service reaching most others (set --entry)"
 
 
@@ -259,42 +317,54 @@ class _NodeSlot:
     labels: dict[str, str]
 
 
-def _cluster(inv: Inventory, groups: list[_Group]
-             ) -> tuple[list[dict[str, Any]], list[_NodeSlot], str]:
+def _cluster(
+    inv: Inventory, groups: list[_Group]
+) -> tuple[list[dict[str, Any]], list[_NodeSlot], str]:
     """Node pools for the scenario, the nodes with their labels, and a note."""
     usable: list[Node] = [n for n in inv.nodes if n.schedulable]
     if usable:
         taken: set[str] = set()
         pools, slots = [], []
         for n in usable:
-            pool = {"name": _node_name(n.name, taken), "cores": n.cores,
-                    "memory_gib": round(n.memory_gib, 3)}
+            pool = {
+                "name": _node_name(n.name, taken),
+                "cores": n.cores,
+                "memory_gib": round(n.memory_gib, 3),
+            }
             if n.zone:
                 pool["zone"] = n.zone
             pools.append(pool)
             slots.append(_NodeSlot(pool["name"], {**n.labels, "kubernetes.io/hostname": n.name}))
         skipped = len(inv.nodes) - len(usable)
-        note = (f"{len(usable)} Nodes from the input (cores and memory from status.capacity)"
-                + (f"; {skipped} unschedulable or NoSchedule-tainted skipped" if skipped else ""))
+        note = f"{len(usable)} Nodes from the input (cores and memory from status.capacity)" + (
+            f"; {skipped} unschedulable or NoSchedule-tainted skipped" if skipped else ""
+        )
         return pools, slots, note
-    cpu = sum((w.cpu_request_m or 0) * (w.replicas if w.replicas is not None else 1)
-              for g in groups for w in g.workloads)
+    cpu = sum(
+        (w.cpu_request_m or 0) * (w.replicas if w.replicas is not None else 1)
+        for g in groups
+        for w in g.workloads
+    )
     spread = max([w.replicas or 1 for g in groups for w in g.workloads if w.one_per_node] + [0])
     count = max(3, spread, math.ceil(cpu / (DEFAULT_NODE["cores"] * 1000 * 0.8)))
-    note = (f"defaulted: no Node objects in the input; {count} nodes of "
-            f"{DEFAULT_NODE['cores']} cores (enough for the CPU requests at 80%)")
+    note = (
+        f"defaulted: no Node objects in the input; {count} nodes of "
+        f"{DEFAULT_NODE['cores']} cores (enough for the CPU requests at 80%)"
+    )
     slots = [_NodeSlot(f"node-{i}", {}) for i in range(count)]
     return [{"name": "node", "count": count, **DEFAULT_NODE}], slots, note
 
 
-def _service(g: _Group, graph: CallGraph, slots: list[_NodeSlot], offset: int,
-             warnings: list[str]) -> tuple[dict[str, Any], str, int]:
+def _service(
+    g: _Group, graph: CallGraph, slots: list[_NodeSlot], offset: int, warnings: list[str]
+) -> tuple[dict[str, Any], str, int]:
     notes = [", ".join(w.where for w in g.workloads)]
     replicas = 0
     for w in g.workloads:
         if w.kind == "DaemonSet":
-            eligible = [s for s in slots if _matches(s, w)] if any(s.labels for s in slots) \
-                else slots
+            eligible = (
+                [s for s in slots if _matches(s, w)] if any(s.labels for s in slots) else slots
+            )
             replicas += max(1, len(eligible))
         else:
             replicas += w.replicas if w.replicas is not None else 1
@@ -313,23 +383,34 @@ def _service(g: _Group, graph: CallGraph, slots: list[_NodeSlot], offset: int,
         notes.append("service_time defaulted (exponential, mean 1 ms)")
     steps = graph.steps.get(g.name)
     if steps:
-        svc["calls"] = [[{"service": e.service, **({"probability": e.probability}
-                                                     if e.probability < 1 else {}),
-                          **({"count": e.count} if e.count > 1 else {})} for e in step]
-                        for step in steps]
+        svc["calls"] = [
+            [
+                {
+                    "service": e.service,
+                    **({"probability": e.probability} if e.probability < 1 else {}),
+                    **({"count": e.count} if e.count > 1 else {}),
+                }
+                for e in step
+            ]
+            for step in steps
+        ]
     if g.name in graph.notes:
         notes.append(graph.notes[g.name])
     weights = [max(1, w.replicas or 1) for w in g.workloads]
     for key in ("cpu_request_m", "memory_request_mib"):
-        given = [(getattr(w, key), n) for w, n in zip(g.workloads, weights, strict=True)
-                 if getattr(w, key) is not None]
+        given = [
+            (getattr(w, key), n)
+            for w, n in zip(g.workloads, weights, strict=True)
+            if getattr(w, key) is not None
+        ]
         if given:
             svc[key] = round(sum(v * n for v, n in given) / sum(n for _, n in given), 3)
         else:
             notes.append(f"{key} defaulted (no resources.requests)")
     limits = [f"{w.name}: cpu {w.cpu_limit_m:g}m" for w in g.workloads if w.cpu_limit_m]
-    limits += [f"{w.name}: memory {w.memory_limit_mib:g}Mi" for w in g.workloads
-               if w.memory_limit_mib]
+    limits += [
+        f"{w.name}: memory {w.memory_limit_mib:g}Mi" for w in g.workloads if w.memory_limit_mib
+    ]
     if limits:
         notes.append("limits (not modelled): " + ", ".join(limits))
     first = g.workloads[0]
@@ -337,11 +418,18 @@ def _service(g: _Group, graph: CallGraph, slots: list[_NodeSlot], offset: int,
         pinned, offset = _pin(first, replicas, slots, offset, warnings)
         if pinned:
             svc["nodes"] = pinned
-            notes.append("pods pinned to nodes by "
-                         + " and ".join(filter(None, [
-                             "node selector/affinity" if first.node_terms else "",
-                             "required anti-affinity (one per node)" if first.one_per_node
-                             else ""])))
+            notes.append(
+                "pods pinned to nodes by "
+                + " and ".join(
+                    filter(
+                        None,
+                        [
+                            "node selector/affinity" if first.node_terms else "",
+                            "required anti-affinity (one per node)" if first.one_per_node else "",
+                        ],
+                    )
+                )
+            )
     return svc, "; ".join(notes), offset
 
 
@@ -349,20 +437,25 @@ def _matches(slot: _NodeSlot, w: Workload) -> bool:
     return all(slot.labels.get(key) in values for key, values in w.node_terms)
 
 
-def _pin(w: Workload, replicas: int, slots: list[_NodeSlot], offset: int,
-         warnings: list[str]) -> tuple[list[str] | None, int]:
+def _pin(
+    w: Workload, replicas: int, slots: list[_NodeSlot], offset: int, warnings: list[str]
+) -> tuple[list[str] | None, int]:
     if w.node_terms and not any(s.labels for s in slots):
         warnings.append(f"{w.where}: node selector ignored (no Node objects to match it)")
         eligible = slots
     else:
         eligible = [s for s in slots if _matches(s, w)]
     if not eligible:
-        warnings.append(f"{w.where}: no node matches its node selector/affinity (its pods "
-                        "would stay Pending): placed like any pod")
+        warnings.append(
+            f"{w.where}: no node matches its node selector/affinity (its pods "
+            "would stay Pending): placed like any pod"
+        )
         return None, offset
     if w.one_per_node and replicas > len(eligible):
-        warnings.append(f"{w.where}: {replicas} pods, one per node, but {len(eligible)} "
-                        "eligible nodes (some would stay Pending): nodes shared")
+        warnings.append(
+            f"{w.where}: {replicas} pods, one per node, but {len(eligible)} "
+            "eligible nodes (some would stay Pending): nodes shared"
+        )
     names = [eligible[(offset + i) % len(eligible)].name for i in range(replicas)]
     return names, offset + replicas
 
@@ -371,8 +464,10 @@ def _pin(w: Workload, replicas: int, slots: list[_NodeSlot], offset: int,
 
 
 def _comment(text: str, indent: str = "") -> str:
-    return "".join(f"{indent}# {line}\n" for line in
-                   textwrap.wrap(text, 96 - len(indent), break_on_hyphens=False))
+    return "".join(
+        f"{indent}# {line}\n"
+        for line in textwrap.wrap(text, 96 - len(indent), break_on_hyphens=False)
+    )
 
 
 def _dump(mapping: dict[str, Any], indent: str) -> str:
@@ -391,23 +486,40 @@ def _dump(mapping: dict[str, Any], indent: str) -> str:
 
 def _leaf(value: Any) -> bool:
     items = value.values() if isinstance(value, dict) else value
-    return all(not isinstance(v, dict | list) or (isinstance(v, list) and all(
-        not isinstance(x, dict | list) for x in v)) for v in items)
+    return all(
+        not isinstance(v, dict | list)
+        or (isinstance(v, list) and all(not isinstance(x, dict | list) for x in v))
+        for v in items
+    )
 
 
 def _flow(value: Any) -> str:
-    return yaml.safe_dump([value], default_flow_style=True, sort_keys=False,
-                          width=10**9).strip()[1:-1]
+    return yaml.safe_dump([value], default_flow_style=True, sort_keys=False, width=10**9).strip()[
+        1:-1
+    ]
 
 
-def _render(raw: dict[str, Any], manifests: list[Path], traces: Path | None,
-            prometheus: list[Path] | None, header: list[str], warnings: list[str],
-            cluster_note: str, comments: dict[str, str], workload_note: str) -> str:
-    inputs = [p.name for p in manifests] + ([traces.name] if traces else []) + [
-        p.name for p in prometheus or []]
-    out = _comment(f"Imported by meshsim {__version__} `meshsim import kubernetes` from "
-                   f"{', '.join(inputs)}. Check every 'defaulted' below before trusting "
-                   "the numbers.")
+def _render(
+    raw: dict[str, Any],
+    manifests: list[Path],
+    traces: Path | None,
+    prometheus: list[Path] | None,
+    header: list[str],
+    warnings: list[str],
+    cluster_note: str,
+    comments: dict[str, str],
+    workload_note: str,
+) -> str:
+    inputs = (
+        [p.name for p in manifests]
+        + ([traces.name] if traces else [])
+        + [p.name for p in prometheus or []]
+    )
+    out = _comment(
+        f"Imported by meshsim {__version__} `meshsim import kubernetes` from "
+        f"{', '.join(inputs)}. Check every 'defaulted' below before trusting "
+        "the numbers."
+    )
     for line in header:
         out += _comment(line)
     for line in warnings:

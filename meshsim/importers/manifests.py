@@ -90,10 +90,23 @@ class Inventory:
 # -- quantities ------------------------------------------------------------------------------
 
 _QUANTITY = re.compile(
-    r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+    r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$"
+)
 _FACTOR = {
-    None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+    None: 1.0,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+    "Pi": 2.0**50,
+    "Ei": 2.0**60,
 }
 
 
@@ -136,8 +149,11 @@ def _line_map(node: yaml.Node, budget: list[int], file: str) -> dict[Path_, int]
         current, path = stack.pop()
         budget[0] -= 1
         if budget[0] < 0:
-            raise ScenarioError(f"more than {MAX_YAML_NODES} YAML nodes (anchors?)", file,
-                                current.start_mark.line + 1)
+            raise ScenarioError(
+                f"more than {MAX_YAML_NODES} YAML nodes (anchors?)",
+                file,
+                current.start_mark.line + 1,
+            )
         lines.setdefault(path, current.start_mark.line + 1)
         if isinstance(current, yaml.MappingNode):
             stack += [(v, (*path, str(k.value))) for k, v in current.value]
@@ -165,15 +181,17 @@ def read_documents(path: Path) -> list[_Document]:
         while loader.check_node():
             node = loader.get_node()
             if len(docs) >= MAX_DOCUMENTS:
-                raise ScenarioError(f"more than {MAX_DOCUMENTS} YAML documents", file,
-                                    node.start_mark.line + 1)
+                raise ScenarioError(
+                    f"more than {MAX_DOCUMENTS} YAML documents", file, node.start_mark.line + 1
+                )
             lines = _line_map(node, budget, file)
             docs.append(_Document(loader.construct_document(node), lines, file))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"YAML syntax error: {problem}", file,
-                            mark.line + 1 if mark else None) from None
+        raise ScenarioError(
+            f"YAML syntax error: {problem}", file, mark.line + 1 if mark else None
+        ) from None
     finally:
         loader.dispose()
     return docs
@@ -233,27 +251,36 @@ def _object(doc: _Document, obj: Any, path: Path_, inv: Inventory) -> None:
     elif kind == "Service":
         spec = _mapping(doc, obj.get("spec"), (*path, "spec"))
         selector = _labels(doc, spec.get("selector"), (*path, "spec", "selector"))
-        inv.services.append(KubeService(name, namespace, selector,
-                                        str(spec.get("type") or "ClusterIP"), doc.file, line))
+        inv.services.append(
+            KubeService(
+                name, namespace, selector, str(spec.get("type") or "ClusterIP"), doc.file, line
+            )
+        )
     elif kind == "Node":
         inv.nodes.append(_node(doc, obj, path, name, line))
     else:
         inv.ignored[kind] = inv.ignored.get(kind, 0) + 1
 
 
-def _workload(doc: _Document, obj: dict, path: Path_, kind: str, name: str, namespace: str,
-              line: int) -> Workload:
+def _workload(
+    doc: _Document, obj: dict, path: Path_, kind: str, name: str, namespace: str, line: int
+) -> Workload:
     spec_path = (*path, "spec")
     spec = _mapping(doc, obj.get("spec"), spec_path)
     replicas = spec.get("replicas")
-    if replicas is not None and (isinstance(replicas, bool) or not isinstance(replicas, int)
-                                 or replicas < 0):
-        raise doc.error((*spec_path, "replicas"), f"{kind} {name}: replicas must be an integer "
-                        ">= 0")
+    if replicas is not None and (
+        isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0
+    ):
+        raise doc.error(
+            (*spec_path, "replicas"), f"{kind} {name}: replicas must be an integer >= 0"
+        )
     tmpl_path = (*spec_path, "template")
     tmpl = _mapping(doc, spec.get("template"), tmpl_path)
-    pod_labels = _labels(doc, _mapping(doc, tmpl.get("metadata"), (*tmpl_path, "metadata"))
-                         .get("labels"), (*tmpl_path, "metadata", "labels"))
+    pod_labels = _labels(
+        doc,
+        _mapping(doc, tmpl.get("metadata"), (*tmpl_path, "metadata")).get("labels"),
+        (*tmpl_path, "metadata", "labels"),
+    )
     pod_path = (*tmpl_path, "spec")
     pod = _mapping(doc, tmpl.get("spec"), pod_path)
     totals: dict[str, float | None] = {}
@@ -272,9 +299,10 @@ def _workload(doc: _Document, obj: dict, path: Path_, kind: str, name: str, name
                     continue
                 q = quantity(values[resource])
                 if q is None:
-                    raise doc.error((*c_path, "resources", section, resource),
-                                    f"{kind} {name}: not a Kubernetes quantity: "
-                                    f"{str(values[resource])[:40]!r}")
+                    raise doc.error(
+                        (*c_path, "resources", section, resource),
+                        f"{kind} {name}: not a Kubernetes quantity: {str(values[resource])[:40]!r}",
+                    )
                 key = f"{section}.{resource}"
                 totals[key] = (totals.get(key) or 0.0) + q
         for j, var in enumerate(_list(doc, c.get("env"), (*c_path, "env"))):
@@ -292,24 +320,38 @@ def _workload(doc: _Document, obj: dict, path: Path_, kind: str, name: str, name
     cpu_req = cpu_m("requests.cpu") if "requests.cpu" in totals else cpu_m("limits.cpu")
     mem_req = mib("requests.memory") if "requests.memory" in totals else mib("limits.memory")
     return Workload(
-        kind=kind, name=name, namespace=namespace,
-        replicas=replicas, pod_labels=pod_labels,
-        cpu_request_m=cpu_req, memory_request_mib=mem_req,
-        cpu_limit_m=cpu_m("limits.cpu"), memory_limit_mib=mib("limits.memory"),
+        kind=kind,
+        name=name,
+        namespace=namespace,
+        replicas=replicas,
+        pod_labels=pod_labels,
+        cpu_request_m=cpu_req,
+        memory_request_mib=mem_req,
+        cpu_limit_m=cpu_m("limits.cpu"),
+        memory_limit_mib=mib("limits.memory"),
         node_terms=_node_terms(doc, pod, pod_path),
         one_per_node=_one_per_node(doc, pod, pod_path, pod_labels),
-        env=env, file=doc.file, line=line,
+        env=env,
+        file=doc.file,
+        line=line,
     )
 
 
 def _node_terms(doc: _Document, pod: dict, pod_path: Path_) -> list[tuple[str, frozenset[str]]]:
     """nodeSelector and the first required node-affinity term, as (label, allowed values)."""
-    terms = [(k, frozenset([v])) for k, v in
-             _labels(doc, pod.get("nodeSelector"), (*pod_path, "nodeSelector")).items()]
-    aff_path = (*pod_path, "affinity", "nodeAffinity",
-                "requiredDuringSchedulingIgnoredDuringExecution")
-    node_aff = _mapping(doc, _mapping(doc, pod.get("affinity"), aff_path[:-2])
-                        .get("nodeAffinity"), aff_path[:-1])
+    terms = [
+        (k, frozenset([v]))
+        for k, v in _labels(doc, pod.get("nodeSelector"), (*pod_path, "nodeSelector")).items()
+    ]
+    aff_path = (
+        *pod_path,
+        "affinity",
+        "nodeAffinity",
+        "requiredDuringSchedulingIgnoredDuringExecution",
+    )
+    node_aff = _mapping(
+        doc, _mapping(doc, pod.get("affinity"), aff_path[:-2]).get("nodeAffinity"), aff_path[:-1]
+    )
     required = _mapping(doc, node_aff.get(aff_path[-1]), aff_path)
     selector_terms = _list(doc, required.get("nodeSelectorTerms"), (*aff_path, "nodeSelectorTerms"))
     if selector_terms:  # terms are ORed; the first one is used (stated in the scenario)
@@ -341,12 +383,23 @@ def _node(doc: _Document, obj: dict, path: Path_, name: str, line: int) -> Node:
     cpu = quantity(capacity.get("cpu")) if "cpu" in capacity else None
     memory = quantity(capacity.get("memory")) if "memory" in capacity else None
     if cpu is None or cpu <= 0:
-        raise doc.error((*path, "status", "capacity", "cpu"),
-                        f"Node {name}: needs status.capacity.cpu (as kubectl get -o yaml prints)")
+        raise doc.error(
+            (*path, "status", "capacity", "cpu"),
+            f"Node {name}: needs status.capacity.cpu (as kubectl get -o yaml prints)",
+        )
     spec = _mapping(doc, obj.get("spec"), (*path, "spec"))
     taints = [t for t in spec.get("taints") or [] if isinstance(t, dict)]
     schedulable = not spec.get("unschedulable") and not any(
-        t.get("effect") == "NoSchedule" for t in taints)
+        t.get("effect") == "NoSchedule" for t in taints
+    )
     zone = next((labels[k] for k in ZONE_KEYS if k in labels), None)
-    return Node(name, max(1, round(cpu)), (memory or 16 * 2**30) / 2**30, zone, labels,
-                schedulable, doc.file, line)
+    return Node(
+        name,
+        max(1, round(cpu)),
+        (memory or 16 * 2**30) / 2**30,
+        zone,
+        labels,
+        schedulable,
+        doc.file,
+        line,
+    )

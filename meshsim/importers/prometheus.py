@@ -29,8 +29,12 @@ from meshsim.importers.traces import load_json
 MAX_FILE_BYTES = 64 * 2**20
 MAX_SERIES = 200_000
 SOURCE_LABELS = ("source_workload", "source_canonical_service", "source_app")
-DEST_LABELS = ("destination_workload", "destination_service_name",
-               "destination_canonical_service", "destination_app")
+DEST_LABELS = (
+    "destination_workload",
+    "destination_service_name",
+    "destination_canonical_service",
+    "destination_app",
+)
 
 
 def _value(series: dict, where: str, file: str) -> float:
@@ -43,8 +47,9 @@ def _value(series: dict, where: str, file: str) -> float:
     try:
         numbers = [float(p[1]) for p in points]
     except (TypeError, ValueError, IndexError):
-        raise ScenarioError("values must be [timestamp, \"number\"] pairs", file, None,
-                            f"{where}.value") from None
+        raise ScenarioError(
+            'values must be [timestamp, "number"] pairs', file, None, f"{where}.value"
+        ) from None
     numbers = [n for n in numbers if np.isfinite(n)]
     return float(np.mean(numbers)) if numbers else 0.0
 
@@ -60,16 +65,21 @@ def read_series(path: Path) -> list[tuple[dict[str, str], float]]:
         data = doc.get("data") if isinstance(doc, dict) else None
         result = data.get("result") if isinstance(data, dict) else None
         if not isinstance(result, list):
-            raise ScenarioError("not a Prometheus query result (no data.result list)", file,
-                                None, "data.result")
+            raise ScenarioError(
+                "not a Prometheus query result (no data.result list)", file, None, "data.result"
+            )
         for i, series in enumerate(result):
             if len(out) >= MAX_SERIES:
                 raise ScenarioError(f"more than {MAX_SERIES} series", file)
             metric = series.get("metric") if isinstance(series, dict) else None
             if not isinstance(metric, dict):
                 raise ScenarioError("missing", file, None, f"data.result.{i}.metric")
-            out.append(({str(k): str(v) for k, v in metric.items()},
-                        _value(series, f"data.result.{i}", file)))
+            out.append(
+                (
+                    {str(k): str(v) for k, v in metric.items()},
+                    _value(series, f"data.result.{i}", file),
+                )
+            )
     return out
 
 
@@ -120,8 +130,9 @@ def from_prometheus(paths: list[Path], resolve: dict[str, str] | None = None) ->
             try:
                 le = float(metric["le"])
             except ValueError:
-                raise ScenarioError(f"le is not a number: {metric['le'][:20]!r}",
-                                    str(path), None, "metric.le") from None
+                raise ScenarioError(
+                    f"le is not a number: {metric['le'][:20]!r}", str(path), None, "metric.le"
+                ) from None
             hist = buckets.setdefault(dst, {})
             hist[le] = hist.get(le, 0.0) + value
         elif name in (None, "istio_requests_total"):
@@ -148,21 +159,32 @@ def from_prometheus(paths: list[Path], resolve: dict[str, str] | None = None) ->
         graph.entry = max(sorted(from_outside), key=lambda d: from_outside[d])
         if not counters:
             graph.rate_rps = round(from_outside[graph.entry], 3)
-            graph.notes[""] = (f"entry rate {graph.rate_rps} /s: requests into "
-                               f"{graph.entry} from outside the mesh in {names}")
+            graph.notes[""] = (
+                f"entry rate {graph.rate_rps} /s: requests into "
+                f"{graph.entry} from outside the mesh in {names}"
+            )
     stats = {d: s for d, b in buckets.items() if (s := _histogram_stats(b))}
     for service, (mean, cv) in stats.items():
-        downstream = sum(e.probability * e.count * stats.get(e.service, (0.0, 0.0))[0]
-                         for step in graph.steps.get(service, []) for e in step)
+        downstream = sum(
+            e.probability * e.count * stats.get(e.service, (0.0, 0.0))[0]
+            for step in graph.steps.get(service, [])
+            for e in step
+        )
         own = max(0.05 * mean, mean - downstream)
-        graph.service_time[service] = ({"type": "lognormal", "mean_ms": round(own, 4),
-                                        "cv": round(cv, 4)} if cv > 1e-6 else
-                                       {"type": "constant", "value_ms": round(own, 4)})
+        graph.service_time[service] = (
+            {"type": "lognormal", "mean_ms": round(own, 4), "cv": round(cv, 4)}
+            if cv > 1e-6
+            else {"type": "constant", "value_ms": round(own, 4)}
+        )
         note = graph.notes.get(service, "")
         graph.notes[service] = (note + "; " if note else "") + (
             f"service time: mean duration {mean:.3g} ms minus its calls', cv of the duration "
-            f"(istio_request_duration_milliseconds)")
+            f"(istio_request_duration_milliseconds)"
+        )
     if not requests and not buckets:
-        raise ScenarioError("no istio_requests_total or istio_request_duration_milliseconds "
-                            "series with a destination label", names)
+        raise ScenarioError(
+            "no istio_requests_total or istio_request_duration_milliseconds "
+            "series with a destination label",
+            names,
+        )
     return graph

@@ -120,8 +120,10 @@ def read_spans(path: Path) -> list[Span]:
         elif isinstance(doc, dict) and "spans" in doc:
             _jaeger(r, doc, where or "(top)", spans)
         else:
-            raise r.fail(where or "(top)", "neither Jaeger JSON ({\"data\": [...]}) nor OTLP "
-                         "JSON ({\"resourceSpans\": [...]})")
+            raise r.fail(
+                where or "(top)",
+                'neither Jaeger JSON ({"data": [...]}) nor OTLP JSON ({"resourceSpans": [...]})',
+            )
     if not spans:
         raise ScenarioError("no spans", str(path))
     return spans
@@ -135,22 +137,44 @@ def _jaeger(r: _Reader, trace: Any, where: str, spans: list[Span]) -> None:
         if pid not in processes:
             raise r.fail(f"{at}.processID", f"no process {pid[:40]!r} in {where}.processes")
         service = r.get(processes[pid], "serviceName", f"{where}.processes.{pid}", str)
-        parent = next((ref.get("spanID") for ref in span.get("references") or []
-                       if isinstance(ref, dict) and ref.get("refType") == "CHILD_OF"), None)
-        tags = {t.get("key"): str(t.get("value")) for t in span.get("tags") or []
-                if isinstance(t, dict)}
+        parent = next(
+            (
+                ref.get("spanID")
+                for ref in span.get("references") or []
+                if isinstance(ref, dict) and ref.get("refType") == "CHILD_OF"
+            ),
+            None,
+        )
+        tags = {
+            t.get("key"): str(t.get("value")) for t in span.get("tags") or [] if isinstance(t, dict)
+        }
         start = r.number(span, "startTime", at) * 1e-6
-        r.add(spans, Span(str(r.get(span, "traceID", at, str)), r.get(span, "spanID", at, str),
-                          parent, service, tags.get("span.kind") in _CLIENT, start,
-                          start + r.number(span, "duration", at) * 1e-6))
+        r.add(
+            spans,
+            Span(
+                str(r.get(span, "traceID", at, str)),
+                r.get(span, "spanID", at, str),
+                parent,
+                service,
+                tags.get("span.kind") in _CLIENT,
+                start,
+                start + r.number(span, "duration", at) * 1e-6,
+            ),
+        )
 
 
 def _otlp(r: _Reader, doc: dict, where: str, spans: list[Span]) -> None:
     for i, rs in enumerate(r.get(doc, "resourceSpans", where, list)):
         at = f"{where}resourceSpans.{i}"
         attrs = (rs.get("resource") or {}).get("attributes") or [] if isinstance(rs, dict) else []
-        service = next((a.get("value", {}).get("stringValue") for a in attrs
-                        if isinstance(a, dict) and a.get("key") == "service.name"), None)
+        service = next(
+            (
+                a.get("value", {}).get("stringValue")
+                for a in attrs
+                if isinstance(a, dict) and a.get("key") == "service.name"
+            ),
+            None,
+        )
         if not isinstance(service, str) or not service:
             raise r.fail(f"{at}.resource.attributes", "no service.name")
         scopes = rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []
@@ -159,9 +183,18 @@ def _otlp(r: _Reader, doc: dict, where: str, spans: list[Span]) -> None:
                 sat = f"{at}.scopeSpans.{j}.spans.{k}"
                 start = r.number(span, "startTimeUnixNano", sat) * 1e-9
                 end = r.number(span, "endTimeUnixNano", sat) * 1e-9
-                r.add(spans, Span(r.get(span, "traceId", sat, str), r.get(span, "spanId", sat, str),
-                                  span.get("parentSpanId") or None, service,
-                                  str(span.get("kind")) in _CLIENT, start, max(start, end)))
+                r.add(
+                    spans,
+                    Span(
+                        r.get(span, "traceId", sat, str),
+                        r.get(span, "spanId", sat, str),
+                        span.get("parentSpanId") or None,
+                        service,
+                        str(span.get("kind")) in _CLIENT,
+                        start,
+                        max(start, end),
+                    ),
+                )
 
 
 def _union_length(intervals: list[tuple[float, float]], lo: float, hi: float) -> float:
@@ -182,8 +215,11 @@ def distribution(samples_ms: list[float]) -> Dist:
         edges = np.unique(np.round(np.quantile(x, np.linspace(0, 1, EMPIRICAL_BUCKETS + 1)), 4))
         if len(edges) >= 2:
             counts, _ = np.histogram(x, edges)
-            return {"type": "empirical", "edges_ms": [float(e) for e in edges],
-                    "counts": [int(c) for c in counts]}
+            return {
+                "type": "empirical",
+                "edges_ms": [float(e) for e in edges],
+                "counts": [int(c) for c in counts],
+            }
     cv = float(x.std() / mean) if mean > 0 else 0.0
     if mean > 0 and cv > 1e-6:
         return {"type": "lognormal", "mean_ms": round(mean, 4), "cv": round(cv, 4)}
@@ -220,7 +256,8 @@ def from_traces(path: Path, resolve: dict[str, str] | None = None) -> CallGraph:
             tops.append(s)
         calls = _calls(s, children, known)
         requests.setdefault(s.service, []).append(
-            Observed([(svc, a - s.start_s, b - s.start_s) for svc, a, b in calls]))
+            Observed([(svc, a - s.start_s, b - s.start_s) for svc, a, b in calls])
+        )
         busy = _union_length([(a, b) for _, a, b in calls], s.start_s, s.end_s)
         self_ms.setdefault(s.service, []).append(max(0.0, s.end_s - s.start_s - busy) * 1e3)
     if not requests:
@@ -228,26 +265,31 @@ def from_traces(path: Path, resolve: dict[str, str] | None = None) -> CallGraph:
     graph = CallGraph(f"traces {path.name}")
     hops = sorted({s.service for s in spans} - known)
     if hops:
-        graph.warnings.append(f"{graph.source}: spans of {', '.join(hops[:8])} (no Service in "
-                              "the input) taken as hops between services, not services")
+        graph.warnings.append(
+            f"{graph.source}: spans of {', '.join(hops[:8])} (no Service in "
+            "the input) taken as hops between services, not services"
+        )
     for service, observed in requests.items():
         steps = steps_from_requests(observed)
         if steps:
             graph.steps[service] = steps
         graph.service_time[service] = distribution(self_ms[service])
-        graph.notes[service] = (f"{len(observed)} requests in {path.name}: calls, order and "
-                                "service time (self time) measured")
+        graph.notes[service] = (
+            f"{len(observed)} requests in {path.name}: calls, order and "
+            "service time (self time) measured"
+        )
     graph.entry = Counter(s.service for s in tops).most_common(1)[0][0]
     starts = sorted(s.start_s for s in tops if s.service == graph.entry)
     if len(starts) >= 2 and starts[-1] > starts[0]:
         graph.rate_rps = round((len(starts) - 1) / (starts[-1] - starts[0]), 3)
-        graph.notes[""] = (f"entry rate from {len(starts)} traces over "
-                           f"{starts[-1] - starts[0]:.3g} s (sampled traces understate it)")
+        graph.notes[""] = (
+            f"entry rate from {len(starts)} traces over "
+            f"{starts[-1] - starts[0]:.3g} s (sampled traces understate it)"
+        )
     return graph
 
 
-def _known_ancestor(span: Span, by_id: dict[tuple[str, str], Span], known: set[str]
-                    ) -> Span | None:
+def _known_ancestor(span: Span, by_id: dict[tuple[str, str], Span], known: set[str]) -> Span | None:
     """The nearest ancestor in a known service, or None (a malformed export cannot loop)."""
     seen = {span.id}
     parent = by_id.get((span.trace, span.parent)) if span.parent else None
@@ -259,8 +301,9 @@ def _known_ancestor(span: Span, by_id: dict[tuple[str, str], Span], known: set[s
     return None
 
 
-def _calls(request: Span, children: dict[tuple[str, str], list[Span]], known: set[str]
-           ) -> list[tuple[str, float, float]]:
+def _calls(
+    request: Span, children: dict[tuple[str, str], list[Span]], known: set[str]
+) -> list[tuple[str, float, float]]:
     """(callee, start, end) of the first spans below ``request`` in other known services,
     timed by the caller's side: its client span, or the first hop out of the caller."""
     out: list[tuple[str, float, float]] = []
