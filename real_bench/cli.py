@@ -47,6 +47,8 @@ def _cmd_local(args: argparse.Namespace) -> int:
             m.rates = [float(x) for x in args.rates.split(",")]
         except ValueError:
             raise BenchError(f"--rates: not a list of numbers: {args.rates!r}") from None
+    if args.topology:
+        m.topology = args.topology
     for name in ("repetitions", "connections", "measure_s", "warmup_s"):
         val = getattr(args, name)
         if val is not None:
@@ -107,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     loc.add_argument("--out", default="out/real-bench-local")
     loc.add_argument("--modes", help="comma list of none,sidecar,ambient,waypoint")
     loc.add_argument("--rates", help="comma list of requests/s")
+    loc.add_argument("--topology", choices=["single-hop", "3-tier"],
+                     help="single-hop (client -> server, default) or 3-tier (a -> b1, b2 -> c)")
     loc.add_argument("--repetitions", type=int)
     loc.add_argument("--connections", type=int)
     loc.add_argument("--measure-s", dest="measure_s", type=float)
