@@ -76,10 +76,14 @@ def outbound_nghttpx(ca: Path, cert: Path, key: Path, routes: list[Route]) -> li
             *_backends(routes), *_client_tls(ca, cert, key)]
 
 
-def inbound_nghttpx(ca: Path, cert: Path, key: Path) -> list[str]:
-    """mTLS HTTP/2 on :15008 in; each CONNECT stream handed to the local terminator."""
+def inbound_nghttpx(ca: Path, cert: Path, key: Path, max_tunnels: int) -> list[str]:
+    """mTLS HTTP/2 on :15008 in; each CONNECT stream handed to the local terminator (one
+    loopback connection per stream: raise nghttpx's default cap of 8 per backend host, which
+    would leave the 9th tunnel waiting)."""
     return [*_nghttpx_common(), "--http2-proxy", f"--frontend=*,{HBONE_PORT}",
-            f"--backend=127.0.0.1,{TERMINATOR_PORT}", *_server_tls(ca), str(key), str(cert)]
+            f"--backend=127.0.0.1,{TERMINATOR_PORT}",
+            f"--backend-connections-per-host={max_tunnels}", *_server_tls(ca), str(key),
+            str(cert)]
 
 
 def waypoint_nghttpx(ca: Path, cert: Path, key: Path, routes: list[Route]) -> list[str]:

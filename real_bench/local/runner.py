@@ -282,7 +282,7 @@ class ModeLab:
                           f"tinyproxy {_short(self.versions['tinyproxy'])} (in: ends CONNECT)",
                           node.name)
                 proc = self.lab.spawn(node.ns, f"nghttpx-in-{node.name}",
-                                      hbone.inbound_nghttpx(ca, crt, key))
+                                      hbone.inbound_nghttpx(ca, crt, key, self.m.maxconn))
                 self._add(comp, "nghttpx_in", proc.pid, "ztunnel",
                           f"{nghttpx} (in: h2 CONNECT server, mTLS)", node.name)
             if sends:
