@@ -433,18 +433,20 @@ class ModeLab:
         return wheres.pop() if len(wheres) == 1 else "unknown"
 
     def _count_tunnels(self) -> dict[str, int]:
-        """Established TCP connections, mid-window, from each node proxy to port 15008 (the
-        pooled HBONE connections) and from pods into each node proxy's capture port (the app
-        connections they carry); both are counted as seen from inside the node namespace."""
+        """Established TCP connections, mid-window, to port 15008 from each node proxy and the
+        waypoint (the pooled HBONE connections), and from pods into each node proxy's capture
+        port (the app connections they carry), counted inside each namespace."""
         if self.mode not in ("ambient", "waypoint"):
             return {}
+        places = {n.name: n.ns for n in self.topo.nodes.values()}
+        if "waypoint" in self.topo.pods:
+            places["waypoint"] = self.topo.pods["waypoint"].ns
         counts = {}
-        for node in self.topo.nodes.values():
+        for name, ns in places.items():
             for what, flt in (("hbone_out", f"( dport = :{proxies.HBONE_PORT} )"),
                               ("app_in", f"( sport = :{proxies.OUTBOUND_PORT} )")):
-                out = self.lab.exec(node.ns, "ss", "-Htn", "state", "established", flt,
-                                    check=False)
-                counts[f"{node.name}_{what}"] = len(out.splitlines())
+                out = self.lab.exec(ns, "ss", "-Htn", "state", "established", flt, check=False)
+                counts[f"{name}_{what}"] = len(out.splitlines())
         return counts
 
 
