@@ -96,6 +96,10 @@ def test_hbone_carries_many_app_connections_on_one_mtls_connection(lab_factory) 
     assert all(s == [200, 1024, "server"] for s in seen) and len(seen) == 36
     assert app_conns == 12 and to_app == 12  # more than nghttpx's default of 8 per backend
     assert tls_out == tls_in == 1  # 12 CONNECT streams multiplexed on one pooled connection
+    # delayed ACKs off everywhere (redsocks and tinyproxy do not set TCP_NODELAY)
+    for ns in (n1, lab.topo.pods["client"].ns):
+        routes = lab.lab.ip(ns, "-4", "route", "show", "table", "all").splitlines()
+        assert all("quickack 1" in r for r in routes if not r.startswith("broadcast"))
 
 
 @pytest.mark.netns
