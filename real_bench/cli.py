@@ -36,6 +36,13 @@ def _cmd_local(args: argparse.Namespace) -> int:
         removed = netns.sweep_stale()
         print(f"removed {len(removed)} stale namespaces" + (f": {removed}" if removed else ""))
         return 0
+    if args.rerun_spoiled:
+        out = Path(args.out)
+        records = runner.rerun_spoiled(out, log=lambda line: print(line, flush=True))
+        from real_bench.importers import write_table
+
+        write_table(records, out / "table.csv")
+        return 0
     m = runner.quick_matrix() if args.quick else runner.LocalMatrix()
     if args.modes:
         m.modes = [x.strip() for x in args.modes.split(",")]
@@ -115,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     loc.add_argument("--connections", type=int)
     loc.add_argument("--measure-s", dest="measure_s", type=float)
     loc.add_argument("--warmup-s", dest="warmup_s", type=float)
+    loc.add_argument("--rerun-spoiled", dest="rerun_spoiled", action="store_true",
+                     help="run again the points of --out whose background CPU was too high")
     loc.add_argument("--cleanup", action="store_true",
                      help="only remove namespaces left by real-bench runs that were killed")
     loc.set_defaults(func=_cmd_local)
