@@ -210,7 +210,7 @@ def test_hbone_routes_by_authority_and_fails_closed() -> None:
     assert "--backend-connections-per-host=1024" in inbound  # nghttpx's default 8 stalls
 
 
-def test_rerun_spoiled_replaces_only_noisy_points_and_keeps_the_old_ones(
+def test_rerun_spoiled_measures_noisy_points_again_and_keeps_the_quietest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from real_bench.record import read_jsonl, write_jsonl
 
@@ -221,6 +221,7 @@ def test_rerun_spoiled_replaces_only_noisy_points_and_keeps_the_old_ones(
     write_jsonl(tmp_path / "records.jsonl", recs)
     (tmp_path / "run-meta.json").write_text((fixture / "run-meta.json").read_text())
     asked = []
+    new_bg = {recs[1].requested_qps: 5.0, recs[2].requested_qps: 700.0}
 
     def fake_plan(m, plan, out_dir, keep, log) -> None:  # records what would be measured
         for rep, mode, rates in plan:
@@ -228,14 +229,15 @@ def test_rerun_spoiled_replaces_only_noisy_points_and_keeps_the_old_ones(
                 asked.append((rep, mode, rate))
                 old = next(r for r in recs if r.mode == mode and r.requested_qps == rate)
                 new = old.model_copy(deep=True)
-                new.host.background_cpu_millicores = 5.0
+                new.host.background_cpu_millicores = new_bg[rate]
                 keep(new)
 
     monkeypatch.setattr(runner, "_run_plan", fake_plan)
     out = runner.rerun_spoiled(tmp_path, log=lambda _line: None)
     assert asked == [(0, "none", recs[1].requested_qps), (0, "none", recs[2].requested_qps)]
-    assert [r.host.background_cpu_millicores for r in out] == [10.0, 5.0, 5.0]
+    # the quieter of old and new is kept per point: new for the 900, old for the 301
+    assert [r.host.background_cpu_millicores for r in out] == [10.0, 5.0, 301.0]
     assert out[1].extra["rerun_of"]["background_cpu_millicores"] == 900.0
-    assert [r.label for r in read_jsonl(tmp_path / "spoiled-records.jsonl")] == [
-        recs[1].label, recs[2].label]
-    assert read_jsonl(tmp_path / "records.jsonl")[1].host.background_cpu_millicores == 5.0
+    replaced = read_jsonl(tmp_path / runner.REPLACED)
+    assert sorted(r.host.background_cpu_millicores or 0 for r in replaced) == [700.0, 900.0]
+    assert read_jsonl(tmp_path / "records.jsonl") == out
