@@ -40,6 +40,13 @@ def _cmd_local(args: argparse.Namespace) -> int:
               + f" and {len(dirs)} temp dirs (CA keys, certs, logs)"
               + (f": {', '.join(map(str, dirs))}" if dirs else ""))
         return 0
+    if args.rerun_spoiled:
+        out = Path(args.out)
+        records = runner.rerun_spoiled(out, log=lambda line: print(line, flush=True))
+        from real_bench.importers import write_table
+
+        write_table(records, out / "table.csv")
+        return 0
     m = runner.quick_matrix() if args.quick else runner.LocalMatrix()
     if args.modes:
         m.modes = [x.strip() for x in args.modes.split(",")]
@@ -51,6 +58,8 @@ def _cmd_local(args: argparse.Namespace) -> int:
             m.rates = [float(x) for x in args.rates.split(",")]
         except ValueError:
             raise BenchError(f"--rates: not a list of numbers: {args.rates!r}") from None
+    if args.topology:
+        m.topology = args.topology
     for name in ("repetitions", "connections", "measure_s", "warmup_s"):
         val = getattr(args, name)
         if val is not None:
@@ -112,10 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     loc.add_argument("--out", default="out/real-bench-local")
     loc.add_argument("--modes", help="comma list of none,sidecar,ambient,waypoint")
     loc.add_argument("--rates", help="comma list of requests/s")
+    loc.add_argument("--topology", choices=["single-hop", "3-tier"],
+                     help="single-hop (client -> server, default) or 3-tier (a -> b1, b2 -> c)")
     loc.add_argument("--repetitions", type=int)
     loc.add_argument("--connections", type=int)
     loc.add_argument("--measure-s", dest="measure_s", type=float)
     loc.add_argument("--warmup-s", dest="warmup_s", type=float)
+    loc.add_argument("--rerun-spoiled", dest="rerun_spoiled", action="store_true",
+                     help="run again the points of --out whose background CPU was too high")
     loc.add_argument("--cleanup", action="store_true",
                      help="only remove namespaces left by real-bench runs that were killed")
     loc.set_defaults(func=_cmd_local)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages that the tests run for real. Safe to run again; a no-op when present.
 set -euo pipefail
-packages=(haproxy nginx-light stunnel4 wrk nftables iproute2 openssl procps chromium)
+packages=(haproxy nginx-light libnginx-mod-http-lua nghttp2-proxy redsocks tinyproxy stunnel4 wrk nftables
+          iproute2 openssl procps chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -47,7 +47,11 @@ class CertAuthority:
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                  "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", ext.name,
                  cwd=self.dir)
-        bundle = self.dir / f"{name}.pem"
+        bundle = self.dir / f"{name}.pem"  # haproxy wants cert + key in one file
         bundle.write_text((self.dir / f"{name}.crt").read_text()
                           + (self.dir / f"{name}.key").read_text())
         return bundle
+
+    def key_and_cert(self, name: str) -> tuple[Path, Path]:
+        """Separate key and certificate files of an issued identity (nghttpx wants both)."""
+        return self.dir / f"{name}.key", self.dir / f"{name}.crt"

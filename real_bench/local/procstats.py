@@ -84,11 +84,23 @@ def busy_millicores(seconds: float = 1.0) -> float:
     return ticks / HZ / dt * 1000.0
 
 
+def group_ticks(pids: list[int]) -> int | None:
+    """Summed utime + stime of a group of processes; None if any of them is gone."""
+    total = 0
+    for pid in pids:
+        t = proc_ticks(pid)
+        if t is None:
+            return None
+        total += t
+    return total
+
+
 @dataclass
 class Window:
-    """CPU and memory of `pids` (name -> pid) between `start()` and `stop()`."""
+    """CPU and memory of `pids` (name -> pid, or list of pids summed as one component) between
+    `start()` and `stop()`."""
 
-    pids: dict[str, int]
+    pids: dict[str, int | list[int]]
     interval: float = 0.5
     cpu_mcores: dict[str, float] = field(default_factory=dict)
     rss_max: dict[str, float] = field(default_factory=dict)
@@ -96,40 +108,49 @@ class Window:
     background_mcores: float = 0.0
     machine_mcores: float = 0.0
     top_others: list[tuple[str, float]] = field(default_factory=list)
+    cpu_by_pid: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.groups = {n: ([p] if isinstance(p, int) else list(p)) for n, p in self.pids.items()}
 
     def start(self) -> None:
         self._t0 = time.monotonic()
-        self._ticks0 = {n: proc_ticks(p) for n, p in self.pids.items()}
+        self._ticks0 = {n: group_ticks(g) for n, g in self.groups.items()}
+        self._pid_ticks0 = {p: proc_ticks(p) for g in self.groups.values() for p in g}
         self._busy0, _ = machine_busy_ticks()
         self._all0 = all_proc_ticks()
-        self._rss: dict[str, list[float]] = {n: [] for n in self.pids}
+        self._rss: dict[str, list[float]] = {n: [] for n in self.groups}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            for n, p in self.pids.items():
-                rss = proc_rss_mib(p)
-                if rss is not None:
-                    self._rss[n].append(rss)
+            for n, g in self.groups.items():
+                rss = [proc_rss_mib(p) for p in g]
+                if all(r is not None for r in rss):
+                    self._rss[n].append(sum(r for r in rss if r is not None))
             self._stop.wait(self.interval)
 
     def stop(self) -> None:
         dt = time.monotonic() - self._t0
         busy1, _ = machine_busy_ticks()
         all1 = all_proc_ticks()
-        for n, p in self.pids.items():
-            t0, t1 = self._ticks0.get(n), proc_ticks(p)
+        for n, g in self.groups.items():
+            t0, t1 = self._ticks0.get(n), group_ticks(g)
             if t0 is not None and t1 is not None:
                 self.cpu_mcores[n] = (t1 - t0) / HZ / dt * 1000.0
+        for p, t0 in self._pid_ticks0.items():
+            t1 = proc_ticks(p)
+            if t0 is not None and t1 is not None:
+                self.cpu_by_pid[p] = (t1 - t0) / HZ / dt * 1000.0
         self._stop.set()
         self._thread.join()
         for n, vals in self._rss.items():
             if vals:
                 self.rss_max[n] = max(vals)
                 self.rss_mean[n] = sum(vals) / len(vals)
-        mine = {*self.pids.values(), os.getpid()}  # the driver is part of the run
+        mine = {p for g in self.groups.values() for p in g} | {os.getpid()}  # driver included
         others: dict[str, int] = {}
         for pid, (comm, ticks) in all1.items():
             if pid in mine or pid not in self._all0:

@@ -77,4 +77,55 @@ def build(lab: Lab, nodes: list[str], pods: dict[str, str]) -> Topology:
         for other in topo_nodes.values():
             if other is not node:
                 lab.ip(node.ns, "route", "add", other.pod_cidr, "via", other.ip)
+    for ns in lab.namespaces:
+        lab.quickack(ns)
     return Topology(sw, topo_nodes, topo_pods)
+
+
+@dataclass(frozen=True)
+class Service:
+    """An application service: one pod on `node`, calling `calls` in parallel per request."""
+
+    name: str
+    node: str
+    calls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppGraph:
+    """Who calls whom, and where each pod runs; the load generator's pod is `client` on
+    `client_node` and calls `entry`."""
+
+    name: str
+    client_node: str
+    entry: str
+    services: tuple[Service, ...]
+
+    def calls(self) -> dict[str, tuple[str, ...]]:
+        return {s.name: s.calls for s in self.services}
+
+    def node_of(self, pod: str) -> str:
+        if pod == "client":
+            return self.client_node
+        return next(s.node for s in self.services if s.name == pod)
+
+    def hops(self) -> list[tuple[str, str, str]]:
+        """(caller, callee, same-node|cross-node) for every call edge, the client's first."""
+        edges = [("client", self.entry)]
+        edges += [(s.name, c) for s in self.services for c in s.calls]
+        return [(a, b, "same-node" if self.node_of(a) == self.node_of(b) else "cross-node")
+                for a, b in edges]
+
+
+# One client, one server on another node: the classic single-hop benchmark.
+SINGLE_HOP = AppGraph("single-hop", "node1", "server", (Service("server", "node2"),))
+# A -> (B1 and B2 in parallel) -> C, as in Istio's published multi-hop benchmark. The client, a
+# and b1 share node1; b2 and c share node2: client->a, a->b1 and b2->c are same-node hops,
+# a->b2 and b1->c cross nodes.
+THREE_TIER = AppGraph("3-tier", "node1", "a", (
+    Service("a", "node1", ("b1", "b2")),
+    Service("b1", "node1", ("c",)),
+    Service("b2", "node2", ("c",)),
+    Service("c", "node2"),
+))
+GRAPHS = {g.name: g for g in (SINGLE_HOP, THREE_TIER)}
