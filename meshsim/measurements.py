@@ -1,6 +1,7 @@
 """Measured load points, read through real_bench's importers, and the scenario each one is.
 
-A *point* is one measured configuration (mode, path variant, connections, rate, payload):
+A *point* is one measured configuration (topology, mode, path variant, connections, rate,
+payload):
 repetitions of it are merged (median, with their spread kept), and records of the same run from
 two sources (a fortio JSON with the latency histogram, an istio/tools record with the proxies'
 CPU) are joined by their run label. Neither step ever merges records that differ in what was
@@ -26,7 +27,8 @@ from meshsim.loader import LoadedScenario
 LATENCY = MEASURED_LATENCY
 CPU = ("cpu_sidecar_client", "cpu_sidecar_server", "cpu_ztunnel", "cpu_waypoint")
 METRICS = LATENCY + CPU
-KEYS = ["campaign", "mode", "variant", "connections", "requested_qps", "payload_bytes"]
+SINGLE_HOP = "single-hop"
+KEYS = ["campaign", "topology", "mode", "variant", "connections", "requested_qps", "payload_bytes"]
 JOIN = ["run_label", "mode", "variant", "connections", "requested_qps", "occurrence"]
 
 
@@ -78,7 +80,10 @@ def _load_runs(paths: list[Path], include_invalid: bool) -> tuple[pd.DataFrame, 
         raise ScenarioError(str(exc)) from None
     if not records:
         raise ScenarioError("no measurements in the files given")
-    raw = _normalise(to_frame(records))
+    frame = to_frame(records)
+    # real_bench local's call graph (``extra.topology``): a 3-tier run is not a single-hop one
+    frame["topology"] = [str(r.extra.get("topology") or SINGLE_HOP) for r in records]
+    raw = _normalise(frame)
     raw = _join_sources(raw)
     invalid = raw[~raw["valid"]]
     dropped = pd.DataFrame(
@@ -106,9 +111,12 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
         {
             "run_label": labels,
             "campaign": [
-                _campaign(label, backend)
-                for label, backend in zip(labels, frame["backend"], strict=True)
+                _campaign(label, backend, topology)
+                for label, backend, topology in zip(
+                    labels, frame["backend"], frame["topology"], strict=True
+                )
             ],
+            "topology": frame["topology"],
             "source": frame["source"],
             "source_file": frame["source_file"].map(lambda p: Path(str(p)).name),
             "backend": frame["backend"],
@@ -128,7 +136,11 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
         out[q] = frame[f"latency_{q}_us"] / 1e3
     cpu = lambda prefix: frame[[c for c in frame.columns if c.startswith(prefix)]]  # noqa: E731
     out["cpu_sidecar_client"] = frame.get("cpu_mcores_sidecar_client")
-    out["cpu_sidecar_server"] = frame.get("cpu_mcores_sidecar_server")
+    # every sidecar but the client's serves a call: one per pod on a multi-hop path
+    servers = cpu("cpu_mcores_sidecar_").drop(
+        columns=["cpu_mcores_sidecar_client"], errors="ignore"
+    )
+    out["cpu_sidecar_server"] = servers.sum(axis=1, min_count=1) if servers.shape[1] else np.nan
     ztunnels = cpu("cpu_mcores_ztunnel")
     out["cpu_ztunnel"] = ztunnels.sum(axis=1, min_count=1) if ztunnels.shape[1] else np.nan
     waypoints = cpu("cpu_mcores_waypoint")
@@ -150,12 +162,12 @@ def _variant(text: str) -> str:
     return "both" if text.startswith("both") else ""
 
 
-def _campaign(label: str, backend: str) -> str:
-    """Runs that share a platform: istio/tools' run id (plus its no-Mixer flag), or the
-    backend for real_bench's own runs."""
+def _campaign(label: str, backend: str, topology: str = SINGLE_HOP) -> str:
+    """Runs that share a platform and a call graph: istio/tools' run id (plus its no-Mixer
+    flag), or the backend for real_bench's own runs (plus the topology if not single-hop)."""
     match = re.match(r"^([0-9a-f]{8})_", label)
     if not match:
-        return backend
+        return backend if topology == SINGLE_HOP else f"{backend}-{topology}"
     return match.group(1) + ("-nomixer" if "nomixer" in label else "")
 
 
