@@ -3,6 +3,7 @@ the shipped validation figures are computed from their tables, not written by ha
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 
@@ -19,7 +20,9 @@ from meshsim.validate import summarise
 
 TEMPLATE = SCENARIOS / "calibration" / "real-bench-local-3tier.yaml"
 RECORDS = ROOT / "real_bench" / "results" / "local-hbone-3tier" / "records.jsonl"
-REPORTS = sorted((ROOT / "reports" / "validation").glob("real-bench-local-hbone*/"))
+REPORTS = sorted(
+    p.parent for p in (ROOT / "reports/validation").glob("real-bench-local-hbone*/summary.json")
+)
 MODES = ("none", "sidecar", "ambient", "waypoint")
 
 
@@ -99,7 +102,7 @@ def test_3tier_points_are_their_own_campaign() -> None:
 @pytest.mark.parametrize("folder", REPORTS, ids=lambda p: p.name)
 def test_shipped_summary_is_computed_from_its_table(folder) -> None:
     table = read_csv(folder / "validation.csv")
-    table["dropped_because"] = table["dropped_because"].fillna("")
+    table["dropped_because"] = table["dropped_because"].astype(object).fillna("")
     summary = json.loads((folder / "summary.json").read_text())
     again = summarise(table, summary["provenance"])
     for subset in ("holdout", "fit", "all"):
@@ -125,3 +128,17 @@ def test_there_are_shipped_hbone_reports() -> None:
     table = read_csv(ROOT / "reports/validation/real-bench-local-hbone-3tier/validation.csv")
     assert set(table["mode"]) == set(MODES)
     assert set(pd.to_numeric(table["requested_qps"])) == {200.0, 500.0}
+
+
+def test_shipped_added_latency_is_computed_from_the_3tier_table() -> None:
+    folder = ROOT / "reports/validation/real-bench-local-hbone-3tier"
+    spec = importlib.util.spec_from_file_location("added_latency", folder / "added_latency.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    again = module.added_latency(read_csv(folder / "validation.csv"))
+    shipped = pd.read_csv(folder / "added-latency.csv")
+    pd.testing.assert_frame_equal(
+        again.reset_index(drop=True), shipped, check_dtype=False, atol=1e-3
+    )
+    ratios = shipped[shipped["what"] == "ratio_sidecar_to_ambient"]
+    assert set(ratios["requested_qps"]) == {200, 500}
