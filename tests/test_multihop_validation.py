@@ -130,9 +130,10 @@ def test_there_are_shipped_hbone_reports() -> None:
     assert set(pd.to_numeric(table["requested_qps"])) == {200.0, 500.0}
 
 
-def test_shipped_added_latency_is_computed_from_the_3tier_table() -> None:
-    folder = ROOT / "reports/validation/real-bench-local-hbone-3tier"
-    spec = importlib.util.spec_from_file_location("added_latency", folder / "added_latency.py")
+@pytest.mark.parametrize("folder", [p for p in REPORTS if p.name.endswith("-3tier")], ids=str)
+def test_shipped_added_latency_is_computed_from_the_3tier_table(folder) -> None:
+    script = ROOT / "reports/validation/real-bench-local-hbone-3tier/added_latency.py"
+    spec = importlib.util.spec_from_file_location("added_latency", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     again = module.added_latency(read_csv(folder / "validation.csv"))

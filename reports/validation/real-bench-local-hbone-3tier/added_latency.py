@@ -1,15 +1,16 @@
 """Latency the mesh adds on the 3-tier runs, predicted and measured, and the sidecar/ambient
 ratio of it (issue 10's multi-hop target), computed from this folder's validation.csv.
 
-    .venv/bin/python reports/validation/real-bench-local-hbone-3tier/added_latency.py
+    .venv/bin/python reports/validation/real-bench-local-hbone-3tier/added_latency.py [FOLDER]
 
-writes added-latency.csv beside it: per rate, percentile and mode, the p50/p90 of the mode
-minus the no-mesh one (ms), meshsim's and the measured, and per rate and percentile the
-ratio sidecar/ambient and waypoint/ambient with the predicted ratio's error against the
-measured one (%)."""
+writes added-latency.csv beside it (or in FOLDER, from FOLDER's validation.csv): per rate,
+percentile and mode, the p50/p90 of the mode minus the no-mesh one (ms), meshsim's and the
+measured; and per rate and percentile the ratios sidecar/ambient and waypoint/ambient, with the
+predicted ratio's error against the measured one (%)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -61,10 +62,10 @@ def added_latency(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def main() -> None:
-    table = pd.read_csv(HERE / "validation.csv", comment="#")
-    added_latency(table).to_csv(HERE / "added-latency.csv", index=False)
+def main(folder: Path = HERE) -> None:
+    table = pd.read_csv(folder / "validation.csv", comment="#")
+    added_latency(table).to_csv(folder / "added-latency.csv", index=False)
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
