@@ -37,10 +37,6 @@ from meshsim.topology import Pod, Stage
 
 Proc = Generator[simpy.Event, object, None]
 
-# Hop kinds as plain strings in the hot path: an enum member costs an attribute lookup per use
-# (Python 3.11), and the recorder's per-hop dict stays an exact-str dict (the fast lookup).
-_APP, _NETWORK = str(Hop.APP), str(Hop.NETWORK)
-
 
 @dataclass(slots=True)
 class Activity:
@@ -306,7 +302,7 @@ class Engine:
             workers.release()
             usage.busy_s += env.now - got_worker
         if measured:
-            self.recorder.hop(_APP, got_worker - arrived + waited_core, duration + wake)
+            self.recorder.hop(Hop.APP, got_worker - arrived + waited_core, duration + wake)
         for i, step in enumerate(svc.calls):
             branches = []
             for j, call in enumerate(step):
@@ -340,7 +336,7 @@ class Engine:
         if d.op == WIRE:
             return Step(
                 WIRE,
-                _NETWORK,
+                Hop.NETWORK,
                 cores,
                 self.usage[component_name(d.node, Kind.KERNEL)],
                 self.activity[component_name(d.node, Kind.KERNEL)],
@@ -349,7 +345,7 @@ class Engine:
                 serialise_s=d.serialise_s,
             )
         usage, activity = self.usage[d.component], self.activity[d.component]
-        hop = str(d.hop)  # a plain string (see _APP)
+        hop = d.hop
         if d.op == KERNEL:
             return Step(KERNEL, hop, cores, usage, activity, cpu_s=d.cpu_s, component=d.component)
         return Step(
@@ -386,7 +382,7 @@ class Engine:
                 if delay > 0:
                     yield env.timeout(delay)
                 if hop:
-                    hop(_NETWORK, 0.0, delay)
+                    hop(Hop.NETWORK, 0.0, delay)
                 continue
             arrived = env.now
             workers = s.workers
