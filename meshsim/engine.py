@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import simpy
 
-from meshsim.balancing import Balancer, Balancing
+from meshsim.balancing import Balancer, Balancing, candidates
 from meshsim.components import (
     KERNEL,
     PROXY,
@@ -244,10 +244,8 @@ class Engine:
     def _pick(self, caller: Pod, service: str, waypoint: Pod | None) -> tuple[Pod, Balancer]:
         svc = self.sc.services[service]
         pods = self.topo.pods[service]
-        if svc.prefer_same_zone:  # relative to the proxy that picks
-            zone = self.topo.nodes[(waypoint or caller).node].zone
-            local = [p for p in pods if self.topo.nodes[p.node].zone == zone]
-            pods = local or pods
+        if svc.prefer_same_zone:
+            pods = candidates(self.topo, svc, pods, waypoint or caller)
         balancer = self.balancing.for_call(caller, service, waypoint)
         return balancer.pick(pods), balancer
 
