@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from meshsim.errors import ScenarioError
+from meshsim.safe_yaml import read_text
 
 MAX_FILE_BYTES = 32 * 2**20
 MAX_DOCUMENTS = 20_000
@@ -165,15 +166,7 @@ def _line_map(node: yaml.Node, budget: list[int], file: str) -> dict[Path_, int]
 def read_documents(path: Path) -> list[_Document]:
     """Every YAML document of a file, bounded; located errors."""
     file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ScenarioError(f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", file)
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", file) from None
-    except UnicodeDecodeError:
-        raise ScenarioError("not UTF-8 text", file) from None
+    text = read_text(path, MAX_FILE_BYTES)
     loader = yaml.SafeLoader(text)
     docs: list[_Document] = []
     budget = [MAX_YAML_NODES]
