@@ -1,7 +1,8 @@
 """``meshsim``: a thin command line over the Python API.
 
 One rule at the boundary: bad input (a file, a flag, a full disk) ends the command with one
-line on stderr, ``meshsim: error: FILE:LINE: FIELD: message``, and exit status 2; no traceback,
+line on stderr, ``meshsim: error: FILE:LINE: FIELD: message`` (one such line per problem when
+a scenario has several), and exit status 2; no traceback,
 and nothing half-written (``outdir.staged``). Work is estimated before anything is simulated
 and refused over the limits (``meshsim.work``; ``--max-events``, ``--max-components``).
 Ctrl-C and SIGTERM end a command the same way: one line, temporary output removed, exit
@@ -531,7 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ScenarioError as exc:
-        return _fail(str(exc), 2)
+        for line in exc.lines():
+            _fail(line, 2)
+        return 2
     except Terminated:
         return _fail("terminated; nothing partial was written", 128 + signal.SIGTERM)
     except KeyboardInterrupt:

@@ -1,6 +1,7 @@
 """The scenario language: what a user writes in YAML, validated declaratively.
 
-Units live in the field names (``_ms``, ``_us``, ``_kib``, ``_rps``, ``_mib``). Cross-field
+Units live in the field names (``_ms``, ``_us``, ``_kib``, ``_rps``, ``_mib``); CPU, memory
+and time also take Kubernetes quantities (``cpu_request: 500m``, ``service_time: 2ms``). Cross-field
 rules (calls to known services, pods pinned to known nodes, an acyclic call graph no deeper
 than ``MAX_CALL_DEPTH``, waypoints for existing services) are checked here too, so a scenario
 that validates can be simulated.
@@ -23,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from meshsim import quantity
 from meshsim.distributions import Constant, Distribution
 from meshsim.domain import MODES as MODES
 from meshsim.domain import ModeName as Mode
@@ -35,9 +37,18 @@ MAX_NODES = 100_000
 
 
 class Strict(BaseModel):
-    """No unknown keys, no type coercion (``true`` is not 1), no infinite or NaN numbers."""
+    """No unknown keys, no type coercion (``true`` is not 1), no infinite or NaN numbers.
+
+    A field with a unit in its name also takes a Kubernetes quantity under its name without
+    the unit (``cpu_request: 500m`` for ``cpu_request_m: 500``; see ``meshsim.quantity``).
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quantities(cls, data: object) -> object:
+        return quantity.spelled_as_quantities(data, cls)
 
 
 # --- cluster -----------------------------------------------------------------------------
