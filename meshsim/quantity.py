@@ -127,6 +127,8 @@ def _parse_duration(text: str) -> Fraction:
     body = text.removeprefix("+")
     if body == "0":
         return Fraction(0)
+    if re.fullmatch(_NUMBER, body):
+        raise ValueError(f"a duration needs its unit, e.g. {EXAMPLES['time']}")
     total = Fraction(0)
     position = 0
     while position < len(body):
