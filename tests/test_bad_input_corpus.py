@@ -1,10 +1,11 @@
 """A corpus of malformed inputs, generated here, run in-process through ``meshsim.cli.main``.
 
 Every case must end the same way: exit status 2, exactly one line on stderr starting with
-``meshsim: error:`` (one line per problem where a case has several), no traceback, the file, line and field where they apply, and the
-``--out`` folder exactly as it was (its earlier file kept, nothing added, no temporary folder
-left beside it). Classes: unreadable files, YAML bombs and depth, non-finite numbers, strict
-types, SLOs, call-graph depth, unbounded work, flags, ``--out`` targets, sweep files.
+``meshsim: error:`` (one line per problem where a case has several), no traceback, the file,
+line and field where they apply, and the ``--out`` folder exactly as it was (its earlier file
+kept, nothing added, no temporary folder left beside it). Classes: unreadable files, YAML
+bombs and depth, non-finite numbers, strict types, quantities, SLOs, call-graph depth,
+unbounded work, flags, ``--out`` targets, sweep files.
 """
 
 from __future__ import annotations
