@@ -180,7 +180,7 @@ def _build(
         scenario = Scenario.model_validate(raw)
         check_references(scenario)
     except ValidationError as exc:
-        raise _every_problem(exc, file, lines, overrides) from None
+        raise every_problem(exc, file, lines, overrides) from None
     except InvalidReference as exc:
         line, field_path = locate(exc.loc, lines)
         raise _blame(str(exc), file, line, field_path, overrides) from None
@@ -195,7 +195,7 @@ def _build(
     try:
         params = Params.model_validate(merged)
     except ValidationError as exc:
-        raise _every_problem(exc, file, lines, (), ("params",)) from None
+        raise every_problem(exc, file, lines, (), ("params",)) from None
     return LoadedScenario(
         scenario=scenario,
         params=params,
@@ -208,11 +208,11 @@ def _build(
     )
 
 
-def _every_problem(
+def every_problem(
     exc: ValidationError,
     file: str,
     lines: dict[Loc, int],
-    overrides: tuple[str, ...],
+    overrides: tuple[str, ...] = (),
     prefix: Loc = (),
 ) -> ScenarioError:
     """All of pydantic's errors, each located; one line each when printed."""
