@@ -23,7 +23,13 @@ if TYPE_CHECKING:  # numpy is imported where a distribution is drawn, not to rea
 
 
 class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        allow_inf_nan=False,
+        json_schema_extra=quantity.schema_spellings,
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -168,7 +174,8 @@ def _number_is_constant(value: object) -> object:
     return value
 
 
+_Tagged = Annotated[Constant | Exponential | LogNormal | Empirical, Field(discriminator="type")]
 Distribution = Annotated[
-    Annotated[Constant | Exponential | LogNormal | Empirical, Field(discriminator="type")],
-    BeforeValidator(_number_is_constant),
+    _Tagged,
+    BeforeValidator(_number_is_constant, json_schema_input_type=float | str | _Tagged),
 ]

@@ -222,3 +222,24 @@ def spelled_as_quantities(data: Any, model: type) -> Any:
     if errors:
         raise ValidationError.from_exception_data(model.__name__, errors)
     return out
+
+
+def schema_spellings(schema: dict[str, Any], model: type) -> None:
+    """Add the quantity spellings of ``model``'s fields to its JSON Schema, so that an editor
+    checking a scenario against ``meshsim schema`` accepts ``cpu_request: 500m`` too."""
+    properties = schema.setdefault("properties", {})
+    required = schema.get("required", [])
+    for stem, (field, suffix) in spellings_of(model).items():
+        kind = UNIT_SUFFIXES[suffix][0]
+        properties[stem] = {
+            "title": stem.replace("_", " ").capitalize(),
+            "type": "string" if kind == "time" else ["string", "number"],
+            "description": f"{field} as a {kind} quantity, e.g. {EXAMPLES[kind]}",
+        }
+        if field in required:  # one of the two spellings, not both
+            required.remove(field)
+            either = {"oneOf": [{"required": [field]}, {"required": [stem]}]}
+            schema.setdefault("allOf", []).append(either)
+        else:
+            schema.setdefault("allOf", []).append({"not": {"required": [field, stem]}})
+

@@ -43,7 +43,12 @@ class Strict(BaseModel):
     the unit (``cpu_request: 500m`` for ``cpu_request_m: 500``; see ``meshsim.quantity``).
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        json_schema_extra=quantity.schema_spellings,
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -111,7 +116,11 @@ def _step_as_list(value: object) -> object:
     return [value] if isinstance(value, dict) else value
 
 
-Step = Annotated[list[Call], BeforeValidator(_step_as_list), Field(min_length=1)]
+Step = Annotated[
+    list[Call],
+    BeforeValidator(_step_as_list, json_schema_input_type=Call | list[Call]),
+    Field(min_length=1),
+]
 
 
 class Service(Strict):

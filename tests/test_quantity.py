@@ -219,3 +219,26 @@ def test_every_problem_on_its_own_line(tmp_path: Path, capsys) -> None:
         f"meshsim: error: {path}:{_line(path, 'seed: -1')}: sim.seed: "
         "Input should be greater than or equal to 0",
     ]
+
+
+def test_the_json_schema_accepts_both_spellings(tmp_path: Path) -> None:
+    """Editors check scenarios against ``meshsim schema``: every committed scenario, and one
+    written with quantities, is valid there; a field given both ways is not."""
+    import jsonschema
+    import yaml
+
+    from meshsim.scenario import Scenario
+
+    schema = Scenario.model_json_schema()
+    scenarios = [p for p in SCENARIOS.rglob("*.yaml") if "grid" not in p.read_text()]
+    assert len(scenarios) >= 5
+    for path in scenarios:
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    text = (SCENARIOS / "quickstart.yaml").read_text()
+    for old, new in QUANTITIES.items():
+        text = text.replace(old, new, 1)
+    written = yaml.safe_load(text)
+    jsonschema.validate(written, schema)
+    written["workload"]["duration_s"] = 6
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(written, schema)
