@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from meshsim import quantity
 from meshsim.cli import main
-from meshsim.errors import ScenarioError
+from meshsim.errors import MAX_PROBLEMS, ScenarioError
 from meshsim.loader import load_scenario
 from meshsim.scenario import Params, Service
 
@@ -242,3 +242,19 @@ def test_the_json_schema_accepts_both_spellings(tmp_path: Path) -> None:
     written["workload"]["duration_s"] = 6
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(written, schema)
+
+
+def test_many_problems_are_listed_up_to_a_bound(tmp_path: Path, capsys) -> None:
+    services = "".join(f"  s{i}: {{replicas: 0}}\n" for i in range(150))
+    path = tmp_path / "many.yaml"
+    path.write_text(
+        "cluster: {nodes: [{name: n, cores: 4}]}\nservices:\n"
+        + services
+        + "workload: {entry: s0, generator: {type: open, rate_rps: 10}, requests: 3}\n"
+    )
+    assert main(["check", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == MAX_PROBLEMS + 1
+    first = "services.s0.replicas: Input should be greater than or equal to 1"
+    assert lines[0] == f"meshsim: error: {path}:3: {first}"
+    assert lines[-1] == f"meshsim: error: {path}: 50 more problems not listed"
