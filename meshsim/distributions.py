@@ -11,7 +11,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    model_validator,
+)
 
 from meshsim import quantity
 from meshsim.domain import S_PER_MS
@@ -31,11 +38,11 @@ class _Dist(BaseModel):
         json_schema_extra=quantity.schema_spellings,
     )
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _quantities(cls, data: object) -> object:
+    def _quantities(cls, data: object, handler: ModelWrapValidatorHandler) -> object:
         """``mean: 2ms`` for ``mean_ms: 2`` (see ``meshsim.quantity``)."""
-        return quantity.spelled_as_quantities(data, cls)
+        return quantity.spelled_as_quantities(data, cls, handler)
 
     @property
     def mean_s(self) -> float:

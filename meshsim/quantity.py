@@ -195,19 +195,21 @@ def spellings_of(model: type) -> dict[str, tuple[str, str]]:
     }
 
 
-def spelled_as_quantities(data: Any, model: type) -> Any:
-    """The input of ``model`` with each ``stem: quantity`` replaced by ``field: number``.
+def spelled_as_quantities(data: Any, model: type, validate: Any) -> Any:
+    """Validate the input of ``model`` (``validate``: pydantic's handler) with each
+    ``stem: quantity`` replaced by ``field: number``.
 
-    Every problem is reported at once, located at the key the user wrote; a field given both
-    ways is an error naming both.
+    Every problem is reported at once, a quantity's located at the key the user wrote, beside
+    the other fields' problems; a field given both ways is an error naming both.
     """
     spellings = spellings_of(model)
     if not isinstance(data, dict) or not any(stem in data for stem in spellings):
-        return data
-    from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+        return validate(data)
+    from pydantic_core import PydanticCustomError, ValidationError
 
     out = dict(data)
-    errors: list[InitErrorDetails] = []
+    errors: list[Any] = []
+    unread: set[str] = set()  # fields whose quantity could not be read
     for stem, (field, suffix) in spellings.items():
         if stem not in data:
             continue
@@ -217,11 +219,20 @@ def spelled_as_quantities(data: Any, model: type) -> Any:
                 raise ValueError(f"given both as {stem} and {field}: give one")
             out[field] = in_unit(value, suffix)
         except ValueError as exc:
+            unread.add(field)
             error = PydanticCustomError("quantity", "{message}", {"message": str(exc)})
             errors.append({"type": error, "loc": (stem,), "input": value})
-    if errors:
-        raise ValidationError.from_exception_data(model.__name__, errors)
-    return out
+    if not errors:
+        return validate(out)
+    try:
+        validate(out)
+    except ValidationError as exc:  # the other fields' problems, but not "missing" for ours
+        for err in exc.errors():
+            if err["type"] == "missing" and err["loc"][:1] and err["loc"][0] in unread:
+                continue
+            error = PydanticCustomError(err["type"], err["msg"].replace("{", "{{"))
+            errors.append({"type": error, "loc": err["loc"], "input": err.get("input")})
+    raise ValidationError.from_exception_data(model.__name__, errors)
 
 
 def schema_spellings(schema: dict[str, Any], model: type) -> None:

@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     create_model,
     field_validator,
     model_validator,
@@ -50,10 +51,10 @@ class Strict(BaseModel):
         json_schema_extra=quantity.schema_spellings,
     )
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _quantities(cls, data: object) -> object:
-        return quantity.spelled_as_quantities(data, cls)
+    def _quantities(cls, data: object, handler: ModelWrapValidatorHandler) -> object:
+        return quantity.spelled_as_quantities(data, cls, handler)
 
 
 # --- cluster -----------------------------------------------------------------------------
