@@ -31,6 +31,7 @@ class ScenarioError(ValueError):
         """Every problem of one input, in file order; it reads as the first (``message``,
         ``line``, ``field``) and prints one line per problem (``lines``)."""
         ordered = sorted(problems, key=lambda p: p.line if p.line is not None else 0)
+        ordered = list({p.one(): p for p in ordered}.values())  # each problem once
         first = ordered[0]
         error = cls(first.message, first.file, first.line, first.field)
         error.problems = tuple(ordered)
