@@ -1,10 +1,10 @@
 """The scenario language: what a user writes in YAML, validated declaratively.
 
 Units live in the field names (``_ms``, ``_us``, ``_kib``, ``_rps``, ``_mib``); CPU, memory
-and time also take Kubernetes quantities (``cpu_request: 500m``, ``service_time: 2ms``). Cross-field
-rules (calls to known services, pods pinned to known nodes, an acyclic call graph no deeper
-than ``MAX_CALL_DEPTH``, waypoints for existing services) are checked here too, so a scenario
-that validates can be simulated.
+and time also take Kubernetes quantities (``cpu_request: 500m``, ``service_time: 2ms``).
+Cross-field rules (calls to known services, pods pinned to known nodes, an acyclic call graph no
+deeper than ``MAX_CALL_DEPTH``, waypoints for existing services) are checked here too, so a
+scenario that validates can be simulated.
 
 Types are strict (``replicas: true`` is not 1, ``replicas: 2.5`` is not 2) and every number
 must be finite: a ``.inf`` or ``.nan`` anywhere is an error, not a plausible-looking result.
