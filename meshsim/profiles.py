@@ -64,11 +64,26 @@ def load_profile(name: str, relative_to: Path | None = None) -> tuple[Profile, s
     try:
         return Profile.model_validate(doc), text, where
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        field = ".".join(str(p) if isinstance(p, int) or _NAME.match(str(p)) else "?" for p in loc)
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise ScenarioError(message, where, _line_of(node, loc), field) from None
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            field = ".".join(
+                str(p) if isinstance(p, int) or _NAME.match(str(p)) else "?" for p in loc
+            )
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(ScenarioError(message, where, _line_of(node, loc), field))
+        raise ScenarioError.several(problems) from None
+
+
+def table(extra: list[str] = ()) -> list[tuple[str, str, str]]:  # type: ignore[assignment]
+    """(name, description, source) of each built-in profile, then of ``extra`` paths: the
+    source is the file whose ``provenance`` names where each number comes from."""
+    rows = []
+    for name in [*builtin_names(), *extra]:
+        profile, _, where = load_profile(name)
+        description = " ".join(profile.description.split())
+        rows.append((profile.name, description, where))
+    return rows
 
 
 def calibration_of(path: Path) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The scenario language: what a user writes in YAML, validated declaratively.
 
-Units live in the field names (``_ms``, ``_us``, ``_kib``, ``_rps``, ``_mib``). Cross-field
-rules (calls to known services, pods pinned to known nodes, an acyclic call graph no deeper
-than ``MAX_CALL_DEPTH``, waypoints for existing services) are checked here too, so a scenario
-that validates can be simulated.
+Units live in the field names (``_ms``, ``_us``, ``_kib``, ``_rps``, ``_mib``); CPU, memory
+and time also take Kubernetes quantities (``cpu_request: 500m``, ``service_time: 2ms``).
+Cross-field rules (calls to known services, pods pinned to known nodes, an acyclic call graph no
+deeper than ``MAX_CALL_DEPTH``, waypoints for existing services) are checked here too, so a
+scenario that validates can be simulated.
 
 Types are strict (``replicas: true`` is not 1, ``replicas: 2.5`` is not 2) and every number
 must be finite: a ``.inf`` or ``.nan`` anywhere is an error, not a plausible-looking result.
@@ -18,11 +19,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     create_model,
     field_validator,
     model_validator,
 )
 
+from meshsim import quantity
 from meshsim.distributions import Constant, Distribution
 from meshsim.domain import MODES as MODES
 from meshsim.domain import ModeName as Mode
@@ -35,9 +38,23 @@ MAX_NODES = 100_000
 
 
 class Strict(BaseModel):
-    """No unknown keys, no type coercion (``true`` is not 1), no infinite or NaN numbers."""
+    """No unknown keys, no type coercion (``true`` is not 1), no infinite or NaN numbers.
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    A field with a unit in its name also takes a Kubernetes quantity under its name without
+    the unit (``cpu_request: 500m`` for ``cpu_request_m: 500``; see ``meshsim.quantity``).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        json_schema_extra=quantity.schema_spellings,
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _quantities(cls, data: object, handler: ModelWrapValidatorHandler) -> object:
+        return quantity.spelled_as_quantities(data, cls, handler)
 
 
 # --- cluster -----------------------------------------------------------------------------
@@ -100,7 +117,11 @@ def _step_as_list(value: object) -> object:
     return [value] if isinstance(value, dict) else value
 
 
-Step = Annotated[list[Call], BeforeValidator(_step_as_list), Field(min_length=1)]
+Step = Annotated[
+    list[Call],
+    BeforeValidator(_step_as_list, json_schema_input_type=Call | list[Call]),
+    Field(min_length=1),
+]
 
 
 class Service(Strict):

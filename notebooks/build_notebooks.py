@@ -1,12 +1,16 @@
-"""Write the notebooks in this folder from the cell sources below (no outputs committed).
+"""Write the notebooks in this folder from the cell sources below, and execute them.
 
 The notebooks are generated so that their code can be reviewed as text and kept in one style.
-Edit here, then run ``.venv/bin/python notebooks/build_notebooks.py``; tests execute them.
+Edit here, then run ``.venv/bin/python notebooks/build_notebooks.py --execute``: it writes each
+notebook, runs it in a Jupyter kernel (nbclient) and saves it with its outputs, so that a reader
+on the repository's web page sees the tables and plots. Tests check that the sources match this
+file and execute every notebook again.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -26,10 +30,10 @@ while not (ROOT / "pyproject.toml").is_file():
     if ROOT == ROOT.parent:
         raise RuntimeError("open this notebook from inside the meshsim repository")
     ROOT = ROOT.parent
-SHARED = ROOT.parent / "shared"
 SCENARIOS = ROOT / "scenarios"
 pd.set_option("display.precision", 3)
 pd.set_option("display.width", 160)
+plt.rcParams["figure.dpi"] = 72  # small images in the committed outputs
 """
 
 
@@ -123,7 +127,8 @@ comp.results["sidecar"].hops()[
 """),
     md("""
 The app, kernel and network segments are what the application pays without a mesh; the
-sidecar, ztunnel and waypoint segments are what the mesh adds. Next: `02-tradeoffs.ipynb` asks when each mode wins.
+sidecar, ztunnel and waypoint segments are what the mesh adds. Next: `02-tradeoffs.ipynb` asks
+when each mode wins.
 """),
 ]
 
@@ -408,9 +413,10 @@ CALIBRATION = [
     md("""
 # Calibration: the published profile against real fortio runs
 
-`shared/fixtures/fortio/` holds Istio's own benchmark runs (Istio 1.2.0, 2019, GKE, three
-nodes of at least 4 vCPU): fortio at 1000 qps with 1, 16 and 64 connections, 1 KiB, in three
-set-ups:
+`data/fortio/` holds Istio's own benchmark runs (Istio 1.2.0, 2019, GKE, three
+nodes of at least 4 vCPU), copied from istio/tools under its Apache-2.0 licence
+(`data/fortio/PROVENANCE.md`): fortio at 1000 qps with 1, 16 and 64 connections, 1 KiB, in
+three set-ups:
 
 | fixture | path | meshsim |
 |---|---|---|
@@ -421,15 +427,14 @@ set-ups:
 `scenarios/fortio-2pod.yaml` models that topology. The profile used is
 `istio-1.24-published`: its CPU figures come from Istio 1.24's published numbers, not from
 these runs, so this notebook shows how far an uncalibrated profile lands from a real,
-older measurement. (A calibration feature will fit parameters to these fixtures; until then,
-this is the validation view only; the last section below uses a profile fitted to them.)
+older measurement; the last section uses a profile fitted to them by `meshsim calibrate`.
 """),
     code(SETUP),
     code("""
 import json
 import re
 
-FIXTURES = SHARED / "fixtures" / "fortio"
+FIXTURES = ROOT / "data" / "fortio"  # from istio/tools, Apache-2.0: see PROVENANCE.md there
 NAME = re.compile(r"_qps_(?P<qps>\\d+)_c_(?P<conns>\\d+)_(?P<size>\\d+)_(?P<setup>[a-z]+)\\.json$")
 rows = []
 for path in sorted(FIXTURES.glob("*.json")):
@@ -721,13 +726,48 @@ def render(name: str, cells: list[nbformat.NotebookNode]) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def main() -> int:
-    for name, cells in NOTEBOOKS.items():
+def without_outputs(text: str) -> str:
+    """A notebook file's text with its outputs removed: what ``render`` writes."""
+    nb = nbformat.reads(text, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)
+    return nbformat.writes(nb) + "\n"
+
+
+def execute(path: Path, timeout_s: int = 600) -> float:
+    """Run a notebook in a fresh python3 kernel from this folder, save it with its outputs
+    (without timestamps or the kernel's version, which would change from run to run or from
+    machine to machine); seconds taken."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    started = time.perf_counter()
+    NotebookClient(
+        nb, kernel_name="python3", timeout=timeout_s, resources={"metadata": {"path": str(HERE)}}
+    ).execute()
+    seconds = time.perf_counter() - started
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nb.metadata["language_info"] = {"name": "python"}  # not the kernel's Python version
+    nbformat.validate(nb)
+    path.write_text(nbformat.writes(nb) + "\n")
+    return seconds
+
+
+def main(argv: list[str]) -> int:
+    names = [a for a in argv if not a.startswith("--")] or list(NOTEBOOKS)
+    for name in names:
         path = HERE / name
-        path.write_text(render(name, cells))
+        path.write_text(render(name, NOTEBOOKS[name]))
         print(f"wrote {path}")
+        if "--execute" in argv:
+            seconds = execute(path)
+            print(f"executed {path} in {seconds:.1f} s ({path.stat().st_size / 1024:.0f} KiB)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

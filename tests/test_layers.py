@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "selectors",
             "outdir",
             "safe_yaml",
+            "quantity",
         },
     ),
     (
