@@ -29,6 +29,7 @@ The model, kept small on purpose (``meshsim/events.py`` cites the behaviour it f
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,7 +140,9 @@ class Operations:
         self.ready = dict(self.replicas)  # ready pods per Deployment
         self.lowest_ready = {name: 1.0 for name in self.replicas}  # share, exact over time
         self.started_at: float | None = None
-        self.ended_at: float | None = None
+        self.ended_at: float | None = None  # the last event done (every new pod ready)
+        self.settled_at: float | None = None  # the last replaced instance gone
+        self._pending = len(sc.events)
         self._busy = 0  # rollout operations under way
         self._kinds = {c.name: str(c.kind) for c in engine.components}
         self._cpu_last: dict[str, float] = {}
@@ -172,7 +175,11 @@ class Operations:
 
     def _end(self) -> None:
         self._busy -= 1
+        self._pending -= 1
         self.ended_at = self.env.now
+
+    def _gone(self) -> None:
+        self.settled_at = max(self.settled_at or 0.0, self.env.now)
 
     # --- the request path --------------------------------------------------------------
 
@@ -393,11 +400,13 @@ class Operations:
         if not early:
             yield self.env.timeout(deadline)
         old.alive = False
+        self._gone()
 
     def _kill(self, slot: Slot) -> None:
         """The node died: every instance of the slot stops at once."""
         old = slot.current
         old.alive = old.accepting = False
+        self._gone()
         self._set_ready(slot, False)
         slot.current = Instance(old.gen + 1)
 
@@ -560,3 +569,71 @@ class Operations:
         for kind in ("app", "sidecar", "ztunnel", "waypoint", "kernel"):
             state[f"vcpu_{kind}"] = cpu.get(kind, 0.0) / self.ops.window_s
         return state
+
+    # --- what it did -------------------------------------------------------------------
+
+    def timeseries(self) -> list[dict[str, float]]:
+        """One row per window: outcomes of the requests that ended in it, latency of those
+        served, and the state at its end."""
+        import numpy as np
+
+        width = self.series.window_s
+        rows = []
+        for i, window in enumerate(self.series.windows):
+            ended = window.served + window.failed
+            if window.latencies:
+                p50, p99 = np.percentile(window.latencies, [50, 99]) * MS_PER_S
+            else:
+                p50 = p99 = math.nan
+            row = {
+                "t_start_s": i * width,
+                "t_end_s": (i + 1) * width,
+                "served": float(window.served),
+                "failed": float(window.failed),
+                "retried": float(window.retried),
+                "throughput_rps": window.served / width,
+                "errors_rps": window.failed / width,
+                "error_pct": 100.0 * window.failed / ended if ended else 0.0,
+                "p50_ms": float(p50),
+                "p99_ms": float(p99),
+            }
+            state = self.series.states[i] if i < len(self.series.states) else {}
+            rows.append({**row, **state})
+        return rows
+
+    def rollout(self, rows: list[dict[str, float]]) -> dict[str, Any]:
+        """The summary of what the events did (the ``rollout`` block of summary.json)."""
+        rec = self.e.recorder
+        start = self.started_at
+        end = self.ended_at if self._pending == 0 else None
+        settled = max(self.settled_at or 0.0, end or 0.0) if end is not None else None
+        during = [
+            r
+            for r in rows
+            if start is not None
+            and r["t_end_s"] > start
+            and r["t_start_s"] < (settled if settled is not None else math.inf)
+        ]
+        before = [
+            r
+            for r in rows
+            if start is not None and r["t_end_s"] <= start and not math.isnan(r["p99_ms"])
+        ]
+        p99s = [r["p99_ms"] for r in during if not math.isnan(r["p99_ms"])]
+        lowest = {k: 100.0 * v for k, v in self.lowest_ready.items()}
+        return {
+            "complete": end is not None,
+            "started_s": start,
+            "duration_s": None if end is None or start is None else end - start,
+            "settled_s": None if settled is None or start is None else settled - start,
+            "app_pods_restarted": self.restarted["app_pods"],
+            "proxies_restarted": {k: v for k, v in self.restarted.items() if k != "app_pods"},
+            "requests_failed": rec.failed,
+            "attempts": dict(self.attempts),
+            "worst_window_p99_ms": max(p99s) if p99s else None,
+            "median_window_p99_before_ms": (
+                statistics.median(r["p99_ms"] for r in before) if before else None
+            ),
+            "lowest_ready_pct": min(lowest.values()) if lowest else 100.0,
+            "lowest_ready_pct_by_deployment": lowest,
+        }
