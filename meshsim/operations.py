@@ -133,7 +133,7 @@ class Operations:
             self.slots[slot.name] = slot
             self.slot_of[c.name] = slot
         self.conns: dict[tuple[str, str], Instance] = {}
-        self.attempts = {"served": 0, "failed": 0, "retried": 0}
+        self.attempts = {"started": 0, "served": 0, "failed": 0, "retried": 0}
         self.restarted: dict[str, int] = {"app_pods": 0, "sidecar": 0, "ztunnel": 0, "waypoint": 0}
         self.restarting: dict[str, int] = {"sidecar": 0, "ztunnel": 0, "waypoint": 0}
         self.replicas = {name: len(pods) for name, pods in topo.pods.items()}
@@ -143,6 +143,7 @@ class Operations:
         self.ended_at: float | None = None  # the last event done (every new pod ready)
         self.settled_at: float | None = None  # the last replaced instance gone
         self._pending = len(sc.events)
+        self.draining = 0  # replaced instances not yet gone
         self._busy = 0  # rollout operations under way
         self._kinds = {c.name: str(c.kind) for c in engine.components}
         self._cpu_last: dict[str, float] = {}
@@ -227,6 +228,7 @@ class Operations:
         self, caller: Pod, service: str, req: Request, tried: list[Pod]
     ) -> Generator[simpy.Event, object, tuple[str, bool] | None]:
         e = self.e
+        self.attempts["started"] += 1
         svc = e.sc.services[service]
         waypoint = None
         name = e.topo.waypoint_of.get(service)
@@ -295,7 +297,11 @@ class Operations:
         connection to it), or why it cannot."""
         slot = self.slot_of[component]
         if hop == str(Hop.SIDECAR_OUT):  # the caller's own sidecar: its pod's instance
-            instance = req.app_gen.get(caller.name, slot.current)
+            instance = req.app_gen.get(caller.name)
+            if instance is None:  # the load generator's pod
+                instance = slot.current
+                if not instance.ready:
+                    return CONNECT
             if not instance.alive:
                 return RESET
             instance.active += 1
@@ -381,6 +387,7 @@ class Operations:
         """SIGTERM: take nothing new, serve what it holds until the deadline, then die."""
         old.accepting = False
         old.ready = False
+        self.draining += 1
         envoy = slot.kind == "waypoint" or (slot.kind == "app" and self.sidecars)
         grace = drain.grace_period_s
         if envoy:
@@ -400,6 +407,7 @@ class Operations:
         if not early:
             yield self.env.timeout(deadline)
         old.alive = False
+        self.draining -= 1
         self._gone()
 
     def _kill(self, slot: Slot) -> None:
@@ -606,7 +614,9 @@ class Operations:
         rec = self.e.recorder
         start = self.started_at
         end = self.ended_at if self._pending == 0 else None
-        settled = max(self.settled_at or 0.0, end or 0.0) if end is not None else None
+        settled = None  # still draining when the run ended
+        if end is not None and self.draining == 0:
+            settled = max(self.settled_at or 0.0, end)
         during = [
             r
             for r in rows
