@@ -124,7 +124,7 @@ class Rollout:
         start = next(iter(self.results.values())).summary()["rollout"]["started_s"]
         for ax, label in zip(
             axes,
-            ["p99 per window, ms", "failed (solid), retried (dashed), per s", "app pods ready, %"],
+            ["p99 per window, ms", "failed, retried (--) per s", "app pods ready, %"],
             strict=True,
         ):
             ax.set_ylabel(label)

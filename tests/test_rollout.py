@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -93,6 +94,7 @@ def test_events_do_fail_and_retry_requests(tmp_path: Path) -> None:
     engine, sidecar = _run(loaded, "sidecar")
     assert ambient.failed > 0
     assert engine.ops.attempts["retried"] > 0
+    assert sidecar.failed < ambient.failed
 
 
 def test_max_unavailable_25pct_without_surge_keeps_75pct_ready(tmp_path: Path) -> None:
@@ -166,3 +168,28 @@ def test_bad_events_name_their_field(tmp_path: Path, event: dict, field: str) ->
     with pytest.raises(ScenarioError) as caught:
         _load(tmp_path, [event])
     assert field in str(caught.value)
+
+
+def test_rollout_command_writes_table_series_and_plot(tmp_path: Path, capsys) -> None:
+    from meshsim.cli import main
+
+    _load(tmp_path, [EVENTS["envoy"]], **{"workload": {**BASE["workload"], "duration_s": 6}})
+    out = tmp_path / "out"
+    argv = ["rollout", str(tmp_path / "scenario.yaml"), "--component", "ztunnel"]
+    assert main([*argv, "--modes", "sidecar,ambient", "--quiet", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "rollout.csv", comment="#")
+    assert list(table["mode"]) == ["sidecar", "ambient"]
+    assert list(table["proxies_restarted"]) == [0, 4]  # no ztunnel in sidecar mode; 4 nodes
+    series = pd.read_csv(out / "timeseries.csv", comment="#")
+    assert set(series["mode"]) == {"sidecar", "ambient"}
+    assert (out / "rollout.png").stat().st_size > 0
+
+
+def test_rollout_without_a_rolling_update_is_refused(tmp_path: Path, capsys) -> None:
+    from meshsim.cli import main
+
+    _load(tmp_path, [EVENTS["config_push"]])
+    argv = ["rollout", str(tmp_path / "scenario.yaml"), "--component", "envoy", "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "events" in err[0] and "rolling_update" in err[0]
