@@ -193,3 +193,16 @@ def test_rollout_without_a_rolling_update_is_refused(tmp_path: Path, capsys) -> 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "events" in err[0] and "rolling_update" in err[0]
+
+
+@pytest.mark.parametrize("mode", ["sidecar", "ambient", "waypoint"])
+def test_the_operations_path_changes_nothing_before_an_event(tmp_path: Path, mode: str) -> None:
+    """Calls routed through meshsim.operations draw and queue exactly as the engine's own path
+    until an event happens: an event after the run gives the numbers of a run without one."""
+    late = {"type": "config_push", "at_s": 1000}
+    with_ops, rec = _run(_load(tmp_path, [late]), mode)
+    plain, base = _run(_load(tmp_path, []), mode)
+    assert with_ops.ops is not None and plain.ops is None
+    assert rec.latency.quantiles([0.5, 0.99]) == base.latency.quantiles([0.5, 0.99])
+    assert rec.latency_sum == base.latency_sum
+    assert {k: u.cpu_s for k, u in rec.usage.items()} == {k: u.cpu_s for k, u in base.usage.items()}
