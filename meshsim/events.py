@@ -37,16 +37,27 @@ parameter, and says so):
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from meshsim.distributions import Constant, Distribution
 
 MAX_EVENTS = 100
 MAX_EVENT_TIME_S = 86_400.0
 
-Count = Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=r"^(100|[1-9]?[0-9])%$")]
+_PERCENT = re.compile(r"^(100|[1-9]?[0-9])%$")
+
+
+def _count(value: int | str) -> int | str:
+    pods = isinstance(value, int) and value >= 0
+    if pods or (isinstance(value, str) and _PERCENT.match(value)):
+        return value
+    raise ValueError(f"a number of pods (0, 1, ...) or a percentage (0% to 100%), not {value!r}")
+
+
+Count = Annotated[int | str, AfterValidator(_count)]
 """A number of pods, or a percentage of the replicas (``25%``) as Kubernetes writes it."""
 
 RetryOn = Literal[
