@@ -168,7 +168,11 @@ class ConfigPush(_Event):
     configuration it holds (``components.visible_config``)."""
 
     type: Literal["config_push"] = "config_push"
-    istiod_restart: bool = Field(False, description="a restart: every proxy reconnects first")
+    istiod_restart: bool = Field(
+        False,
+        description="a restart rather than a push (recorded; proxies keep serving on their "
+        "last configuration, so only the push's CPU is modelled)",
+    )
     cpu_us_per_item: float = Field(
         50.0, ge=0, le=1e6, description="proxy CPU per service/workload it holds (assumption)"
     )

@@ -133,6 +133,7 @@ class Operations:
             self.slots[slot.name] = slot
             self.slot_of[c.name] = slot
         self.conns: dict[tuple[str, str], Instance] = {}
+        self.reopened = 0  # connections re-established because their instance went away
         self.attempts = {"started": 0, "served": 0, "failed": 0, "retried": 0}
         self.restarted: dict[str, int] = {"app_pods": 0, "sidecar": 0, "ztunnel": 0, "waypoint": 0}
         self.restarting: dict[str, int] = {"sidecar": 0, "ztunnel": 0, "waypoint": 0}
@@ -328,6 +329,7 @@ class Operations:
         if not current.accepting:
             return CONNECT
         handshake = sticky is not current
+        self.reopened += handshake
         self.conns[key] = current
         current.active += 1
         return current, handshake
@@ -640,6 +642,7 @@ class Operations:
             "proxies_restarted": {k: v for k, v in self.restarted.items() if k != "app_pods"},
             "requests_failed": rec.failed,
             "attempts": dict(self.attempts),
+            "connections_reopened": self.reopened,
             "worst_window_p99_ms": max(p99s) if p99s else None,
             "median_window_p99_before_ms": (
                 statistics.median(r["p99_ms"] for r in before) if before else None

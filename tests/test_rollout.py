@@ -130,10 +130,12 @@ def test_ztunnel_rollout_restarts_no_app_pod(tmp_path: Path) -> None:
         engine, _ = _run(loaded, mode)
         assert engine.ops.restarted["app_pods"] == 0
         assert engine.ops.restarted["ztunnel"] == 4  # every node
+        assert engine.ops.reopened > 0  # connections move to the new ztunnels (handshakes)
     engine, _ = _run(loaded, "sidecar")  # no ztunnel in sidecar mode
     assert engine.ops.restarted == {"app_pods": 0, "sidecar": 0, "ztunnel": 0, "waypoint": 0}
 
 
+@pytest.mark.slow
 def test_same_seed_same_time_series(tmp_path: Path) -> None:
     loaded = _load(tmp_path, [EVENTS["ztunnel"], EVENTS["config_push"]])
     first, _ = _run(loaded, "waypoint")
@@ -170,6 +172,7 @@ def test_bad_events_name_their_field(tmp_path: Path, event: dict, field: str) ->
     assert field in str(caught.value)
 
 
+@pytest.mark.slow
 def test_rollout_command_writes_table_series_and_plot(tmp_path: Path, capsys) -> None:
     from meshsim.cli import main
 
