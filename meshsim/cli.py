@@ -170,6 +170,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollout(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    modes = _modes(args.modes)
+    _check_out(args.out)
+    loaded = _load(args)
+    sc = loaded.scenario
+    events = len(modes) * work.replications(sc) * work.replication_events(sc)
+    work.check(events, sc, loaded.source, "the rollout", _limits(args))
+    with bar("rollout", args.quiet) as progress:
+        done = api.rollout(loaded, args.component, modes, progress=progress)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(done.table().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        _write_out(args.out, done.write)
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     extra = list(args.set or [])
     if args.seed is not None:
@@ -468,6 +486,16 @@ def parser() -> argparse.ArgumentParser:
         help="write compare.csv, hops.csv, resources.csv, report.md here (default: print only)",
     )
     cmp.set_defaults(func=cmd_compare)
+    roll = scenario_command("rollout", "the same rolling upgrade in each mode, over time")
+    roll.add_argument("--component", required=True, choices=("envoy", "ztunnel"))
+    roll.add_argument(
+        "--modes", default="sidecar,ambient,waypoint", help="mesh modes to roll out in"
+    )
+    roll.add_argument(
+        "--out",
+        help="write rollout.csv, timeseries.csv, rollout.png, report.md (default: print only)",
+    )
+    roll.set_defaults(func=cmd_rollout)
     cap = scenario_command(
         "capacity", "highest entry rate within a latency SLO, per mode", "1 per load point"
     )

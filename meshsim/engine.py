@@ -126,6 +126,13 @@ class Engine:
         self._new_connection = self.streams.uniform("mesh.connections")
         self._client_cpu = client_cpu_s(self.sc.workload)
         self._client_usage = self.usage[component_name(self.topo.client.name, Kind.APP)]
+        self.ops = None  # the scenario's events (meshsim.operations), if it has any
+        if self.sc.events:
+            from meshsim.operations import Operations
+
+            self.ops = Operations(self)
+            # calls go through the operations' path: readiness, failures, retries
+            self._root, self._call = self.ops.root, self.ops.call  # type: ignore[method-assign]
 
     # --- running -----------------------------------------------------------------------
 
@@ -133,6 +140,8 @@ class Engine:
         rec = self.recorder
         self.env.process(self._load())
         self.env.process(self._watch())
+        if self.ops is not None:
+            self.ops.start()
         self.env.run(until=rec.done)
         rec.finish()
         return rec
@@ -226,18 +235,21 @@ class Engine:
         rec = self.recorder
         client = self.topo.client
         if self._client_cpu > 0:
-            # The load generator's own work. Like fortio's timer, the clock starts after it:
-            # a generator that waits for a core sends late, and does not see that wait.
-            cores = self.cores[client.node]
-            granted = cores.acquire()
-            if granted is not None:
-                yield granted
-            yield self.env.timeout(self._client_cpu)
-            cores.release()
-            self._client_usage.cpu_s += self._client_cpu
+            yield from self._client_work()
         token = rec.arrive()
         yield from self._call(client, self.sc.workload.entry, token.measured)
         rec.depart(token)
+
+    def _client_work(self) -> Proc:
+        """The load generator's own work. Like fortio's timer, the clock starts after it: a
+        generator that waits for a core sends late, and does not see that wait."""
+        cores = self.cores[self.topo.client.node]
+        granted = cores.acquire()
+        if granted is not None:
+            yield granted
+        yield self.env.timeout(self._client_cpu)
+        cores.release()
+        self._client_usage.cpu_s += self._client_cpu
 
     # --- calls and apps ----------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from meshsim import quantity
 from meshsim.distributions import Constant, Distribution
 from meshsim.domain import MODES as MODES
 from meshsim.domain import ModeName as Mode
+from meshsim.events import MAX_EVENTS, Event, IndexedError, Operations, check_events
 from meshsim.slo import Slo
 
 MAX_CALL_DEPTH = 200
@@ -440,6 +441,10 @@ class Scenario(Strict):
     network: Network = Field(default_factory=Network)
     sim: Sim = Field(default_factory=Sim)
     cost: Cost = Field(default_factory=Cost)
+    events: list[Event] = Field(
+        default_factory=list, max_length=MAX_EVENTS, description="operations over time"
+    )
+    operations: Operations = Field(default_factory=Operations)
 
 
 class InvalidReference(ValueError):
@@ -485,6 +490,10 @@ def check_references(sc: Scenario) -> None:
             if node not in nodes:
                 loc = ("mesh", "waypoints", i, "nodes", j)
                 raise InvalidReference(loc, f"unknown node {node!r}")
+    try:
+        check_events(sc.events, nodes, set(sc.services))
+    except IndexedError as error:
+        raise InvalidReference(error.loc, str(error)) from None
     graph = {n: [c.service for step in s.calls for c in step] for n, s in sc.services.items()}
     cycle = find_cycle(graph)
     if cycle:

@@ -36,11 +36,11 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     (
         "input language",
-        {"distributions", "slo", "scenario", "profiles", "loader", "changes", "work"},
+        {"distributions", "slo", "events", "scenario", "profiles", "loader", "changes", "work"},
     ),
     ("topology", {"topology", "balancing"}),
     ("cost model", {"components"}),
-    ("engine", {"recorder", "engine"}),
+    ("engine", {"recorder", "engine", "operations"}),
     ("statistics", {"resources", "results", "simulate", "additive", "theory"}),
     (
         "cost, capacity, reports, calibration",
@@ -54,6 +54,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "calibrate",
             "validate",
             "artifacts",
+            "rollout",
             "report",
         },
     ),
