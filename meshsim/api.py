@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from meshsim.loader import LoadedScenario
     from meshsim.progress import Progress
     from meshsim.results import Result
+    from meshsim.rollout import Rollout
     from meshsim.simulate import Comparison
 
 
@@ -127,6 +128,20 @@ def report(
 
     slo = slo if isinstance(slo, Slo) else Slo.parse(slo or loaded.scenario.cost.slo)
     return write_report(run(loaded, modes, slo, progress=progress, **gather), Path(out))
+
+
+def rollout(
+    loaded: LoadedScenario,
+    component: str = "envoy",
+    modes: Sequence[str] = ("sidecar", "ambient", "waypoint"),
+    replications: int | None = None,
+    progress: Progress | None = None,
+) -> Rollout:
+    """The scenario's rolling update aimed at ``component`` (envoy or ztunnel), in each mode
+    with common random numbers: a table, the time series, plots (``.write(out)``)."""
+    from meshsim.rollout import rollout as run
+
+    return run(loaded, component, tuple(modes), replications, progress)
 
 
 @dataclass

@@ -20,11 +20,23 @@ def provenance(result: Result) -> dict[str, Any]:
 
 def write_run(result: Result, out: Path) -> list[Path]:
     prov = {**provenance(result), "mode": result.mode}
-    return [
+    paths = [
         write_json(out / "summary.json", result.summary()),
         write_csv(out / "hops.csv", result.hops(), prov),
         write_csv(out / "resources.csv", result.resources(), prov),
     ]
+    series = result.timeseries()
+    if series is not None:  # a scenario with events
+        paths.append(write_csv(out / "timeseries.csv", series, {**prov, **TIMESERIES_UNITS}))
+    return paths
+
+
+TIMESERIES_UNITS = {
+    "units": "t_*_s: s of simulated time; served/failed/retried: requests (attempts for "
+    "retried) ending in the window; *_rps: per s; p50/p99_ms: ms, exact, of requests served in "
+    "the window; pods_ready: app pods ready at its end; proxies_restarting: proxies draining or "
+    "starting at its end; vcpu_KIND: mean cores busy over the window"
+}
 
 
 def write_comparison(comp: Comparison, out: Path) -> list[Path]:

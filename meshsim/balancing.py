@@ -41,7 +41,7 @@ from typing import Literal
 
 from meshsim.random import Streams
 from meshsim.scenario import Scenario, Service
-from meshsim.topology import Pod
+from meshsim.topology import Pod, Topology
 
 Policy = Literal["least_request", "round_robin", "random"]
 Picker = Literal["envoy", "ztunnel", "kube-proxy"]
@@ -108,6 +108,17 @@ class LeastRequest(Balancer):
 
     def release(self, pod: Pod) -> None:
         self._active[pod.name] -= 1
+
+
+def candidates(topo: Topology, service: Service, pods: Sequence[Pod], picker: Pod) -> list[Pod]:
+    """The pods a picker chooses among: with ``prefer_same_zone``, those in the zone of the
+    proxy that picks (the waypoint if there is one, else the caller), when there are any.
+    Every policy spreads calls evenly over them in expectation, which is what the cost model
+    and the analytic views assume."""
+    if not service.prefer_same_zone:
+        return list(pods)
+    zone = topo.nodes[picker.node].zone
+    return [p for p in pods if topo.nodes[p.node].zone == zone] or list(pods)
 
 
 BALANCERS: dict[Policy, type[Balancer]] = {

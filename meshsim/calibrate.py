@@ -27,7 +27,7 @@ from scipy.optimize import least_squares
 from meshsim import __version__
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
-from meshsim.measurements import CPU, LATENCY, METRICS, scenario_for
+from meshsim.measurements import CPU, LATENCY, METRICS, proxy_cpu_metrics, scenario_for
 from meshsim.results import Result
 from meshsim.simulate import simulate
 
@@ -183,16 +183,8 @@ def simulated_metrics(result: Result) -> dict[str, float]:
     lat = result.latency()["ms"]
     res = result.resources()
     out = {q: float(lat[q]) for q in LATENCY}
-    mcores = res.set_index("component")["vcpu"] * 1000
-    kinds = res.set_index("component")["kind"]
-    client = "client.sidecar"
-    sidecars = kinds[kinds == "sidecar"].index
-    out["cpu_sidecar_client"] = float(mcores.get(client, np.nan))
-    server = [c for c in sidecars if c != client]
-    out["cpu_sidecar_server"] = float(mcores[server].sum()) if server else np.nan
-    for kind in ("ztunnel", "waypoint"):
-        names = kinds[kinds == kind].index
-        out[f"cpu_{kind}"] = float(mcores[names].sum()) if len(names) else np.nan
+    table = res.set_index("component")
+    out.update(proxy_cpu_metrics(table["vcpu"].to_dict(), table["kind"].to_dict()))
     return out
 
 

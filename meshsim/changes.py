@@ -79,10 +79,16 @@ def apply(
         )
         params = Params.model_validate(merged)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise ScenarioError(message, source, None, where) from None
+        problems = [
+            ScenarioError(
+                str(err["msg"]).removeprefix("Value error, "),
+                source,
+                None,
+                ".".join(str(p) for p in err["loc"]),
+            )
+            for err in exc.errors()
+        ]
+        raise ScenarioError.several(problems) from None
     except InvalidReference as exc:
         raise ScenarioError(str(exc), source, None, ".".join(map(str, exc.loc))) from None
     return changed, params

@@ -1,7 +1,8 @@
 """``meshsim``: a thin command line over the Python API.
 
 One rule at the boundary: bad input (a file, a flag, a full disk) ends the command with one
-line on stderr, ``meshsim: error: FILE:LINE: FIELD: message``, and exit status 2; no traceback,
+line on stderr, ``meshsim: error: FILE:LINE: FIELD: message`` (one such line per problem when
+a scenario has several), and exit status 2; no traceback,
 and nothing half-written (``outdir.staged``). Work is estimated before anything is simulated
 and refused over the limits (``meshsim.work``; ``--max-events``, ``--max-components``).
 Ctrl-C and SIGTERM end a command the same way: one line, temporary output removed, exit
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -36,8 +38,27 @@ def parse_percentiles(text: str) -> tuple[float, ...]:
 # --- the boundary: flags, output, limits ----------------------------------------------------
 
 
+class HelpWithDefaults(argparse.HelpFormatter):
+    """Every option's help ends with its default: the value, ``off`` for a flag; an option
+    whose default is None says in its own words what happens without it (tests check)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or action.required or "default" in text:
+            return text
+        if action.default in (None, argparse.SUPPRESS):
+            return text
+        value = "off" if action.default is False else "%(default)s"
+        return f"{text} (default: {value})".lstrip()
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, with its errors as one line (no usage block) and exit status 2."""
+    """argparse, with its errors as one line (no usage block) and exit status 2, and every
+    option's default in its help."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", HelpWithDefaults)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"meshsim: error: {one_line(message)}\n")
@@ -146,6 +167,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
         _write_out(args.out, lambda temp: write_comparison(comp, temp))
+    return 0
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    modes = _modes(args.modes)
+    _check_out(args.out)
+    loaded = _load(args)
+    sc = loaded.scenario
+    events = len(modes) * work.replications(sc) * work.replication_events(sc)
+    work.check(events, sc, loaded.source, "the rollout", _limits(args))
+    with bar("rollout", args.quiet) as progress:
+        done = api.rollout(loaded, args.component, modes, progress=progress)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(done.table().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        _write_out(args.out, done.write)
     return 0
 
 
@@ -370,10 +409,28 @@ def _say_dropped(dropped) -> None:  # a pandas DataFrame (pandas imported lazily
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
+    import textwrap
+
     from meshsim import profiles
 
-    for name in profiles.builtin_names():
-        print(name)
+    rows = profiles.table(args.paths)
+    width = max(len("NAME"), *(len(name) for name, _, _ in rows))
+    indent = " " * (width + 2)
+    for name, description, source in [("NAME", "DESCRIPTION", "SOURCE"), *rows]:
+        print(f"{name:<{width}}  {source}")
+        for line in textwrap.wrap(description, 96 - len(indent)):
+            print(indent + line)
+    return 0
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    try:
+        import argcomplete
+    except ImportError:
+        raise ScenarioError(
+            "shell completion needs argcomplete: pip install 'meshsim[completion]'", "completion"
+        ) from None
+    print(argcomplete.shellcode(["meshsim", "real-bench"], shell=args.shell), end="")
     return 0
 
 
@@ -382,17 +439,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"meshsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def scenario_command(name: str, help_text: str) -> argparse.ArgumentParser:
+    def scenario_command(
+        name: str, help_text: str, replications: str = "the scenario's sim.replications"
+    ) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help_text)
         s.add_argument("scenario", help="scenario YAML file")
         s.add_argument(
             "--set",
             action="append",
             metavar="PATH=VALUE",
-            help="override a field, e.g. --set mesh.mode=ambient (repeatable)",
+            help="override a field, e.g. --set mesh.mode=ambient (repeatable; default: none)",
         )
-        s.add_argument("--seed", type=_integer(0))
-        s.add_argument("--replications", type=_integer(1))
+        s.add_argument(
+            "--seed", type=_integer(0), help="random seed (default: the scenario's sim.seed)"
+        )
+        s.add_argument(
+            "--replications",
+            type=_integer(1),
+            help=f"independent runs (default: {replications})",
+        )
         s.add_argument("--quiet", action="store_true", help="no progress lines")
         s.add_argument(
             "--max-events",
@@ -409,26 +474,54 @@ def parser() -> argparse.ArgumentParser:
         return s
 
     run = scenario_command("run", "simulate a scenario in its own mesh mode")
-    run.add_argument("--out", help="write summary.json, hops.csv, resources.csv here")
+    run.add_argument(
+        "--out",
+        help="write summary.json, hops.csv, resources.csv here (default: print the summary only)",
+    )
     run.set_defaults(func=cmd_run)
     cmp = scenario_command("compare", "simulate a scenario in several modes, same random numbers")
-    cmp.add_argument("--modes", default=",".join(MODES))
-    cmp.add_argument("--out", help="write compare.csv, hops.csv, resources.csv, report.md here")
+    cmp.add_argument("--modes", default=",".join(MODES), help="mesh modes to compare")
+    cmp.add_argument(
+        "--out",
+        help="write compare.csv, hops.csv, resources.csv, report.md here (default: print only)",
+    )
     cmp.set_defaults(func=cmd_compare)
-    cap = scenario_command("capacity", "highest entry rate within a latency SLO, per mode")
+    roll = scenario_command("rollout", "the same rolling upgrade in each mode, over time")
+    roll.add_argument("--component", required=True, choices=("envoy", "ztunnel"))
+    roll.add_argument(
+        "--modes", default="sidecar,ambient,waypoint", help="mesh modes to roll out in"
+    )
+    roll.add_argument(
+        "--out",
+        help="write rollout.csv, timeseries.csv, rollout.png, report.md (default: print only)",
+    )
+    roll.set_defaults(func=cmd_rollout)
+    cap = scenario_command(
+        "capacity", "highest entry rate within a latency SLO, per mode", "1 per load point"
+    )
     cap.add_argument("--slo", help="e.g. p99<=10ms, mean<500us (default: cost.slo)")
-    cap.add_argument("--modes", default=",".join(MODES))
-    cap.add_argument("--target-rps", type=POSITIVE, help="rate to size nodes and cost for")
+    cap.add_argument("--modes", default=",".join(MODES), help="mesh modes to search")
+    cap.add_argument(
+        "--target-rps",
+        type=POSITIVE,
+        help="rate to size nodes and cost for (default: cost.target_rate_rps, else the "
+        "workload's rate)",
+    )
     cap.add_argument("--requests-per-point", type=_integer(1), default=2000, help="run length")
     cap.add_argument("--tolerance", type=FRACTION, default=0.02, help="relative, on the rate")
-    cap.add_argument("--out", help="write capacity.csv here")
+    cap.add_argument("--out", help="write capacity.csv here (default: print only)")
     cap.set_defaults(func=cmd_capacity)
-    rep = scenario_command("report", "an HTML and Markdown report: latency, cost, capacity")
+    rep = scenario_command(
+        "report", "an HTML and Markdown report: latency, cost, capacity", "the scenario's"
+    )
     rep.add_argument("--out", required=True, help="write index.html, report.md, PNGs here")
     rep.add_argument("--slo", help="latency objective (default: cost.slo)")
-    rep.add_argument("--modes", default=",".join(MODES))
+    rep.add_argument("--modes", default=",".join(MODES), help="mesh modes to report on")
     rep.add_argument(
-        "--also-profile", action="append", metavar="PROFILE", help="compare under it too"
+        "--also-profile",
+        action="append",
+        metavar="PROFILE",
+        help="compare under it too (repeatable; default: none)",
     )
     rep.add_argument("--no-capacity", action="store_true", help="skip the capacity search")
     rep.add_argument(
@@ -438,16 +531,22 @@ def parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
     check = scenario_command("check", "validate a scenario and exit")
     check.set_defaults(func=cmd_check)
-    swp = scenario_command("sweep", "simulate the cross product of grids x replications")
+    swp = scenario_command(
+        "sweep",
+        "simulate the cross product of grids x replications",
+        "the sweep file's, else the scenario's sim.replications",
+    )
     swp.add_argument(
         "--grid",
         action="append",
         metavar="PATH=V1,V2,...",
-        help="a field and its values; grids are crossed (repeatable). SCENARIO may also be a "
-        "sweep YAML (scenario, grid, set, replications)",
+        help="a field and its values; grids are crossed (repeatable; default: none). SCENARIO "
+        "may also be a sweep YAML (scenario, grid, set, replications)",
     )
     swp.add_argument("--out", required=True, help="results.parquet, results.csv, points/ here")
-    swp.add_argument("--executor", choices=["local", "dask"], default="local")
+    swp.add_argument(
+        "--executor", choices=["local", "dask"], default="local", help="where points run"
+    )
     swp.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
     swp.add_argument("--workers", type=_integer(1), help="processes (default: every core)")
     swp.add_argument(
@@ -468,25 +567,42 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--scenario", required=True, help="template scenario for the measured setup")
     cal.add_argument("--out", required=True, help="the fitted profile (YAML)")
     cal.add_argument("--name", help="profile name (default: the file's stem)")
-    cal.add_argument("--fit-on", help="points to fit, a query, e.g. 'connections == 16'")
-    cal.add_argument("--holdout", help="points to validate on afterwards, a query")
+    cal.add_argument(
+        "--fit-on",
+        help="points to fit, a query, e.g. 'connections == 16' (default: all points)",
+    )
+    cal.add_argument(
+        "--holdout", help="points to validate on afterwards, a query (default: none)"
+    )
     cal.add_argument("--report", help="validation output folder (default: beside --out)")
-    cal.add_argument("--free", action="append", metavar="NAME=PATH[+PATH]:LOW:HIGH")
+    cal.add_argument(
+        "--free",
+        action="append",
+        metavar="NAME=PATH[+PATH]:LOW:HIGH",
+        help="a parameter to fit and its bounds (repeatable; default: chosen from the metrics)",
+    )
     cal.add_argument(
         "--metrics",
         default="p50,p90,cpu_sidecar_client,cpu_sidecar_server,cpu_ztunnel,cpu_waypoint",
         help="fitted metrics (comma-separated)",
     )
     cal.add_argument("--duration", type=float, default=4.0, help="simulated seconds per point")
-    cal.add_argument("--max-evaluations", type=int, default=80)
+    cal.add_argument(
+        "--max-evaluations", type=int, default=80, help="simulations the fit may run"
+    )
     cal.add_argument(
         "--allow-single-load",
         action="store_true",
         help="fit load-dependent parameters (wake-up, work after the response, CPU variability,"
         " workers) on data of one load level; by default that is refused",
     )
-    cal.add_argument("--set", action="append", metavar="PATH=VALUE")
-    cal.add_argument("--quiet", action="store_true")
+    cal.add_argument(
+        "--set",
+        action="append",
+        metavar="PATH=VALUE",
+        help="override a field of the template (repeatable; default: none)",
+    )
+    cal.add_argument("--quiet", action="store_true", help="no progress lines")
     cal.set_defaults(func=cmd_calibrate)
     val = sub.add_parser("validate", help="a profile's error on measured points, with baseline")
     val.add_argument("profile", help="a profile YAML (e.g. from meshsim calibrate)")
@@ -499,14 +615,24 @@ def parser() -> argparse.ArgumentParser:
         help="mark these points as fitted, a query (default: the points the profile names; its "
         "recorded selector is never applied)",
     )
-    val.add_argument("--duration", type=float, default=4.0)
-    val.add_argument("--quiet", action="store_true")
+    val.add_argument("--duration", type=float, default=4.0, help="simulated seconds per point")
+    val.add_argument("--quiet", action="store_true", help="no progress lines")
     val.set_defaults(func=cmd_validate)
     schema = sub.add_parser("schema", help="print the scenario JSON Schema (for editors)")
-    schema.add_argument("--out")
+    schema.add_argument("--out", help="write the schema here (default: stdout)")
     schema.set_defaults(func=cmd_schema)
-    prof = sub.add_parser("profiles", help="list the built-in parameter profiles")
+    prof = sub.add_parser(
+        "profiles", help="the built-in parameter profiles: name, source file, description"
+    )
+    prof.add_argument("paths", nargs="*", metavar="PROFILE.yaml", help="list these too")
     prof.set_defaults(func=cmd_profiles)
+    comp = sub.add_parser(
+        "completion",
+        help="print a shell completion script for meshsim and real-bench, e.g. "
+        'eval "$(meshsim completion bash)" (needs meshsim[completion])',
+    )
+    comp.add_argument("shell", choices=["bash", "zsh", "fish"])
+    comp.set_defaults(func=cmd_completion)
     from meshsim.importers.command import add_parser as add_import_parser
 
     add_import_parser(sub)
@@ -521,9 +647,24 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
-def main(argv: list[str] | None = None) -> int:
+def complete(command_line: argparse.ArgumentParser) -> None:
+    """Answer the shell's completion request and exit, when it is one (``argcomplete``;
+    imported only then, so start-up stays light)."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
     try:
-        args = parser().parse_args(argv)
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(command_line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    command_line = parser()
+    if argv is None:
+        complete(command_line)
+    try:
+        args = command_line.parse_args(argv)
     except SystemExit as exc:  # argparse: --help, --version, or a one-line usage error
         return exc.code if isinstance(exc.code, int) else 2
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -531,7 +672,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ScenarioError as exc:
-        return _fail(str(exc), 2)
+        for line in exc.lines():
+            _fail(line, 2)
+        return 2
     except Terminated:
         return _fail("terminated; nothing partial was written", 128 + signal.SIGTERM)
     except KeyboardInterrupt:

@@ -74,7 +74,7 @@ def proxy_params(params: Params, kind: str) -> ProxyParams:
         Kind.ZTUNNEL: params.ztunnel,
         Kind.WAYPOINT: params.waypoint,
     }
-    return by_kind[Kind(kind)]
+    return by_kind[kind]
 
 
 # --- CPU per message ---------------------------------------------------------------------
@@ -90,7 +90,7 @@ class Demand:
     """
 
     op: int
-    hop: Hop
+    hop: str  # a Hop
     node: str
     component: str = ""
     cpu_s: float = 0.0
@@ -152,7 +152,7 @@ def transit_demands(k: KernelParams, network: Network, t: Transit, kib: float) -
     return [s for s in steps if s is not None]
 
 
-def _kernel(node: str, cpu_s: float, hop: Hop) -> Demand | None:
+def _kernel(node: str, cpu_s: float, hop: str) -> Demand | None:
     if cpu_s <= 0:
         return None
     return Demand(KERNEL, hop, node, component=component_name(node, Kind.KERNEL), cpu_s=cpu_s)

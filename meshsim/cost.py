@@ -259,9 +259,12 @@ class Traffic:
 def traffic(loaded: LoadedScenario, topo: Topology | None = None) -> Traffic:
     """Expected calls and cross-zone bytes per root request, from the call graph and routes.
 
-    Each call goes to one of the callee's pods, evenly (round robin; the same-zone pods only
-    if ``prefer_same_zone``), through one of its waypoint's replicas, evenly.
+    Each call goes through one of its waypoint's replicas, evenly, to one of the callee's
+    pods, evenly among ``balancing.candidates`` (what every balancing policy does in
+    expectation).
     """
+    from meshsim.balancing import candidates
+
     sc = loaded.scenario
     topo = topo or Topology(sc, loaded.params)
     visits: dict[str, float] = {}  # expected visits per root request, per pod
@@ -269,16 +272,13 @@ def traffic(loaded: LoadedScenario, topo: Topology | None = None) -> Traffic:
 
     def call(caller: Pod, service: str, weight: float) -> None:
         svc = sc.services[service]
-        pods = topo.pods[service]
-        if svc.prefer_same_zone:
-            zone = topo.nodes[caller.node].zone
-            pods = [p for p in pods if topo.nodes[p.node].zone == zone] or pods
         wp_name = topo.waypoint_of.get(service) if caller.in_mesh else None
         wps: list[Pod | None] = list(topo.waypoints[wp_name]) if wp_name else [None]
-        share = weight / (len(pods) * len(wps))
-        for callee in pods:
-            visits[callee.name] = visits.get(callee.name, 0.0) + weight / len(pods)
-            for wp in wps:
+        for wp in wps:
+            pods = candidates(topo, svc, topo.pods[service], wp or caller)
+            share = weight / (len(pods) * len(wps))
+            for callee in pods:
+                visits[callee.name] = visits.get(callee.name, 0.0) + share
                 flows.append((caller, callee, wp, share, svc.request_kib + svc.response_kib))
 
     call(topo.client, sc.workload.entry, 1.0)

@@ -2,7 +2,8 @@
 
 Like ciw's distributions, each one both samples and knows its mean and variance, so the same
 object drives the simulation and the analytic checks (utilisation = rate x mean service time).
-A plain number in YAML means a constant number of milliseconds.
+A plain number in YAML means a constant number of milliseconds; a duration (``2ms``,
+``250us``) a constant of that length.
 """
 
 from __future__ import annotations
@@ -10,8 +11,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    model_validator,
+)
 
+from meshsim import quantity
 from meshsim.domain import S_PER_MS
 
 if TYPE_CHECKING:  # numpy is imported where a distribution is drawn, not to read a scenario
@@ -21,7 +30,19 @@ if TYPE_CHECKING:  # numpy is imported where a distribution is drawn, not to rea
 
 
 class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        allow_inf_nan=False,
+        json_schema_extra=quantity.schema_spellings,
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _quantities(cls, data: object, handler: ModelWrapValidatorHandler) -> object:
+        """``mean: 2ms`` for ``mean_ms: 2`` (see ``meshsim.quantity``)."""
+        return quantity.spelled_as_quantities(data, cls, handler)
 
     @property
     def mean_s(self) -> float:
@@ -152,12 +173,16 @@ class Empirical(_Dist):
 
 
 def _number_is_constant(value: object) -> object:
+    """A number is a constant in ms; a duration (``2ms``, ``250us``) a constant too."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return {"type": "constant", "value_ms": value}
+    if isinstance(value, str):
+        return {"type": "constant", "value_ms": quantity.in_unit(value, "_ms")}
     return value
 
 
+_Tagged = Annotated[Constant | Exponential | LogNormal | Empirical, Field(discriminator="type")]
 Distribution = Annotated[
-    Annotated[Constant | Exponential | LogNormal | Empirical, Field(discriminator="type")],
-    BeforeValidator(_number_is_constant),
+    _Tagged,
+    BeforeValidator(_number_is_constant, json_schema_input_type=float | str | _Tagged),
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import simpy
 
-from meshsim.balancing import Balancer, Balancing
+from meshsim.balancing import Balancer, Balancing, candidates
 from meshsim.components import (
     KERNEL,
     PROXY,
@@ -36,10 +36,6 @@ from meshsim.scenario import Fortio, OpenLoop, Service
 from meshsim.topology import Pod, Stage
 
 Proc = Generator[simpy.Event, object, None]
-
-# Hop kinds as plain strings in the hot path: an enum member costs an attribute lookup per use
-# (Python 3.11), and the recorder's per-hop dict stays an exact-str dict (the fast lookup).
-_APP, _NETWORK = str(Hop.APP), str(Hop.NETWORK)
 
 
 @dataclass(slots=True)
@@ -130,6 +126,13 @@ class Engine:
         self._new_connection = self.streams.uniform("mesh.connections")
         self._client_cpu = client_cpu_s(self.sc.workload)
         self._client_usage = self.usage[component_name(self.topo.client.name, Kind.APP)]
+        self.ops = None  # the scenario's events (meshsim.operations), if it has any
+        if self.sc.events:
+            from meshsim.operations import Operations
+
+            self.ops = Operations(self)
+            # calls go through the operations' path: readiness, failures, retries
+            self._root, self._call = self.ops.root, self.ops.call  # type: ignore[method-assign]
 
     # --- running -----------------------------------------------------------------------
 
@@ -137,6 +140,8 @@ class Engine:
         rec = self.recorder
         self.env.process(self._load())
         self.env.process(self._watch())
+        if self.ops is not None:
+            self.ops.start()
         self.env.run(until=rec.done)
         rec.finish()
         return rec
@@ -230,28 +235,29 @@ class Engine:
         rec = self.recorder
         client = self.topo.client
         if self._client_cpu > 0:
-            # The load generator's own work. Like fortio's timer, the clock starts after it:
-            # a generator that waits for a core sends late, and does not see that wait.
-            cores = self.cores[client.node]
-            granted = cores.acquire()
-            if granted is not None:
-                yield granted
-            yield self.env.timeout(self._client_cpu)
-            cores.release()
-            self._client_usage.cpu_s += self._client_cpu
+            yield from self._client_work()
         token = rec.arrive()
         yield from self._call(client, self.sc.workload.entry, token.measured)
         rec.depart(token)
+
+    def _client_work(self) -> Proc:
+        """The load generator's own work. Like fortio's timer, the clock starts after it: a
+        generator that waits for a core sends late, and does not see that wait."""
+        cores = self.cores[self.topo.client.node]
+        granted = cores.acquire()
+        if granted is not None:
+            yield granted
+        yield self.env.timeout(self._client_cpu)
+        cores.release()
+        self._client_usage.cpu_s += self._client_cpu
 
     # --- calls and apps ----------------------------------------------------------------
 
     def _pick(self, caller: Pod, service: str, waypoint: Pod | None) -> tuple[Pod, Balancer]:
         svc = self.sc.services[service]
         pods = self.topo.pods[service]
-        if svc.prefer_same_zone:  # relative to the proxy that picks
-            zone = self.topo.nodes[(waypoint or caller).node].zone
-            local = [p for p in pods if self.topo.nodes[p.node].zone == zone]
-            pods = local or pods
+        if svc.prefer_same_zone:
+            pods = candidates(self.topo, svc, pods, waypoint or caller)
         balancer = self.balancing.for_call(caller, service, waypoint)
         return balancer.pick(pods), balancer
 
@@ -306,7 +312,7 @@ class Engine:
             workers.release()
             usage.busy_s += env.now - got_worker
         if measured:
-            self.recorder.hop(_APP, got_worker - arrived + waited_core, duration + wake)
+            self.recorder.hop(Hop.APP, got_worker - arrived + waited_core, duration + wake)
         for i, step in enumerate(svc.calls):
             branches = []
             for j, call in enumerate(step):
@@ -340,7 +346,7 @@ class Engine:
         if d.op == WIRE:
             return Step(
                 WIRE,
-                _NETWORK,
+                Hop.NETWORK,
                 cores,
                 self.usage[component_name(d.node, Kind.KERNEL)],
                 self.activity[component_name(d.node, Kind.KERNEL)],
@@ -349,7 +355,7 @@ class Engine:
                 serialise_s=d.serialise_s,
             )
         usage, activity = self.usage[d.component], self.activity[d.component]
-        hop = str(d.hop)  # a plain string (see _APP)
+        hop = d.hop
         if d.op == KERNEL:
             return Step(KERNEL, hop, cores, usage, activity, cpu_s=d.cpu_s, component=d.component)
         return Step(
@@ -386,7 +392,7 @@ class Engine:
                 if delay > 0:
                     yield env.timeout(delay)
                 if hop:
-                    hop(_NETWORK, 0.0, delay)
+                    hop(Hop.NETWORK, 0.0, delay)
                 continue
             arrived = env.now
             workers = s.workers

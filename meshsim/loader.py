@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from meshsim import changes, profiles, safe_yaml
+from meshsim import changes, profiles, quantity, safe_yaml
 from meshsim.errors import ScenarioError
 from meshsim.scenario import InvalidReference, Params, Scenario, check_references
 
@@ -98,12 +98,17 @@ def _dotted(loc: Loc) -> str:
 def locate(loc: Loc, lines: dict[Loc, int]) -> tuple[int | None, str]:
     """Line and field path for a pydantic location (which adds union tags to the path)."""
     known: Loc = ()
+    field_path: list[str | int] = []
     for part in loc:
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        spelled = quantity.split_unit(part) if isinstance(part, str) else None
+        written = (*known, part) in lines
+        if spelled and not written and (*known, spelled[0]) in lines:  # as ``cpu_request: 1``
+            part = spelled[0]
         if (*known, part) in lines:
             known = (*known, part)
-        elif isinstance(part, str) and part in {"function-after", "function-before"}:
-            continue
-    field_path = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+        field_path.append(part)
     return lines.get(known), _dotted(tuple(field_path))
 
 
@@ -126,10 +131,21 @@ def apply_assignment(raw: dict[str, Any], assignment: str) -> None:
             where = _dotted(tuple(parts[: i + 1]))
             raise ScenarioError("no such element", "--set", None, where) from None
     last = parts[-1]
+    if isinstance(target, dict) and isinstance(last, str):
+        for other in _other_spellings(last):  # --set cpu_request=1 replaces cpu_request_m
+            target.pop(other, None)
     try:
         target[last] = value
     except (IndexError, TypeError):
         raise ScenarioError("no such element", "--set", None, path) from None
+
+
+def _other_spellings(key: str) -> list[str]:
+    """The names the same field may have in the file: ``cpu_request`` and ``cpu_request_m``."""
+    spelled = quantity.split_unit(key)
+    if spelled is not None:
+        return [spelled[0]]
+    return [key + suffix for suffix in quantity.UNIT_SUFFIXES]
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedScenario:
@@ -164,11 +180,7 @@ def _build(
         scenario = Scenario.model_validate(raw)
         check_references(scenario)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        line, field_path = locate(tuple(err["loc"]), lines)
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        message = pydantic_message(err) + more
-        raise _blame(message, file, line, field_path, overrides) from None
+        raise every_problem(exc, file, lines, overrides) from None
     except InvalidReference as exc:
         line, field_path = locate(exc.loc, lines)
         raise _blame(str(exc), file, line, field_path, overrides) from None
@@ -183,9 +195,7 @@ def _build(
     try:
         params = Params.model_validate(merged)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        line, field_path = locate(("params", *err["loc"]), lines)
-        raise ScenarioError(pydantic_message(err), file, line, field_path) from None
+        raise every_problem(exc, file, lines, (), ("params",)) from None
     return LoadedScenario(
         scenario=scenario,
         params=params,
@@ -196,6 +206,21 @@ def _build(
         profile_sha256=profiles.digest(text),
         overrides=overrides,
     )
+
+
+def every_problem(
+    exc: ValidationError,
+    file: str,
+    lines: dict[Loc, int],
+    overrides: tuple[str, ...] = (),
+    prefix: Loc = (),
+) -> ScenarioError:
+    """All of pydantic's errors, each located; one line each when printed."""
+    problems = []
+    for err in exc.errors():
+        line, field_path = locate((*prefix, *err["loc"]), lines)
+        problems.append(_blame(pydantic_message(err), file, line, field_path, overrides))
+    return ScenarioError.several(problems)
 
 
 _UNION_TAGS = {"open", "fortio", "constant", "exponential", "lognormal", "empirical"}

@@ -12,15 +12,16 @@ reproduces it from a calibration template.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from meshsim import selectors
-from meshsim.domain import MEASURED_LATENCY
+from meshsim.domain import CLIENT, MEASURED_LATENCY, Kind, component_name
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
 
@@ -30,6 +31,27 @@ METRICS = LATENCY + CPU
 SINGLE_HOP = "single-hop"
 KEYS = ["campaign", "topology", "mode", "variant", "connections", "requested_qps", "payload_bytes"]
 JOIN = ["run_label", "mode", "variant", "connections", "requested_qps", "occurrence"]
+
+
+def proxy_cpu_metrics(vcpu: Mapping[str, float], kind_of: Mapping[str, str]) -> dict[str, float]:
+    """Predicted proxy CPU in the measurements' terms (millicores): the client's sidecar, the
+    other sidecars, every ztunnel, every waypoint; NaN where the mode has none. ``vcpu`` is
+    per component name, ``kind_of`` its kind (meshsim.domain.Kind)."""
+    client = component_name(CLIENT, Kind.SIDECAR)
+    by_kind: dict[str, list[float]] = {}
+    for name, cores in vcpu.items():
+        kind = "sidecar_client" if name == client else kind_of[name]
+        by_kind.setdefault(kind, []).append(cores * 1000)
+    out = {}
+    for metric, kind in (
+        ("cpu_sidecar_client", "sidecar_client"),
+        ("cpu_sidecar_server", Kind.SIDECAR),
+        ("cpu_ztunnel", Kind.ZTUNNEL),
+        ("cpu_waypoint", Kind.WAYPOINT),
+    ):
+        values = by_kind.get(kind)
+        out[metric] = float(sum(values)) if values else math.nan
+    return out
 
 
 def load_measurements(paths: Iterable[str | Path], include_invalid: bool = False) -> pd.DataFrame:

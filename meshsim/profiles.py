@@ -15,13 +15,12 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
+from meshsim import safe_yaml
 from meshsim.errors import ScenarioError
 from meshsim.scenario import Params, Strict
 
 PACKAGE_DATA = "profile_data"
 MAX_BYTES = 1_000_000  # a profile is a page or two of numbers
-MAX_DEPTH = 32  # nested mappings/lists
-MAX_ALIASES = 100  # YAML aliases (*name): no billion laughs
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,59}$")  # a key fit to print back
 
 
@@ -65,11 +64,26 @@ def load_profile(name: str, relative_to: Path | None = None) -> tuple[Profile, s
     try:
         return Profile.model_validate(doc), text, where
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        field = ".".join(str(p) if isinstance(p, int) or _NAME.match(str(p)) else "?" for p in loc)
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise ScenarioError(message, where, _line_of(node, loc), field) from None
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            field = ".".join(
+                str(p) if isinstance(p, int) or _NAME.match(str(p)) else "?" for p in loc
+            )
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(ScenarioError(message, where, _line_of(node, loc), field))
+        raise ScenarioError.several(problems) from None
+
+
+def table(extra: list[str] = ()) -> list[tuple[str, str, str]]:  # type: ignore[assignment]
+    """(name, description, source) of each built-in profile, then of ``extra`` paths: the
+    source is the file whose ``provenance`` names where each number comes from."""
+    rows = []
+    for name in [*builtin_names(), *extra]:
+        profile, _, where = load_profile(name)
+        description = " ".join(profile.description.split())
+        rows.append((profile.name, description, where))
+    return rows
 
 
 def calibration_of(path: Path) -> dict[str, Any]:
@@ -98,51 +112,15 @@ def calibration_of(path: Path) -> dict[str, Any]:
 
 
 def read_text(path: Path, max_bytes: int | None = None) -> str:
-    """A data file's text: at most ``max_bytes`` (default MAX_BYTES), UTF-8, no NUL bytes.
-    Errors never echo it."""
-    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
-    file = str(path)
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", file) from None
-    if len(data) > max_bytes:
-        raise ScenarioError(f"larger than the limit of {max_bytes} bytes", file)
-    if b"\0" in data:
-        line = data[: data.index(b"\0")].count(b"\n") + 1
-        raise ScenarioError("NUL byte: a binary file, not YAML", file, line)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ScenarioError(f"not UTF-8 text (byte {exc.start + 1})", file, line) from None
+    """A profile file's text: at most ``max_bytes`` (default MAX_BYTES), UTF-8, no NUL bytes
+    (``safe_yaml.read_text``). Errors never echo it."""
+    return safe_yaml.read_text(path, MAX_BYTES if max_bytes is None else max_bytes)
 
 
 def load_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None]:
-    """(document, node tree) of YAML text, safe loader only, nesting and aliases capped."""
-    try:
-        depth = aliases = 0
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    line = event.start_mark.line + 1
-                    raise ScenarioError(f"nested deeper than {MAX_DEPTH} levels", file, line)
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-            elif isinstance(event, yaml.AliasEvent):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    line = event.start_mark.line + 1
-                    raise ScenarioError(f"more than {MAX_ALIASES} YAML aliases", file, line)
-        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = str(getattr(exc, "problem", None) or "cannot parse")[:80]
-        raise ScenarioError(
-            f"YAML syntax error: {problem}", file, mark.line + 1 if mark else None
-        ) from None
+    """(document, node tree) of YAML text: ``safe_yaml.load``, the one bounded reader (safe
+    types only, nesting, aliases and expanded size capped)."""
+    return safe_yaml.load(text, file)
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

@@ -21,8 +21,10 @@ def bar(label: str, quiet: bool = False) -> Iterator[Progress]:
     """A callback that counts one simulation per message and shows the latest message."""
     from tqdm import tqdm
 
-    # shown only after half a second, so a command that fails at once prints only its error
-    with tqdm(desc=label, unit="run", file=sys.stderr, disable=quiet, leave=False, delay=0.5) as t:
+    # on a terminal only (disable=None), and only after half a second, so a command that
+    # fails at once prints nothing but its error
+    hidden = True if quiet else None
+    with tqdm(desc=label, unit="run", file=sys.stderr, disable=hidden, leave=False, delay=0.5) as t:
 
         def progress(message: str) -> None:
             t.update(1)
@@ -35,4 +37,5 @@ def counter(label: str, total: int, done: int = 0, quiet: bool = False) -> Any:
     """A bar of ``total`` tasks, ``done`` of them finished already (call ``update``)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=done, unit="task", desc=label, disable=quiet)
+    hidden = True if quiet else None  # on a terminal only
+    return tqdm(total=total, initial=done, unit="task", desc=label, disable=hidden)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from meshsim.domain import MEASURED_LATENCY as LATENCY
 from meshsim.errors import ScenarioError
+from meshsim.safe_yaml import read_text
 
 MAX_BYTES = 5_000_000  # both files are a few KiB; refuse anything that is clearly not them
 BUOYANT = "buoyant-2025"
@@ -55,11 +56,7 @@ RESOURCES = (
 
 def _read(path: Path, required: set[str]) -> tuple[pd.DataFrame, int]:
     """The table of a ``#``-headed CSV and the file line of its header row."""
-    if path.stat().st_size > MAX_BYTES:
-        raise ScenarioError(
-            f"larger than {MAX_BYTES} bytes: not a published-figures file", str(path)
-        )
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, MAX_BYTES).splitlines()
     header = next((i for i, line in enumerate(lines) if not line.startswith("#")), None)
     if header is None:
         raise ScenarioError("no header row", str(path))

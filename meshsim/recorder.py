@@ -10,7 +10,7 @@ handed: the cheapest probe there is), and knows nothing else of the recorder's s
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import simpy
 
@@ -45,6 +45,7 @@ class RunRecorder:
         self.hops: dict[str, HopStats] = {}
         self.arrived = 0
         self.completed = 0
+        self.failed = 0  # requests that ended in an error (events only: meshsim.operations)
         self.measured_arrived = 0
         self.measured_completed = 0
         self.in_flight = 0
@@ -87,6 +88,13 @@ class RunRecorder:
         if token.measured:
             self.measured_completed += 1
             self.latency.record(elapsed)
+
+    def fail(self, token: Token) -> None:
+        """A request that ended in an error: out of flight, not in the latency histogram."""
+        self._advance()
+        self.in_flight -= 1
+        self.failed += 1
+        self.latency_sum += self.env.now - token.started
 
     def hop(self, kind: str, wait: float, service: float) -> None:
         stats = self.hops.get(kind)
@@ -145,3 +153,32 @@ class RunRecorder:
     @property
     def window_area(self) -> float:
         return self._window_area
+
+
+@dataclass(slots=True)
+class Window:
+    """What one time-series window saw: outcomes of requests that ended in it, and of attempts."""
+
+    served: int = 0
+    failed: int = 0
+    retried: int = 0  # attempts that failed and were tried again
+    latencies: list[float] = field(default_factory=list)  # served requests, s
+
+
+class TimeSeries:
+    """Per-window counts over the whole run (kept only when a scenario has events); the states
+    (pods ready, proxies restarting, CPU by kind) are sampled at each window's end."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.windows: list[Window] = []
+        self.states: list[dict[str, float]] = []
+
+    def at(self, now: float) -> Window:
+        index = int(now / self.window_s)
+        while len(self.windows) <= index:
+            self.windows.append(Window())
+        return self.windows[index]
+
+    def sample(self, state: dict[str, float]) -> None:
+        self.states.append(state)

@@ -29,6 +29,12 @@ UNITS = {
     "memory_mib": "MiB (model: base + per connection + per visible service)",
     "utilisation": "fraction of capacity (cores, or worker threads) busy",
 }
+ROLLOUT_UNITS = (
+    "s of simulated time from the first event (duration: until every new pod is ready; "
+    "settled: until the last replaced one is gone); counts of pods, proxies, requests and "
+    "attempts, summed over the run; p99 in ms over time-series windows; ready capacity in % of "
+    "each Deployment's replicas, the lowest at any instant; means over replications"
+)
 
 
 @dataclass
@@ -49,6 +55,8 @@ class Replication:
     littles_law: dict[str, float]
     conservation: dict[str, float]
     requested_rps: float | None
+    failed: int = 0  # requests that ended in an error (scenarios with events)
+    operations: dict[str, Any] | None = None  # timeseries rows and rollout block (events)
 
     @property
     def throughput_rps(self) -> float:
@@ -170,6 +178,21 @@ class Result:
 
     # --- the document ------------------------------------------------------------------
 
+    def timeseries(self) -> pd.DataFrame | None:
+        """Per-window figures of every replication (scenarios with events; else None)."""
+        frames = [
+            pd.DataFrame(r.operations["timeseries"]).assign(replication=r.index)
+            for r in self.replications
+            if r.operations is not None
+        ]
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+    def _rollout(self) -> dict[str, Any]:
+        blocks = [r.operations["rollout"] for r in self.replications if r.operations]
+        if not blocks:
+            return {}
+        return {"rollout": {"units": ROLLOUT_UNITS, **rollout_summary(blocks)}}
+
     def summary(self) -> dict[str, Any]:
         lat = self.latency()
         throughput = [r.throughput_rps for r in self.replications]
@@ -198,8 +221,9 @@ class Result:
                 "completed": sum(r.completed for r in self.replications),
                 "in_flight_at_end": sum(r.in_flight for r in self.replications),
                 "measured": sum(r.measured_completed for r in self.replications),
-                "errors": 0,
+                "errors": sum(r.failed for r in self.replications),
             },
+            **self._rollout(),
             "verdict": self.verdict(),
             "resources_by_kind": {
                 kind: {"vcpu": _num(row["vcpu"]), "memory_mib": _num(row["memory_mib"])}
@@ -220,6 +244,29 @@ class Result:
             ],
             "run": {"wall_time_s": round(self.wall_time_s, 3), **self.meta},
         }
+
+
+def rollout_summary(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rollout blocks of several replications: the mean of each figure (null if any is
+    null), the lowest of the lowest capacities, and each replication's own block."""
+    return {"replications": len(blocks), **_mean_blocks(blocks), "each": blocks}
+
+
+def _mean_blocks(blocks: list[dict[str, Any]], lowest: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, first in blocks[0].items():
+        values = [b[key] for b in blocks]
+        if any(v is None for v in values):
+            out[key] = None
+        elif isinstance(first, dict):
+            out[key] = _mean_blocks(values, lowest or key.startswith("lowest"))
+        elif isinstance(first, bool):
+            out[key] = all(values)
+        elif lowest or key.startswith("lowest"):
+            out[key] = min(values)
+        else:
+            out[key] = sum(values) / len(values)
+    return out
 
 
 def _num(value: float) -> float | None:

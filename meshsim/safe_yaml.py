@@ -90,10 +90,10 @@ def read_text(path: str | Path, limit: int = MAX_FILE_BYTES) -> str:
     except OSError as exc:
         raise ScenarioError(f"cannot read: {exc.strerror or exc}", file) from None
     if len(data) > limit:
-        raise ScenarioError(f"larger than the {limit // 1024 // 1024} MiB input limit", file)
+        raise ScenarioError(f"larger than the input limit of {limit} bytes", file)
     nul = data.find(b"\0")
     if nul >= 0:
-        raise ScenarioError("binary file (NUL byte), not YAML text", file, _line_at(data, nul))
+        raise ScenarioError("binary file (NUL byte), not text", file, _line_at(data, nul))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

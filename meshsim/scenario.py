@@ -1,9 +1,10 @@
 """The scenario language: what a user writes in YAML, validated declaratively.
 
-Units live in the field names (``_ms``, ``_us``, ``_kib``, ``_rps``, ``_mib``). Cross-field
-rules (calls to known services, pods pinned to known nodes, an acyclic call graph no deeper
-than ``MAX_CALL_DEPTH``, waypoints for existing services) are checked here too, so a scenario
-that validates can be simulated.
+Units live in the field names (``_ms``, ``_us``, ``_kib``, ``_rps``, ``_mib``); CPU, memory
+and time also take Kubernetes quantities (``cpu_request: 500m``, ``service_time: 2ms``).
+Cross-field rules (calls to known services, pods pinned to known nodes, an acyclic call graph no
+deeper than ``MAX_CALL_DEPTH``, waypoints for existing services) are checked here too, so a
+scenario that validates can be simulated.
 
 Types are strict (``replicas: true`` is not 1, ``replicas: 2.5`` is not 2) and every number
 must be finite: a ``.inf`` or ``.nan`` anywhere is an error, not a plausible-looking result.
@@ -18,14 +19,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     create_model,
     field_validator,
     model_validator,
 )
 
+from meshsim import quantity
 from meshsim.distributions import Constant, Distribution
 from meshsim.domain import MODES as MODES
 from meshsim.domain import ModeName as Mode
+from meshsim.events import MAX_EVENTS, Event, IndexedError, Operations, check_events
 from meshsim.slo import Slo
 
 MAX_CALL_DEPTH = 200
@@ -35,9 +39,23 @@ MAX_NODES = 100_000
 
 
 class Strict(BaseModel):
-    """No unknown keys, no type coercion (``true`` is not 1), no infinite or NaN numbers."""
+    """No unknown keys, no type coercion (``true`` is not 1), no infinite or NaN numbers.
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    A field with a unit in its name also takes a Kubernetes quantity under its name without
+    the unit (``cpu_request: 500m`` for ``cpu_request_m: 500``; see ``meshsim.quantity``).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        json_schema_extra=quantity.schema_spellings,
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _quantities(cls, data: object, handler: ModelWrapValidatorHandler) -> object:
+        return quantity.spelled_as_quantities(data, cls, handler)
 
 
 # --- cluster -----------------------------------------------------------------------------
@@ -100,7 +118,11 @@ def _step_as_list(value: object) -> object:
     return [value] if isinstance(value, dict) else value
 
 
-Step = Annotated[list[Call], BeforeValidator(_step_as_list), Field(min_length=1)]
+Step = Annotated[
+    list[Call],
+    BeforeValidator(_step_as_list, json_schema_input_type=Call | list[Call]),
+    Field(min_length=1),
+]
 
 
 class Service(Strict):
@@ -419,6 +441,10 @@ class Scenario(Strict):
     network: Network = Field(default_factory=Network)
     sim: Sim = Field(default_factory=Sim)
     cost: Cost = Field(default_factory=Cost)
+    events: list[Event] = Field(
+        default_factory=list, max_length=MAX_EVENTS, description="operations over time"
+    )
+    operations: Operations = Field(default_factory=Operations)
 
 
 class InvalidReference(ValueError):
@@ -464,6 +490,10 @@ def check_references(sc: Scenario) -> None:
             if node not in nodes:
                 loc = ("mesh", "waypoints", i, "nodes", j)
                 raise InvalidReference(loc, f"unknown node {node!r}")
+    try:
+        check_events(sc.events, nodes, set(sc.services))
+    except IndexedError as error:
+        raise InvalidReference(error.loc, str(error)) from None
     graph = {n: [c.service for step in s.calls for c in step] for n, s in sc.services.items()}
     cycle = find_cycle(graph)
     if cycle:

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -53,9 +54,22 @@ def run_replication(loaded: LoadedScenario, index: int) -> Replication:
             "in_flight": rec.in_flight,
             "in_flight_integral_s": rec.area,
             "latency_sum_s": rec.latency_sum,
+            **({"failed": rec.failed} if engine.ops is not None else {}),
         },
         requested_rps=requested,
+        **_operations(engine),
     )
+
+
+def _operations(engine: Engine) -> dict[str, Any]:
+    """What a scenario's events did (nothing for a scenario without events)."""
+    if engine.ops is None:
+        return {}
+    rows = engine.ops.timeseries()
+    return {
+        "failed": engine.recorder.failed,
+        "operations": {"timeseries": rows, "rollout": engine.ops.rollout(rows)},
+    }
 
 
 def simulate(

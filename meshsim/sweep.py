@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from meshsim import __version__, outdir, safe_yaml, work
 from meshsim.errors import ScenarioError
-from meshsim.loader import LoadedScenario, line_map, load_scenario, locate, pydantic_message
+from meshsim.loader import LoadedScenario, every_problem, line_map, load_scenario
 from meshsim.output import write_bytes, write_csv, write_json
 from meshsim.progress import counter
 from meshsim.results import Result
@@ -265,9 +265,7 @@ def read_sweep_file(path: Path) -> tuple[SweepFile, dict] | None:
     try:
         return SweepFile.model_validate(raw), lines
     except ValidationError as exc:
-        err = exc.errors()[0]
-        line, field_path = locate(tuple(err["loc"]), lines)
-        raise ScenarioError(pydantic_message(err), file, line, field_path) from None
+        raise every_problem(exc, file, lines) from None
 
 
 def build_sweep(

@@ -53,7 +53,7 @@ class ProxyHop:
 
     component: str
     proxy: ProxyKind
-    hop: Hop  # a proxy hop: sidecar_out, sidecar_in, ztunnel_out, ztunnel_in, ...
+    hop: str  # a proxy Hop: sidecar_out, sidecar_in, ztunnel_out, ztunnel_in, ...
     node: str
     tls_sides: int
 
@@ -76,7 +76,7 @@ class Component:
     """Something that uses CPU or memory, named like ``frontend-0.sidecar`` or ``n1.ztunnel``."""
 
     name: str
-    kind: Kind  # app, client, sidecar, ztunnel, waypoint, kernel
+    kind: str  # a Kind: app, client, sidecar, ztunnel, waypoint, kernel
     node: str
     pod: str | None = None
 
@@ -297,10 +297,10 @@ class Topology:
         meshed = caller.in_mesh
         tls = int(self.mtls)
 
-        def sidecar(pod: Pod, hop: Hop, sides: int) -> ProxyHop:
+        def sidecar(pod: Pod, hop: str, sides: int) -> ProxyHop:
             return ProxyHop(_name(pod.name, Kind.SIDECAR), Kind.SIDECAR, hop, pod.node, sides)
 
-        def ztunnel(node: str, hop: Hop, sides: int) -> ProxyHop:
+        def ztunnel(node: str, hop: str, sides: int) -> ProxyHop:
             return ProxyHop(_name(node, Kind.ZTUNNEL), Kind.ZTUNNEL, hop, node, sides)
 
         if self.mode == Mode.SIDECAR:

@@ -18,7 +18,7 @@ from meshsim.additive import Additive
 from meshsim.calibrate import residual_table, simulated_metrics
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario, load_scenario
-from meshsim.measurements import CPU, LATENCY, METRICS, scenario_for
+from meshsim.measurements import CPU, LATENCY, METRICS, proxy_cpu_metrics, scenario_for
 from meshsim.output import write_bytes, write_csv, write_json
 from meshsim.simulate import simulate
 
@@ -46,13 +46,8 @@ def template_for(profile_path: Path, scenario: str | None) -> LoadedScenario:
 def additive_metrics(loaded: LoadedScenario) -> dict[str, float]:
     latency_s, vcpu = Additive(loaded).predict()
     out = {q: latency_s * 1e3 for q in LATENCY}
-    client = "client.sidecar"
-    out["cpu_sidecar_client"] = vcpu.get(client, np.nan) * 1000
-    servers = [v for k, v in vcpu.items() if k.endswith(".sidecar") and k != client]
-    out["cpu_sidecar_server"] = sum(servers) * 1000 if servers else np.nan
-    for kind in ("ztunnel", "waypoint"):
-        values = [v for k, v in vcpu.items() if k.endswith(f".{kind}")]
-        out[f"cpu_{kind}"] = sum(values) * 1000 if values else np.nan
+    kinds = {name: name.rsplit(".", 1)[1] for name in vcpu}  # component_name(owner, kind)
+    out.update(proxy_cpu_metrics(vcpu, kinds))
     return out
 
 

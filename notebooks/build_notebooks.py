@@ -1,12 +1,16 @@
-"""Write the notebooks in this folder from the cell sources below (no outputs committed).
+"""Write the notebooks in this folder from the cell sources below, and execute them.
 
 The notebooks are generated so that their code can be reviewed as text and kept in one style.
-Edit here, then run ``.venv/bin/python notebooks/build_notebooks.py``; tests execute them.
+Edit here, then run ``.venv/bin/python notebooks/build_notebooks.py --execute``: it writes each
+notebook, runs it in a Jupyter kernel (nbclient) and saves it with its outputs, so that a reader
+on the repository's web page sees the tables and plots. Tests check that the sources match this
+file and execute every notebook again.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -26,10 +30,10 @@ while not (ROOT / "pyproject.toml").is_file():
     if ROOT == ROOT.parent:
         raise RuntimeError("open this notebook from inside the meshsim repository")
     ROOT = ROOT.parent
-SHARED = ROOT.parent / "shared"
 SCENARIOS = ROOT / "scenarios"
 pd.set_option("display.precision", 3)
 pd.set_option("display.width", 160)
+plt.rcParams["figure.dpi"] = 72  # small images in the committed outputs
 """
 
 
@@ -123,7 +127,8 @@ comp.results["sidecar"].hops()[
 """),
     md("""
 The app, kernel and network segments are what the application pays without a mesh; the
-sidecar, ztunnel and waypoint segments are what the mesh adds. Next: `02-tradeoffs.ipynb` asks when each mode wins.
+sidecar, ztunnel and waypoint segments are what the mesh adds. Next: `02-tradeoffs.ipynb` asks
+when each mode wins.
 """),
 ]
 
@@ -408,9 +413,10 @@ CALIBRATION = [
     md("""
 # Calibration: the published profile against real fortio runs
 
-`shared/fixtures/fortio/` holds Istio's own benchmark runs (Istio 1.2.0, 2019, GKE, three
-nodes of at least 4 vCPU): fortio at 1000 qps with 1, 16 and 64 connections, 1 KiB, in three
-set-ups:
+`data/fortio/` holds Istio's own benchmark runs (Istio 1.2.0, 2019, GKE, three
+nodes of at least 4 vCPU), copied from istio/tools under its Apache-2.0 licence
+(`data/fortio/PROVENANCE.md`): fortio at 1000 qps with 1, 16 and 64 connections, 1 KiB, in
+three set-ups:
 
 | fixture | path | meshsim |
 |---|---|---|
@@ -421,15 +427,14 @@ set-ups:
 `scenarios/fortio-2pod.yaml` models that topology. The profile used is
 `istio-1.24-published`: its CPU figures come from Istio 1.24's published numbers, not from
 these runs, so this notebook shows how far an uncalibrated profile lands from a real,
-older measurement. (A calibration feature will fit parameters to these fixtures; until then,
-this is the validation view only; the last section below uses a profile fitted to them.)
+older measurement; the last section uses a profile fitted to them by `meshsim calibrate`.
 """),
     code(SETUP),
     code("""
 import json
 import re
 
-FIXTURES = SHARED / "fixtures" / "fortio"
+FIXTURES = ROOT / "data" / "fortio"  # from istio/tools, Apache-2.0: see PROVENANCE.md there
 NAME = re.compile(r"_qps_(?P<qps>\\d+)_c_(?P<conns>\\d+)_(?P<size>\\d+)_(?P<setup>[a-z]+)\\.json$")
 rows = []
 for path in sorted(FIXTURES.glob("*.json")):
@@ -698,11 +703,153 @@ and run again.
 """),
 ]
 
+# --- 05 upgrades --------------------------------------------------------------------------------
+
+UPGRADES = [
+    md("""
+# Upgrades: what an Envoy CVE and a ztunnel CVE cost each mode
+
+The case for ambient mode names operational impact: an Envoy CVE in sidecar mode means restarting
+every application pod; in ambient, the applications are not recycled. But ztunnel is a
+DaemonSet: a ztunnel CVE touches every node. This notebook runs the same rolling update in each
+mode with common random numbers (`meshsim.api.rollout`) and reads the transients: how long it
+takes, how many pods restart, how many requests fail or are retried, the worst p99 and the
+lowest ready capacity.
+
+The behaviour (drain, grace period, retry policy, ztunnel's chart strategy) follows Istio's and
+Kubernetes' defaults, cited in `meshsim/events.py`; pod start-up time and endpoint propagation
+are assumptions you can change. Runs here use a low rate so the notebook executes in seconds.
+"""),
+    code(SETUP),
+    code("""
+import meshsim
+from meshsim import api
+
+LIGHT = ["workload.generator.rate_rps=60", "sim.replications=1"]
+loaded = meshsim.load(SCENARIOS / "cve-rollout.yaml", LIGHT)
+print(loaded.scenario.description)
+loaded.scenario.events[0]
+"""),
+    md("""
+## An Envoy CVE
+
+Sidecar mode restarts every app pod (Deployment by Deployment, 25 % surge and 25 % unavailable);
+waypoint mode restarts the waypoint Deployment only; ambient without waypoints has no Envoy to
+replace.
+"""),
+    code("""
+envoy = api.rollout(loaded, "envoy")
+envoy.table()
+"""),
+    code("""
+def over_time(done, title):
+    series = done.timeseries()
+    fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
+    for mode, g in series.groupby("mode", sort=False):
+        t = (g["t_start_s"] + g["t_end_s"]) / 2
+        axes[0].plot(t, g["p99_ms"], label=mode)
+        axes[1].plot(t, g["failed"] + g["retried"], label=mode)
+        axes[2].plot(t, g["pods_ready_pct"], label=mode)
+    for ax, label in zip(axes, ["p99 per window, ms", "failed + retried", "app pods ready, %"]):
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    axes[2].set_xlabel("simulated time, s")
+    fig.suptitle(title)
+    return fig
+
+
+over_time(envoy, "Envoy rollout");
+"""),
+    md("""
+## A ztunnel CVE
+
+ztunnel rolls node by node (Istio's chart: `maxSurge: 1`, `maxUnavailable: 0`): no app pod
+restarts, but every node's traffic moves to a new ztunnel, every connection is re-established
+(handshakes), and the requests still on an old ztunnel when its grace period ends are reset;
+ztunnel does not retry them. Sidecar mode has no ztunnel.
+"""),
+    code("""
+ztunnel = api.rollout(loaded, "ztunnel")
+ztunnel.table()
+"""),
+    code("""
+over_time(ztunnel, "ztunnel rollout");
+"""),
+    md("""
+## What the caller's retries are worth
+
+In sidecar and waypoint modes an Envoy on the caller's side retries a refused connection on
+another pod (Istio's default: 2 retries on connect-failure, refused-stream, 503). In ambient
+without a waypoint nothing retries at L7. An app rollout (its own Deployment, any mode) shows the
+difference most plainly: the pods being replaced refuse new connections while callers still
+list them (`operations.endpoint_propagation_ms`).
+"""),
+    code("""
+app = loaded.with_changes("events.0.component=app", "events.0.deployment=catalog")
+rows = []
+for mode in ("sidecar", "ambient", "waypoint"):
+    block = meshsim.simulate(app.replace(mesh={"mode": mode})).summary()["rollout"]
+    rows.append({"mode": mode, "failed": block["requests_failed"],
+                 "retried": block["attempts"]["retried"],
+                 "duration_s": block["duration_s"]})
+pd.DataFrame(rows)
+"""),
+    md("""
+## At fleet scale
+
+The simulator keeps every pod it is given, so a 50,000-pod fleet is simulated as a
+representative share. What scales is arithmetic the DES confirms on small Deployments: one
+Deployment takes `ceil(replicas / (surge + unavailable))` rounds of start-up plus readiness,
+Deployments updated one after another add up, and ztunnel takes one round per node.
+"""),
+    code("""
+def app_rollout_s(replicas):
+    one = loaded.with_changes(
+        f"services.catalog.replicas={replicas}", "events.0.component=app",
+        "events.0.deployment=catalog", "events.0.startup_ms=3000", "events.0.readiness_ms=2000",
+        "workload.generator.rate_rps=20", "workload.duration_s=45",
+    )
+    return meshsim.simulate(one.replace(mesh={"mode": "ambient"})).summary()["rollout"]["duration_s"]
+
+
+rows = []
+for replicas in (2, 4, 8, 12):
+    surge, unavailable = -(-replicas // 4), replicas // 4
+    rounds = -(-replicas // (surge + unavailable))
+    rows.append({"replicas": replicas, "rounds": rounds, "predicted_s": rounds * 5.0,
+                 "simulated_s": app_rollout_s(replicas)})
+pd.DataFrame(rows)
+"""),
+    code("""
+POD_ROUND_S = 5.0  # start-up + readiness, as above
+pods, per_deployment, nodes = 50_000, 10, 2_000
+deployments = pods // per_deployment
+rounds = -(-per_deployment // (-(-per_deployment // 4) + per_deployment // 4))
+pd.DataFrame([
+    {"rollout": "Envoy, sidecar, Deployment by Deployment", "pods_restarted": pods,
+     "hours": deployments * rounds * POD_ROUND_S / 3600},
+    {"rollout": "Envoy, sidecar, 50 Deployments at once", "pods_restarted": pods,
+     "hours": deployments / 50 * rounds * POD_ROUND_S / 3600},
+    {"rollout": "ztunnel, node by node (maxSurge 1)", "pods_restarted": 0,
+     "hours": nodes * POD_ROUND_S / 3600},
+])
+"""),
+    md("""
+Read with the tables above: in sidecar mode an Envoy CVE restarts every application pod and
+takes as long as the slowest path through the Deployments, but the callers' retries hide the
+refused connections; in ambient an Envoy CVE touches only the waypoints, while a ztunnel CVE
+restarts no application but walks every node and resets what is in flight on each old ztunnel
+with nothing to retry it.
+"""),
+]
+
 NOTEBOOKS = {
     "01-quickstart.ipynb": QUICKSTART,
     "02-tradeoffs.ipynb": TRADEOFFS,
     "03-calibration.ipynb": CALIBRATION,
     "04-capacity-planning.ipynb": CAPACITY,
+    "05-upgrades.ipynb": UPGRADES,
 }
 
 
@@ -721,13 +868,48 @@ def render(name: str, cells: list[nbformat.NotebookNode]) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def main() -> int:
-    for name, cells in NOTEBOOKS.items():
+def without_outputs(text: str) -> str:
+    """A notebook file's text with its outputs removed: what ``render`` writes."""
+    nb = nbformat.reads(text, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)
+    return nbformat.writes(nb) + "\n"
+
+
+def execute(path: Path, timeout_s: int = 600) -> float:
+    """Run a notebook in a fresh python3 kernel from this folder, save it with its outputs
+    (without timestamps or the kernel's version, which would change from run to run or from
+    machine to machine); seconds taken."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    started = time.perf_counter()
+    NotebookClient(
+        nb, kernel_name="python3", timeout=timeout_s, resources={"metadata": {"path": str(HERE)}}
+    ).execute()
+    seconds = time.perf_counter() - started
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nb.metadata["language_info"] = {"name": "python"}  # not the kernel's Python version
+    nbformat.validate(nb)
+    path.write_text(nbformat.writes(nb) + "\n")
+    return seconds
+
+
+def main(argv: list[str]) -> int:
+    names = [a for a in argv if not a.startswith("--")] or list(NOTEBOOKS)
+    for name in names:
         path = HERE / name
-        path.write_text(render(name, cells))
+        path.write_text(render(name, NOTEBOOKS[name]))
         print(f"wrote {path}")
+        if "--execute" in argv:
+            seconds = execute(path)
+            print(f"executed {path} in {seconds:.1f} s ({path.stat().st_size / 1024:.0f} KiB)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -6,12 +6,15 @@ Bad input and missing prerequisites end with one line on stderr and exit status 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from real_bench import __version__
 from real_bench.errors import BenchError
 
 
@@ -102,33 +105,57 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Every option's help ends with its default (``off`` for a flag); an option whose default
+    is None says in its own words what happens without it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or action.required or "default" in text:
+            return text
+        if action.default in (None, argparse.SUPPRESS):
+            return text
+        value = "off" if action.default is False else "%(default)s"
+        return f"{text} (default: {value})".lstrip()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="real-bench", description=__doc__)
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p = argparse.ArgumentParser(
+        prog="real-bench", description=__doc__, formatter_class=_HelpWithDefaults
+    )
+    p.add_argument("--version", action="version", version=f"real-bench {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     imp = sub.add_parser("import", help="fortio JSON / istio-tools CSV+JSONL / own JSONL -> CSV")
     imp.add_argument("files", nargs="+")
     imp.add_argument("--out", required=True, help="CSV table, one row per run")
-    imp.add_argument("--jsonl", help="also write the normalized records here")
+    imp.add_argument("--jsonl", help="also write the normalized records here (default: none)")
     imp.add_argument("--mode", choices=["none", "sidecar", "ambient", "waypoint"],
-                     help="mesh mode for fortio/istio-tools files whose labels do not tell")
+                     help="mesh mode for fortio/istio-tools files whose labels do not tell "
+                     "(default: read from the labels, else unknown)")
     imp.add_argument("--placement", choices=["same-node", "cross-node", "unknown"],
                      default="unknown", help="placement of fortio/istio-tools runs")
     imp.set_defaults(func=_cmd_import)
 
     loc = sub.add_parser("local", help="measure real proxies in network namespaces (root)")
     loc.add_argument("--quick", action="store_true", help="every mode once, 500 rps (CI)")
-    loc.add_argument("--out", default="out/real-bench-local")
-    loc.add_argument("--modes", help="comma list of none,sidecar,ambient,waypoint")
-    loc.add_argument("--rates", help="comma list of requests/s")
+    loc.add_argument("--out", default="out/real-bench-local", help="records and table here")
+    loc.add_argument("--modes", help="comma list of none,sidecar,ambient,waypoint "
+                     "(default: all four)")
+    loc.add_argument("--rates", help="comma list of requests/s (default: 250,1000,2000,3000; "
+                     "--quick: 500)")
     loc.add_argument("--topology", choices=["single-hop", "3-tier"],
-                     help="single-hop (client -> server, default) or 3-tier (a -> b1, b2 -> c)")
-    loc.add_argument("--repetitions", type=int)
-    loc.add_argument("--connections", type=int)
-    loc.add_argument("--measure-s", dest="measure_s", type=float)
-    loc.add_argument("--warmup-s", dest="warmup_s", type=float)
+                     help="single-hop (client -> server) or 3-tier (a -> b1, b2 -> c) "
+                     "(default: single-hop)")
+    loc.add_argument("--repetitions", type=int, help="runs per point (default: 3; --quick: 1)")
+    loc.add_argument("--connections", type=int, help="wrk connections (default: 16)")
+    loc.add_argument("--measure-s", dest="measure_s", type=float,
+                     help="measured seconds per run (default: 10; --quick: 5)")
+    loc.add_argument("--warmup-s", dest="warmup_s", type=float,
+                     help="unmeasured seconds first (default: 3; --quick: 2)")
     loc.add_argument("--rerun-spoiled", dest="rerun_spoiled", action="store_true",
-                     help="run again the points of --out whose background CPU was too high")
+                     help="run again the points of --out whose background CPU was too high "
+                     "(default: off)")
     loc.add_argument("--cleanup", action="store_true",
                      help="only remove namespaces left by real-bench runs that were killed")
     loc.set_defaults(func=_cmd_local)
@@ -136,13 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     kind = sub.add_parser("kind", help="measure real Istio on a kind cluster")
     kind.add_argument("matrix", help="MATRIX.yaml")
     kind.add_argument("--dry-run", action="store_true", help="print commands and manifests only")
-    kind.add_argument("--out", default="out/real-bench-kind")
+    kind.add_argument("--out", default="out/real-bench-kind", help="records and logs here")
     kind.add_argument("--context", help="measure on this existing cluster (kubectl context) "
-                      "instead of creating one; it is never changed cluster-wide or deleted")
+                      "instead of creating one; it is never changed cluster-wide or deleted "
+                      "(default: create a kind cluster)")
     kind.set_defaults(func=_cmd_kind)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of one record")
-    sch.add_argument("--out")
+    sch.add_argument("--out", help="write the schema here (default: stdout)")
     sch.set_defaults(func=_cmd_schema)
 
     rep = sub.add_parser("report", help="markdown table + latency-vs-rate plots from records")
@@ -151,12 +179,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Parser(argparse.ArgumentParser):
+    """A subcommand's parser: the defaults in its help too."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", _HelpWithDefaults)
+        super().__init__(*args, **kwargs)
+
+
 def _stop(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    command_line = build_parser()
+    if argv is None and "_ARGCOMPLETE" in os.environ:  # shell completion (meshsim completion)
+        with contextlib.suppress(ImportError):
+            import argcomplete
+
+            argcomplete.autocomplete(command_line)
+    args = command_line.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so every `finally` and temp-file removal runs
     previous = signal.signal(signal.SIGTERM, _stop)
     try:

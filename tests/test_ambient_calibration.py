@@ -23,7 +23,7 @@ AMBIENT = ROOT / "data" / "ambient"
 BUOYANT = AMBIENT / "buoyant-2025-resources.csv"
 DOCS = AMBIENT / "istio-docs-proxy-cost.csv"
 FACES = SCENARIOS / "calibration" / "faces-ambient.yaml"
-FORTIO = sorted((SHARED / "fixtures" / "fortio").glob("*.json"))
+FORTIO = sorted((ROOT / "data" / "fortio").glob("*.json"))
 PROFILE = ROOT / "meshsim" / "profile_data" / "istio-1.25-ambient-fitted.yaml"
 
 

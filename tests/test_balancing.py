@@ -133,3 +133,49 @@ def test_least_request_beats_random_at_high_utilisation() -> None:
     least, rnd = run("least_request"), run("random")
     assert least["mean"] < 0.6 * rnd["mean"]
     assert least["p99"] < 0.6 * rnd["p99"]
+
+
+def test_same_zone_candidates_follow_the_picker_in_engine_and_cost() -> None:
+    """With prefer_same_zone, the proxy that picks decides the zone: the waypoint's when there
+    is one. The engine and the cost model share ``balancing.candidates``, so both agree."""
+    from meshsim.balancing import candidates
+    from meshsim.cost import traffic
+    from meshsim.topology import Topology
+
+    doc = {
+        "name": "zones",
+        "cluster": {
+            "nodes": [
+                {"name": "a", "count": 1, "cores": 4, "zone": "za"},
+                {"name": "b", "count": 1, "cores": 4, "zone": "zb"},
+            ]
+        },
+        "services": {
+            "front": {"replicas": 1, "nodes": ["a"], "calls": [{"service": "back"}]},
+            "back": {"replicas": 2, "nodes": ["a", "b"], "prefer_same_zone": True},
+        },
+        "workload": {
+            "entry": "front",
+            "generator": {"type": "open", "rate_rps": 10},
+            "duration_s": 1,
+        },
+        "mesh": {
+            "mode": "waypoint",
+            "waypoints": [{"name": "wp", "services": ["back"], "nodes": ["b"]}],
+        },
+    }
+    loaded = load_scenario_dict(doc)
+    topo = Topology(loaded.scenario, loaded.params)
+    svc = loaded.scenario.services["back"]
+    front = topo.pods["front"][0]
+    waypoint = topo.waypoints["wp"][0]
+    by_caller = candidates(topo, svc, topo.pods["back"], front)
+    by_waypoint = candidates(topo, svc, topo.pods["back"], waypoint)
+    assert {topo.nodes[p.node].zone for p in by_caller} == {"za"}
+    assert {topo.nodes[p.node].zone for p in by_waypoint} == {"zb"}
+    # the cost model sends every call on to the waypoint's zone: front(za) -> waypoint(zb)
+    # -> back(zb) crosses zones once; spread over both pods, half the calls would cross back
+    # to za (1.5 crossings on average)
+    doc["services"]["back"]["prefer_same_zone"] = False
+    spread = traffic(load_scenario_dict(doc)).cross_zone_bytes_per_request
+    assert traffic(loaded, topo).cross_zone_bytes_per_request / spread == pytest.approx(2 / 3)

@@ -8,7 +8,7 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, SCENARIOS, SHARED, meshsim_cmd
+from conftest import ROOT, SCENARIOS, meshsim_cmd
 
 from meshsim.additive import Additive
 from meshsim.calibrate import Calibrator, FreeParameter, simulated_metrics
@@ -16,7 +16,7 @@ from meshsim.loader import load_scenario
 from meshsim.measurements import load_measurements, scenario_for, select
 from meshsim.simulate import simulate
 
-FIXTURES = sorted((SHARED / "fixtures" / "fortio").glob("*.json"))
+FIXTURES = sorted((ROOT / "data" / "fortio").glob("*.json"))
 TEMPLATE = SCENARIOS / "calibration" / "istio-1.2-gke.yaml"
 
 

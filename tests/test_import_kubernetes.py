@@ -327,12 +327,12 @@ def test_nodes_selectors_anti_affinity_and_daemonsets(tmp_path: Path) -> None:
     assert cluster[0]["cores"] == 8 and cluster[0]["zone"] == "z1" and cluster[2]["cores"] == 2
     api = imported.scenario["services"]["api"]
     assert sorted(api["nodes"]) == ["worker-a-example", "worker-b-example"]
-    assert api["cpu_request_m"] == 250 and api["memory_request_mib"] == 1024
+    assert api["cpu_request"] == "250m" and api["memory_request"] == "1024Mi"
     assert api["namespace"] == "shop"
     assert imported.scenario["services"]["agent"]["replicas"] == 3  # one per schedulable node
     assert imported.scenario["workload"]["entry"] == "api"  # type LoadBalancer
     db = imported.scenario["services"]["db"]  # StatefulSet; requests default to the limits
-    assert db["replicas"] == 3 and db["cpu_request_m"] == 1000 and db["memory_request_mib"] == 2048
+    assert db["replicas"] == 3 and db["cpu_request"] == "1000m" and db["memory_request"] == "2048Mi"
     out = tmp_path / "s.yaml"
     (tmp_path / "s.yaml").write_text(imported.text)
     assert load_scenario(out).scenario.services["api"].nodes == api["nodes"]

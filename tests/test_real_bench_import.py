@@ -1,4 +1,4 @@
-"""real-bench import on the real fortio / istio-tools fixtures in ../shared/fixtures/fortio."""
+"""real-bench import on the real fortio / istio-tools files in data/fortio (Istio 1.2.0, 2019)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,9 @@ from real_bench.fortio import calc_percentile, record_from_fortio
 from real_bench.importers import load_file, load_files
 from real_bench.record import read_jsonl, write_jsonl
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures" / "fortio"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fortio"
 FORTIO_FILES = sorted(FIXTURES.glob("2019-*.json"))
 COMPILED = FIXTURES / "compiled-results.json"
-
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"no fixtures at {FIXTURES}")
 
 
 def test_fixtures_present() -> None:

@@ -397,16 +397,20 @@ def _service(
     if g.name in graph.notes:
         notes.append(graph.notes[g.name])
     weights = [max(1, w.replicas or 1) for w in g.workloads]
-    for key in ("cpu_request_m", "memory_request_mib"):
+    for key, written, unit in (
+        ("cpu_request_m", "cpu_request", "m"),
+        ("memory_request_mib", "memory_request", "Mi"),
+    ):
         given = [
             (getattr(w, key), n)
             for w, n in zip(g.workloads, weights, strict=True)
             if getattr(w, key) is not None
         ]
-        if given:
-            svc[key] = round(sum(v * n for v, n in given) / sum(n for _, n in given), 3)
+        if given:  # written as in the manifest: cpu_request: 250m, memory_request: 64Mi
+            mean = sum(v * n for v, n in given) / sum(n for _, n in given)
+            svc[written] = f"{mean:.3f}".rstrip("0").rstrip(".") + unit
         else:
-            notes.append(f"{key} defaulted (no resources.requests)")
+            notes.append(f"{written} defaulted (no resources.requests)")
     limits = [f"{w.name}: cpu {w.cpu_limit_m:g}m" for w in g.workloads if w.cpu_limit_m]
     limits += [
         f"{w.name}: memory {w.memory_limit_mib:g}Mi" for w in g.workloads if w.memory_limit_mib

@@ -13,8 +13,6 @@ the safe loader; every error is one line naming file, line and field.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,9 @@ from typing import Any
 import yaml
 
 from meshsim.errors import ScenarioError
+from meshsim.quantity import Kind
+from meshsim.quantity import parse as parse_quantity
+from meshsim.safe_yaml import read_text
 
 MAX_FILE_BYTES = 32 * 2**20
 MAX_DOCUMENTS = 20_000
@@ -89,39 +90,13 @@ class Inventory:
 
 # -- quantities ------------------------------------------------------------------------------
 
-_QUANTITY = re.compile(
-    r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$"
-)
-_FACTOR = {
-    None: 1.0,
-    "m": 1e-3,
-    "k": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "P": 1e15,
-    "E": 1e18,
-    "Ki": 2.0**10,
-    "Mi": 2.0**20,
-    "Gi": 2.0**30,
-    "Ti": 2.0**40,
-    "Pi": 2.0**50,
-    "Ei": 2.0**60,
-}
-
-
-def quantity(value: object) -> float | None:
-    """A Kubernetes quantity (``500m``, ``2``, ``128Mi``, ``1e3``) as a plain number, or None."""
-    if isinstance(value, bool):
+def quantity(value: object, kind: Kind = "memory") -> float | None:
+    """A Kubernetes quantity (``500m``, ``2``, ``128Mi``, ``1e3``) in cores or bytes, or None
+    (``meshsim.quantity`` reads it, as a scenario's ``cpu_request: 500m``)."""
+    try:
+        return float(parse_quantity(value, kind))
+    except ValueError:
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    else:
-        match = _QUANTITY.match(str(value).strip())
-        if not match:
-            return None
-        number = float(match.group(1)) * _FACTOR[match.group(2)]
-    return number if math.isfinite(number) and number >= 0 else None
 
 
 # -- reading YAML with lines -----------------------------------------------------------------
@@ -165,15 +140,7 @@ def _line_map(node: yaml.Node, budget: list[int], file: str) -> dict[Path_, int]
 def read_documents(path: Path) -> list[_Document]:
     """Every YAML document of a file, bounded; located errors."""
     file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ScenarioError(f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", file)
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", file) from None
-    except UnicodeDecodeError:
-        raise ScenarioError("not UTF-8 text", file) from None
+    text = read_text(path, MAX_FILE_BYTES)
     loader = yaml.SafeLoader(text)
     docs: list[_Document] = []
     budget = [MAX_YAML_NODES]
@@ -297,7 +264,7 @@ def _workload(
             for resource in ("cpu", "memory"):
                 if resource not in values:
                     continue
-                q = quantity(values[resource])
+                q = quantity(values[resource], resource)
                 if q is None:
                     raise doc.error(
                         (*c_path, "resources", section, resource),
@@ -380,7 +347,7 @@ def _node(doc: _Document, obj: dict, path: Path_, name: str, line: int) -> Node:
     labels = _labels(doc, meta.get("labels"), (*path, "metadata", "labels"))
     status = _mapping(doc, obj.get("status"), (*path, "status"))
     capacity = _mapping(doc, status.get("capacity"), (*path, "status", "capacity"))
-    cpu = quantity(capacity.get("cpu")) if "cpu" in capacity else None
+    cpu = quantity(capacity.get("cpu"), "cpu") if "cpu" in capacity else None
     memory = quantity(capacity.get("memory")) if "memory" in capacity else None
     if cpu is None or cpu <= 0:
         raise doc.error(

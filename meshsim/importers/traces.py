@@ -24,6 +24,7 @@ import numpy as np
 
 from meshsim.errors import ScenarioError
 from meshsim.importers.callgraph import CallGraph, Dist, Observed, steps_from_requests
+from meshsim.safe_yaml import read_text
 
 MAX_FILE_BYTES = 64 * 2**20
 MAX_SPANS = 500_000
@@ -47,15 +48,7 @@ def load_json(path: Path, limit: int = MAX_FILE_BYTES) -> list[Any]:
     """The JSON documents of a file: one document, or one per line (JSON Lines, as
     OpenTelemetry's file exporter writes)."""
     file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise ScenarioError(f"file is {size} bytes; the limit is {limit}", file)
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", file) from None
-    except UnicodeDecodeError:
-        raise ScenarioError("not UTF-8 text", file) from None
+    text = read_text(path, limit)
     try:
         return [json.loads(text)]
     except json.JSONDecodeError as exc:

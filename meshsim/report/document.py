@@ -26,6 +26,7 @@ from meshsim.report.tables import (
     saving_table,
     summary_table,
 )
+from meshsim.report.upgrading import upgrading_section
 
 
 def build(data: ReportData) -> list[Section]:
@@ -100,6 +101,7 @@ def build(data: ReportData) -> list[Section]:
         )
     )
     sections.append(saving_section(data))
+    sections.append(upgrading_section(main))
     for other in data.others:
         sections.append(
             Section(
