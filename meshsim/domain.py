@@ -22,11 +22,14 @@ class Mode(StrEnum):
     SIDECAR = "sidecar"  # an Envoy in every pod
     AMBIENT = "ambient"  # a ztunnel per node (L4, HBONE)
     WAYPOINT = "waypoint"  # ambient plus L7 waypoint proxies
+    LINKERD = "linkerd"  # a Linkerd micro-proxy (linkerd2-proxy) in every pod, mTLS always on
+    CILIUM = "cilium"  # eBPF in the kernel, node-to-node encryption, a shared Envoy per node
 
 
 MODES: tuple[Mode, ...] = tuple(Mode)
+ISTIO_MODES: tuple[Mode, ...] = (Mode.SIDECAR, Mode.AMBIENT, Mode.WAYPOINT)  # istiod's modes
 # The same words as a type, for pydantic fields and signatures.
-ModeName = Literal["none", "sidecar", "ambient", "waypoint"]
+ModeName = Literal["none", "sidecar", "ambient", "waypoint", "linkerd", "cilium"]
 
 
 class Kind(StrEnum):
@@ -37,16 +40,28 @@ class Kind(StrEnum):
     SIDECAR = "sidecar"
     ZTUNNEL = "ztunnel"
     WAYPOINT = "waypoint"
+    LINKERD_PROXY = "linkerd-proxy"  # Linkerd's sidecar
+    CILIUM_ENVOY = "cilium-envoy"  # Cilium's L7 Envoy, one per node, shared by its pods
+    CILIUM_AGENT = "cilium-agent"  # Cilium's per-node agent (memory; no per-request work)
     KERNEL = "kernel"  # a node's TCP/IP stack
     ISTIOD = "istiod"  # the control plane (cost model only)
+    LINKERD_CONTROL = "linkerd-control"  # destination, identity, proxy-injector (cost model)
     NODE = "node"  # a row of the resources table summing a node's components
 
 
-PROXY_KINDS: tuple[Kind, ...] = (Kind.SIDECAR, Kind.ZTUNNEL, Kind.WAYPOINT)  # the data plane
-MESH_KINDS: tuple[Kind, ...] = (*PROXY_KINDS, Kind.ISTIOD)
+ISTIO_PROXY_KINDS: tuple[Kind, ...] = (Kind.SIDECAR, Kind.ZTUNNEL, Kind.WAYPOINT)
+# The data plane: every kind that carries requests in user space.
+PROXY_KINDS: tuple[Kind, ...] = (*ISTIO_PROXY_KINDS, Kind.LINKERD_PROXY, Kind.CILIUM_ENVOY)
+# What a mesh deploys besides the apps: its proxies, per-node agents and control planes.
+MESH_KINDS: tuple[Kind, ...] = (
+    *PROXY_KINDS,
+    Kind.CILIUM_AGENT,
+    Kind.ISTIOD,
+    Kind.LINKERD_CONTROL,
+)
 # Per-kind columns of compare and sweep tables (vcpu_KIND, memory_mib_KIND).
-TABLE_KINDS: tuple[Kind, ...] = (Kind.APP, Kind.KERNEL, *PROXY_KINDS)
-ProxyKindName = Literal["sidecar", "ztunnel", "waypoint"]
+TABLE_KINDS: tuple[Kind, ...] = (Kind.APP, Kind.KERNEL, *PROXY_KINDS, Kind.CILIUM_AGENT)
+ProxyKindName = Literal["sidecar", "ztunnel", "waypoint", "linkerd-proxy", "cilium-envoy"]
 
 
 class Hop(StrEnum):
@@ -62,6 +77,11 @@ class Hop(StrEnum):
     ZTUNNEL_LOCAL = "ztunnel_local"  # caller and callee on one node: one ztunnel
     ZTUNNEL_IN = "ztunnel_in"
     WAYPOINT = "waypoint"
+    LINKERD_OUT = "linkerd_out"  # the caller's linkerd-proxy (outbound)
+    LINKERD_IN = "linkerd_in"  # the callee's linkerd-proxy (inbound)
+    CILIUM_ENVOY = "cilium_envoy"  # the node's shared Envoy, for an L7 service under Cilium
+    CILIUM_EBPF = "cilium_ebpf"  # Cilium's eBPF datapath programs, in the node's kernel
+    NODE_ENCRYPTION = "node_encryption"  # WireGuard or IPsec between nodes, in the kernel
 
 
 HOPS: tuple[Hop, ...] = tuple(Hop)
@@ -72,6 +92,9 @@ PROXY_HOPS: tuple[Hop, ...] = (
     Hop.ZTUNNEL_LOCAL,
     Hop.ZTUNNEL_IN,
     Hop.WAYPOINT,
+    Hop.LINKERD_OUT,
+    Hop.LINKERD_IN,
+    Hop.CILIUM_ENVOY,
 )
 
 CLIENT = "client"  # the load generator's pod (and the service it stands for)
