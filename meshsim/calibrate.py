@@ -25,6 +25,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from meshsim import __version__
+from meshsim.domain import Kind
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
 from meshsim.measurements import CPU, LATENCY, METRICS, scenario_for
@@ -149,6 +150,8 @@ def default_free(
         kinds.append("ztunnel")
     if "waypoint" in modes:
         kinds.append("waypoint")
+    if "linkerd" in modes:
+        kinds.append("linkerd")
     if not latency:
         kinds = [
             k
@@ -193,6 +196,8 @@ def simulated_metrics(result: Result) -> dict[str, float]:
     for kind in ("ztunnel", "waypoint"):
         names = kinds[kinds == kind].index
         out[f"cpu_{kind}"] = float(mcores[names].sum()) if len(names) else np.nan
+    names = kinds[kinds == Kind.LINKERD_PROXY].index  # every linkerd-proxy, as measured
+    out["cpu_linkerd"] = float(mcores[names].sum()) if len(names) else np.nan
     return out
 
 

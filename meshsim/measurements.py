@@ -24,7 +24,7 @@ from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
 
 LATENCY = MEASURED_LATENCY
-CPU = ("cpu_sidecar_client", "cpu_sidecar_server", "cpu_ztunnel", "cpu_waypoint")
+CPU = ("cpu_sidecar_client", "cpu_sidecar_server", "cpu_ztunnel", "cpu_waypoint", "cpu_linkerd")
 METRICS = LATENCY + CPU
 KEYS = ["campaign", "mode", "variant", "connections", "requested_qps", "payload_bytes"]
 JOIN = ["run_label", "mode", "variant", "connections", "requested_qps", "occurrence"]

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from meshsim import __version__, profiles
 from meshsim.additive import Additive
 from meshsim.calibrate import residual_table, simulated_metrics
+from meshsim.domain import Kind
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario, load_scenario
 from meshsim.measurements import CPU, LATENCY, METRICS, scenario_for
@@ -53,6 +54,8 @@ def additive_metrics(loaded: LoadedScenario) -> dict[str, float]:
     for kind in ("ztunnel", "waypoint"):
         values = [v for k, v in vcpu.items() if k.endswith(f".{kind}")]
         out[f"cpu_{kind}"] = sum(values) * 1000 if values else np.nan
+    linkerd = [v for k, v in vcpu.items() if k.endswith(f".{Kind.LINKERD_PROXY}")]
+    out["cpu_linkerd"] = sum(linkerd) * 1000 if linkerd else np.nan
     return out
 
 
