@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PINS = Path(__file__).with_name("summary-pins.json")
-MODES = ("none", "sidecar", "ambient", "waypoint")
+MODES = ("none", "sidecar", "ambient", "waypoint", "linkerd", "cilium")
 SHORT = ("sim.replications=1", "workload.duration_s=1.0", "workload.warmup_s=0.2")
 # Extra runs with the eBPF short-circuit on: (scenario, mode).
 EBPF = (("scenarios/quickstart.yaml", "sidecar"), ("scenarios/quickstart.yaml", "ambient"))
