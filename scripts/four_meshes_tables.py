@@ -24,7 +24,7 @@ SCENARIO = ROOT / "scenarios" / "four-meshes.yaml"
 MODES = ["none", "sidecar", "ambient", "linkerd", "cilium"]
 RUN = ["sim.replications=2", "workload.duration_s=5", "workload.warmup_s=0.5"]
 LOADS = [(100, 10), (1000, 64), (4000, 64)]  # (qps, connections)
-HOT = [1000, 4000, 8000]  # qps through the node's shared proxies, 64 connections
+HOT = [1000, 4000, 8000, 16000]  # qps through the node's shared proxies, 64 connections
 
 
 def _cell(value: object) -> str:
