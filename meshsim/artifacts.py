@@ -109,6 +109,27 @@ def compare_table(comp: Comparison) -> pd.DataFrame:
     return table[[c for c in columns if c in table.columns]]
 
 
+def hop_breakdown(comp: Comparison) -> pd.DataFrame:
+    """Where the time goes: ms per request in each kind of hop (rows), per mode (columns)."""
+    columns = {
+        mode: result.hops().set_index("hop")["per_request_ms"]
+        for mode, result in comp.results.items()
+    }
+    frame = pd.DataFrame(columns).fillna(0.0)
+    frame.index.name = "hop (ms per request)"
+    return frame
+
+
+def kind_resources(comp: Comparison) -> pd.DataFrame:
+    """vCPU and memory (MiB) per component kind (rows), per mode (columns); kinds no mode
+    runs are left out."""
+    columns = {mode: pd.Series(result.kind_columns()) for mode, result in comp.results.items()}
+    frame = pd.DataFrame(columns)
+    frame = frame[(frame != 0).any(axis=1)]
+    frame.index.name = "resource"
+    return frame
+
+
 def comparison_markdown(comp: Comparison) -> str:
     first = next(iter(comp.results.values()))
     prov = provenance(first)
@@ -119,7 +140,9 @@ def comparison_markdown(comp: Comparison) -> str:
         "## Latency and mesh resources per mode",
         "Latency in ms (mean of replications); added = over mode `none` with the same "
         "arrivals and app service times (common random numbers). vCPU = mean cores busy; "
-        "memory in MiB; *mesh* = sidecars + ztunnels + waypoints.",
+        "memory in MiB; *mesh* = the proxies (sidecars, ztunnels, waypoints, linkerd-proxies, "
+        "cilium-envoys) and cilium-agents; Cilium's eBPF and WireGuard/IPsec work is in the "
+        "kernel column, as a node's metrics would show it.",
         _table(compare_table(comp)),
         "## Where the time goes (per request, ms, by hop kind)",
         "`per_request_ms`: time a request spends in that kind of hop, summed over the path "

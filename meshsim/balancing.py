@@ -21,6 +21,14 @@ Who picks, and how, as the real components do it (sources read in 2026):
 - **kube-proxy** (mode ``none``, or a caller outside the mesh), in its default iptables mode:
   DNAT rules with ``statistic --mode random``, a random endpoint per connection (IPVS mode
   would round-robin; not modelled).
+- **linkerd-proxy** (mode ``linkerd``): power of two choices over peak-EWMA latency, per
+  request for HTTP (tower's ``PeakEwma``: load = RTT estimate x (pending + 1); the estimate
+  jumps to a slower response at once and decays towards faster ones with a time constant of
+  10 s, starting from a default RTT of 30 ms; linkerd2-proxy
+  ``linkerd/proxy/balance/src/lib.rs``, ``linkerd/app/outbound/src/http/logical/profile.rs``;
+  docs/data-planes.md 3.3). The two candidates are distinct pods (tower samples two indices).
+- **Cilium** (mode ``cilium``): socket LB at ``connect()``, a random backend per connection
+  (``bpf-lb-algorithm`` random; Maglev optional, not modelled).
 
 meshsim picks per request (connections are not modelled one by one), so a random choice per
 connection becomes a random choice per request, and one balancer stands for all of an Envoy's
@@ -36,36 +44,44 @@ wherever they pick the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from meshsim.random import Streams
 from meshsim.scenario import Scenario, Service
 from meshsim.topology import Pod, Topology
 
-Policy = Literal["least_request", "round_robin", "random"]
-Picker = Literal["envoy", "ztunnel", "kube-proxy"]
+Clock = Callable[[], float]  # the simulation's clock, in seconds
+
+Policy = Literal["least_request", "round_robin", "random", "peak_ewma"]
+Picker = Literal["envoy", "ztunnel", "kube-proxy", "linkerd", "cilium"]
 
 DEFAULT_POLICY: dict[Picker, Policy] = {
     "envoy": "least_request",
     "ztunnel": "random",
     "kube-proxy": "random",
+    "linkerd": "peak_ewma",
+    "cilium": "random",
 }
 CHOICE_COUNT = 2  # Envoy's least_request default
+EWMA_DEFAULT_RTT_S = 0.030  # linkerd2-proxy's default_rtt
+EWMA_DECAY_S = 10.0  # linkerd2-proxy's decay
 
 
 class Balancer:
     """One picker's balancer for one service: ``pick`` a pod, ``release`` it when the request
     ends (only least request keeps count)."""
 
-    def __init__(self, streams: Streams, stream: str) -> None:
+    def __init__(self, streams: Streams, stream: str, clock: Clock = lambda: 0.0) -> None:
         self._draw = streams.uniform(stream)
+        self._clock = clock
 
     def pick(self, pods: Sequence[Pod]) -> Pod:
         raise NotImplementedError
 
-    def release(self, pod: Pod) -> None:
-        """A request sent to ``pod`` has completed."""
+    def release(self, pod: Pod, rtt_s: float = 0.0) -> None:
+        """A request sent to ``pod`` has completed after ``rtt_s`` seconds."""
 
 
 class Random(Balancer):
@@ -76,8 +92,8 @@ class Random(Balancer):
 class RoundRobin(Balancer):
     """Envoy's unweighted round robin: the next pod in order, from a random first index."""
 
-    def __init__(self, streams: Streams, stream: str) -> None:
-        super().__init__(streams, stream)
+    def __init__(self, streams: Streams, stream: str, clock: Clock = lambda: 0.0) -> None:
+        super().__init__(streams, stream, clock)
         self._next: int | None = None
 
     def pick(self, pods: Sequence[Pod]) -> Pod:
@@ -92,8 +108,8 @@ class LeastRequest(Balancer):
     """Envoy's least request: the fewer-active of ``CHOICE_COUNT`` random draws (with
     replacement, the first on a tie), counting only this picker's own active requests."""
 
-    def __init__(self, streams: Streams, stream: str) -> None:
-        super().__init__(streams, stream)
+    def __init__(self, streams: Streams, stream: str, clock: Clock = lambda: 0.0) -> None:
+        super().__init__(streams, stream, clock)
         self._active: dict[str, int] = {}
 
     def pick(self, pods: Sequence[Pod]) -> Pod:
@@ -106,7 +122,7 @@ class LeastRequest(Balancer):
         active[best.name] = active.get(best.name, 0) + 1
         return best
 
-    def release(self, pod: Pod) -> None:
+    def release(self, pod: Pod, rtt_s: float = 0.0) -> None:
         self._active[pod.name] -= 1
 
 
@@ -121,10 +137,54 @@ def candidates(topo: Topology, service: Service, pods: Sequence[Pod], picker: Po
     return [p for p in pods if topo.nodes[p.node].zone == zone] or list(pods)
 
 
+class PeakEwma(Balancer):
+    """Linkerd's balancer: of two distinct random pods, the one with the lower peak-EWMA RTT
+    times (pending + 1), the first on a tie (tower ``p2c`` over ``PeakEwma``)."""
+
+    def __init__(self, streams: Streams, stream: str, clock: Clock = lambda: 0.0) -> None:
+        super().__init__(streams, stream, clock)
+        self._pending: dict[str, int] = {}
+        self._rtt: dict[str, tuple[float, float]] = {}  # pod -> (estimate s, updated at s)
+
+    def _estimate(self, name: str, rtt_s: float) -> float:
+        """The estimate after observing ``rtt_s`` now (0 to let it decay): a slower RTT is
+        taken at once (the peak), a faster one blended in by how long since the last update."""
+        now = self._clock()
+        estimate, at = self._rtt.get(name, (EWMA_DEFAULT_RTT_S, now))
+        if rtt_s > estimate:
+            estimate = rtt_s
+        else:
+            decay = math.exp(-(now - at) / EWMA_DECAY_S)
+            estimate = estimate * decay + rtt_s * (1 - decay)
+        self._rtt[name] = (estimate, now)
+        return estimate
+
+    def load(self, pod: Pod) -> float:
+        return self._estimate(pod.name, 0.0) * (self._pending.get(pod.name, 0) + 1)
+
+    def pick(self, pods: Sequence[Pod]) -> Pod:
+        n = len(pods)
+        if n == 1:
+            best = pods[0]
+        else:
+            i = int(self._draw() * n)
+            j = int(self._draw() * (n - 1))
+            j += j >= i  # a second, distinct pod
+            a, b = pods[i], pods[j]
+            best = b if self.load(b) < self.load(a) else a
+        self._pending[best.name] = self._pending.get(best.name, 0) + 1
+        return best
+
+    def release(self, pod: Pod, rtt_s: float = 0.0) -> None:
+        self._pending[pod.name] -= 1
+        self._estimate(pod.name, rtt_s)
+
+
 BALANCERS: dict[Policy, type[Balancer]] = {
     "least_request": LeastRequest,
     "round_robin": RoundRobin,
     "random": Random,
+    "peak_ewma": PeakEwma,
 }
 
 
@@ -138,10 +198,11 @@ def policy(service: Service, picker: Picker) -> Policy:
 class Balancing:
     """Every balancer of one replication, created on first use, one per (picker pod, target)."""
 
-    def __init__(self, scenario: Scenario, streams: Streams) -> None:
+    def __init__(self, scenario: Scenario, streams: Streams, clock: Clock = lambda: 0.0) -> None:
         self._scenario = scenario
         self._mode = scenario.mesh.mode
         self._streams = streams
+        self._clock = clock
         self._balancers: dict[tuple[str, str], Balancer] = {}
 
     def for_call(self, caller: Pod, service: str, waypoint: Pod | None) -> Balancer:
@@ -162,12 +223,14 @@ class Balancing:
     def _picker(self, caller: Pod) -> Picker:
         if self._mode == "none" or not caller.in_mesh:
             return "kube-proxy"
-        return "envoy" if self._mode == "sidecar" else "ztunnel"
+        pickers: dict[str, Picker] = {"sidecar": "envoy", "linkerd": "linkerd", "cilium": "cilium"}
+        return pickers.get(self._mode, "ztunnel")
 
     def _get(self, owner: str, target: str, chosen: Policy) -> Balancer:
         key = (owner, target)
         balancer = self._balancers.get(key)
         if balancer is None:
             stream = f"lb.{owner}.{target}"
-            balancer = self._balancers[key] = BALANCERS[chosen](self._streams, stream)
+            balancer = BALANCERS[chosen](self._streams, stream, self._clock)
+            self._balancers[key] = balancer
         return balancer

@@ -149,6 +149,8 @@ def default_free(
         kinds.append("ztunnel")
     if "waypoint" in modes:
         kinds.append("waypoint")
+    if "linkerd" in modes:
+        kinds.append("linkerd")
     if not latency:
         kinds = [
             k

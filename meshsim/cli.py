@@ -151,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from meshsim.artifacts import compare_table, write_comparison
+    from meshsim.artifacts import compare_table, hop_breakdown, kind_resources, write_comparison
 
     modes = _modes(args.modes)
     _check_out(args.out)
@@ -165,6 +165,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print("\nper-hop breakdown, ms per request (why each mode adds what it adds):")
+        print(hop_breakdown(comp).to_string(float_format=lambda v: f"{v:.3f}"))
+        print("\nresources per component kind (vcpu = cores busy, memory in MiB):")
+        print(kind_resources(comp).to_string(float_format=lambda v: f"{v:.3f}"))
     if args.out:
         _write_out(args.out, lambda temp: write_comparison(comp, temp))
     return 0

@@ -15,15 +15,22 @@ functions and nothing else:
 
 Costs per kind:
 
-==========  ==========================================  ============================
-component   CPU per message                             memory
-==========  ==========================================  ============================
-sidecar,    fixed part (request or response) + per KiB  base + per visible service
-ztunnel,    carried + per KiB per mTLS side; a TLS      or workload + per open
-waypoint    handshake per mTLS side on a new            connection (mean requests
-            connection; telemetry after the response    held, by Little's law)
-kernel      per traversal (NIC, loopback or eBPF        none modelled
-            redirect) + per KiB
+=============  ==========================================  ============================
+component      CPU per message                             memory
+=============  ==========================================  ============================
+sidecar,       fixed part (request or response) + per KiB  base + per visible service
+ztunnel,       carried + per KiB per mTLS side; a TLS      or workload + per open
+waypoint,      handshake per mTLS side on a new            connection (mean requests
+linkerd-proxy, connection; telemetry after the response    held, by Little's law)
+cilium-envoy   (Linkerd: mTLS always on; cilium-envoy:
+               no mTLS, as many workers as node cores)
+kernel         per traversal (NIC, loopback or eBPF        none modelled
+               redirect) + per KiB; under Cilium also
+               eBPF per packet at each end, and WireGuard
+               or IPsec per KiB and packet at each end of
+               a cross-node transit
+cilium-agent   none per message (control work)             base + per pod in cluster
+=============  ==========================================  ============================
 app         its service time, capped by                 ``Service.memory_mib``
             ``cpu_per_request_ms`` (the rest waits)
 client      ``workload.client.cpu_per_request_us``      none modelled
@@ -50,6 +57,7 @@ from meshsim.topology import Component, ProxyHop, Stage, Transit
 
 if TYPE_CHECKING:
     from meshsim.scenario import (
+        CiliumParams,
         KernelParams,
         Network,
         Params,
@@ -68,11 +76,13 @@ KERNEL, WIRE, PROXY = 0, 1, 2
 
 
 def proxy_params(params: Params, kind: str) -> ProxyParams:
-    """The parameters of one proxy kind: ``sidecar``, ``ztunnel`` or ``waypoint``."""
+    """The parameters of one proxy kind (``sidecar``, ``ztunnel``, ``linkerd-proxy`` ...)."""
     by_kind = {
         Kind.SIDECAR: params.sidecar,
         Kind.ZTUNNEL: params.ztunnel,
         Kind.WAYPOINT: params.waypoint,
+        Kind.LINKERD_PROXY: params.linkerd,
+        Kind.CILIUM_ENVOY: params.cilium_envoy,
     }
     return by_kind[kind]
 
@@ -173,11 +183,41 @@ def _wire(network: Network, t: Transit, kib: float) -> Demand | None:
     )
 
 
+def cilium_datapath_s(c: CiliumParams, t: Transit, kib: float) -> tuple[float, float]:
+    """(eBPF CPU, encryption CPU) Cilium adds at *each* end of a transit, in seconds: eBPF
+    programs per packet (both ends on one node: both on that node), and WireGuard or IPsec per
+    packet and per KiB on a cross-node transit (the sender encrypts, the receiver decrypts)."""
+    packets = max(1, math.ceil(kib / c.packet_kib))
+    ebpf = c.ebpf_cpu_per_packet_us * packets * S_PER_US
+    per_kib = {"wireguard": c.wireguard_cpu_per_kib_us, "ipsec": c.ipsec_cpu_per_kib_us}
+    crypt = 0.0
+    if t.encryption:
+        crypt = (per_kib[t.encryption] * kib + c.encryption_cpu_per_packet_us * packets) * S_PER_US
+    return ebpf, crypt
+
+
+def cilium_demands(c: CiliumParams, t: Transit, kib: float) -> tuple[list[Demand], list[Demand]]:
+    """Cilium's kernel work before the wire (sender's node) and after it (receiver's)."""
+    ebpf, crypt = cilium_datapath_s(c, t, kib)
+    if t.relation == "same_node":
+        return [d for d in (_kernel(t.src, 2 * ebpf, Hop.CILIUM_EBPF),) if d], []
+    steps = [
+        [_kernel(node, ebpf, Hop.CILIUM_EBPF), _kernel(node, crypt, Hop.NODE_ENCRYPTION)]
+        for node in (t.src, t.dst)
+    ]
+    return [d for d in steps[0] if d], [d for d in reversed(steps[1]) if d]
+
+
 def stage_demands(
     params: Params, network: Network, stage: Stage, kib: float, request: bool
 ) -> list[Demand]:
     if isinstance(stage, Transit):
-        return transit_demands(params.kernel, network, stage, kib)
+        steps = transit_demands(params.kernel, network, stage, kib)
+        if not stage.cilium:
+            return steps
+        before, after = cilium_demands(params.cilium, stage, kib)
+        wire = next((i for i, d in enumerate(steps) if d.op == WIRE), len(steps))
+        return [*steps[:wire], *before, *steps[wire:], *after]
     return [proxy_demand(proxy_params(params, stage.proxy), stage, kib, request)]
 
 
@@ -215,6 +255,8 @@ def client_cpu_s(workload: Workload) -> float:
 def worker_threads(scenario: Scenario, params: Params, topo: Topology, c: Component) -> int | None:
     """How many messages a component works on at once: a proxy's worker threads, an app's
     ``concurrency``; None when unbounded (kernels, the client, apps without a limit)."""
+    if c.kind == Kind.CILIUM_ENVOY:  # Envoy's default concurrency: the hardware threads
+        return topo.nodes[c.node].cores
     if c.kind in PROXY_KINDS:
         return proxy_params(params, c.kind).workers
     if c.kind == Kind.APP:
@@ -227,10 +269,18 @@ def worker_threads(scenario: Scenario, params: Params, topo: Topology, c: Compon
 
 
 def visible_config(scenario: Scenario, topo: Topology, component: Component) -> int:
-    """How many services (sidecar, waypoint) or workloads (ztunnel) a proxy's config holds."""
+    """How many services (sidecar, waypoint, cilium-envoy: its L7 services; linkerd-proxy: the
+    services it calls, resolved on demand) or workloads (ztunnel) a proxy's config holds."""
     if component.kind == Kind.ZTUNNEL:
         return sum(len(p) for p in topo.pods.values())
+    if component.kind == Kind.CILIUM_ENVOY:
+        return len(scenario.mesh.cilium.l7_services)
     assert component.pod is not None
+    if component.kind == Kind.LINKERD_PROXY:
+        pod = topo.pod_by_name[component.pod]
+        if pod.service not in scenario.services:  # the load generator
+            return 1
+        return len({c.service for step in scenario.services[pod.service].calls for c in step})
     if component.kind == Kind.WAYPOINT:
         waypoint = topo.pod_by_name[component.pod].service
         return sum(1 for w in topo.waypoint_of.values() if w == waypoint)
@@ -271,6 +321,11 @@ def memory_mib(
     if c.kind in PROXY_KINDS:
         config = visible_config(scenario, topo, c)
         return proxy_memory_mib(proxy_params(params, c.kind), config, concurrent)
+    if c.kind == Kind.CILIUM_AGENT:
+        pods = sum(len(p) for p in topo.pods.values()) + 1  # the load generator's too
+        return params.cilium.agent_memory_base_mib + params.cilium.agent_memory_per_pod_kib * (
+            pods / KIB_PER_MIB
+        )
     return 0.0
 
 
@@ -283,5 +338,10 @@ def requests_of(params: Params, kind: str, svc: Service | None = None) -> tuple[
     if kind == Kind.APP:
         assert svc is not None
         return svc.cpu_request_m, svc.memory_request_mib
+    if kind == Kind.CILIUM_AGENT:
+        return params.cilium.agent_cpu_request_m, params.cilium.agent_memory_request_mib
+    if kind == Kind.LINKERD_CONTROL:
+        lc = params.linkerd_control
+        return lc.cpu_request_m, lc.memory_request_mib
     p = proxy_params(params, kind)
     return p.cpu_request_m, p.memory_request_mib

@@ -26,6 +26,8 @@ from meshsim.domain import (
     BYTES_PER_GB,
     BYTES_PER_KIB,
     CLIENT,
+    ISTIO_MODES,
+    ISTIO_PROXY_KINDS,
     MESH_KINDS,
     MIB_PER_GIB,
     PROXY_KINDS,
@@ -41,8 +43,13 @@ if TYPE_CHECKING:
     from meshsim.loader import LoadedScenario
     from meshsim.results import Result
 
-KINDS = (Kind.APP, Kind.CLIENT, *PROXY_KINDS, Kind.ISTIOD, Kind.KERNEL)
-DATAPLANE_KINDS = PROXY_KINDS
+KINDS = (Kind.APP, Kind.CLIENT, *ISTIO_PROXY_KINDS, Kind.ISTIOD, Kind.KERNEL)
+# rows only the mode that deploys them adds (so the Istio modes' tables keep their shape)
+MODE_KINDS: dict[str, tuple[Kind, ...]] = {
+    Mode.LINKERD: (Kind.LINKERD_PROXY, Kind.LINKERD_CONTROL),
+    Mode.CILIUM: (Kind.CILIUM_ENVOY, Kind.CILIUM_AGENT),
+}
+DATAPLANE_KINDS = (*PROXY_KINDS, Kind.CILIUM_AGENT)
 
 PROVENANCE = {
     "sidecar requests": "Istio Helm chart default: 100m CPU, 128 Mi per pod (profile "
@@ -50,6 +57,14 @@ PROVENANCE = {
     "ztunnel requests": "istio/istio manifests/charts/ztunnel/values.yaml: 200m CPU, 512 Mi "
     "per node (profile)",
     "waypoint requests": "profile (assumption: the sidecar's default proxy resources)",
+    "linkerd-proxy requests": "linkerd2 values-ha.yaml: 100m CPU, 20 Mi per pod (the default "
+    "install requests nothing; profile `linkerd`)",
+    "linkerd control plane": "linkerd2 values-ha.yaml: 3 replicas each of destination, identity "
+    "and proxy-injector at 100m; use measured in Buoyant's 2025 runs (profile "
+    "`linkerd_control`)",
+    "cilium requests": "Cilium Helm: agent `resources: {}` and `envoy.resources: {}` (no "
+    "requests; a BestEffort DaemonSet); agent memory used from Cilium's scalability report "
+    "(profile `cilium`)",
     "istiod requests": "Istio chart istio-discovery default: 500m CPU, 2048 Mi (cost.istiod)",
     "istiod use": "0.5 vCPU per 1000 proxies after istio.io Performance and Scalability "
     "(istiod ~1 vCPU and 1.5 GB at 2000 sidecars, 1000 services); memory = 256 MiB + per "
@@ -172,20 +187,32 @@ def requests(loaded: LoadedScenario, topo: Topology | None = None) -> Requests:
     sc, params = loaded.scenario, loaded.params
     topo = topo or Topology(sc, params)
     mode = sc.mesh.mode
-    side = Container(Kind.SIDECAR, *requests_of(params, Kind.SIDECAR))
+    kind = topo.sidecar_kind
+    side = (Container(kind, *requests_of(params, kind)),) if kind else ()
     pods: list[PodRequest] = []
     for name, svc in sc.services.items():
         app = Container(Kind.APP, *requests_of(params, Kind.APP, svc))
         for pod in topo.pods[name]:
-            pods.append(PodRequest(pod.name, (app, side) if mode == Mode.SIDECAR else (app,)))
-    if mode == Mode.SIDECAR and topo.client.in_mesh:
-        pods.append(PodRequest(CLIENT, (Container(Kind.CLIENT, 0.0, 0.0), side)))
+            pods.append(PodRequest(pod.name, (app, *side)))
+    if side and topo.client.in_mesh:
+        pods.append(PodRequest(CLIENT, (Container(Kind.CLIENT, 0.0, 0.0), *side)))
     waypoint = Container(Kind.WAYPOINT, *requests_of(params, Kind.WAYPOINT))
     for wp_pods in topo.waypoints.values():
         for pod in wp_pods:
             pods.append(PodRequest(pod.name, (waypoint,)))
     per_node: tuple[Container, ...] = ()
-    if mode != Mode.NONE:
+    if mode == Mode.LINKERD:
+        lc = Container(Kind.LINKERD_CONTROL, *requests_of(params, Kind.LINKERD_CONTROL))
+        pods += [
+            PodRequest(f"linkerd-control-{i}", (lc,))
+            for i in range(params.linkerd_control.replicas)
+        ]
+    if mode == Mode.CILIUM:
+        per_node = (
+            Container(Kind.CILIUM_AGENT, *requests_of(params, Kind.CILIUM_AGENT)),
+            Container(Kind.CILIUM_ENVOY, *requests_of(params, Kind.CILIUM_ENVOY)),
+        )
+    if mode in ISTIO_MODES:
         # a request is a floor, not a ceiling: istiod busier than its request needs the room
         ist, use = sc.cost.istiod, control_plane(loaded, topo)
         istiod = Container(
@@ -341,7 +368,7 @@ def control_plane(loaded: LoadedScenario, topo: Topology | None = None) -> Contr
     sc = loaded.scenario
     topo = topo or Topology(sc, loaded.params)
     proxies = [c for c in topo.components() if c.kind in PROXY_KINDS]
-    if sc.mesh.mode == Mode.NONE or not proxies:
+    if sc.mesh.mode not in ISTIO_MODES or not proxies:
         return ControlPlane(0, 0, 0.0, 0.0)
     items = sum(config_items(loaded, topo, c) for c in proxies)
     ist = sc.cost.istiod
@@ -391,6 +418,8 @@ class CostEstimate:
         return self.cross_zone_gb_month * self.usd_per_cross_zone_gb
 
     def total(self, column: str, kinds: tuple[str, ...] | None = None) -> float:
+        if kinds is not None:
+            kinds = tuple(k for k in kinds if k in self.by_kind.index)
         frame = self.by_kind if kinds is None else self.by_kind.loc[list(kinds)]
         return float(frame[column].sum())
 
@@ -445,7 +474,7 @@ def estimate(
     control = control_plane(loaded, topo)
     rows = {
         k: dict.fromkeys(("requested_vcpu", "requested_gib", "used_vcpu", "used_gib"), 0.0)
-        for k in KINDS
+        for k in (*KINDS, *MODE_KINDS.get(sc.mesh.mode, ()))
     }
     for pod in reqs.pods:
         for c in pod.containers:
@@ -454,9 +483,13 @@ def estimate(
     for c in reqs.per_node:
         rows[c.kind]["requested_vcpu"] += c.cpu_m / 1000 * n_run
         rows[c.kind]["requested_gib"] += c.memory_mib / MIB_PER_GIB * n_run
-    if sc.mesh.mode != Mode.NONE:
+    if sc.mesh.mode in ISTIO_MODES:
         rows[Kind.ISTIOD]["used_vcpu"] = control.vcpu
         rows[Kind.ISTIOD]["used_gib"] = control.memory_mib / MIB_PER_GIB
+    if sc.mesh.mode == Mode.LINKERD:
+        lc = loaded.params.linkerd_control
+        rows[Kind.LINKERD_CONTROL]["used_vcpu"] = lc.used_vcpu
+        rows[Kind.LINKERD_CONTROL]["used_gib"] = lc.used_memory_mib / MIB_PER_GIB
     notes = []
     if result is not None:
         res = result.resources()

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-ModeName = Literal["none", "sidecar", "ambient", "waypoint"]
-ProxyKindName = Literal["sidecar", "ztunnel", "waypoint"]
+ModeName = Literal["none", "sidecar", "ambient", "waypoint", "linkerd", "cilium"]
+ProxyKindName = Literal["sidecar", "ztunnel", "waypoint", "linkerd-proxy", "cilium-envoy"]
 
 
 class Mode:
@@ -26,9 +26,19 @@ class Mode:
     SIDECAR: Final = "sidecar"  # an Envoy in every pod
     AMBIENT: Final = "ambient"  # a ztunnel per node (L4, HBONE)
     WAYPOINT: Final = "waypoint"  # ambient plus L7 waypoint proxies
+    LINKERD: Final = "linkerd"  # a Linkerd micro-proxy (linkerd2-proxy) in every pod, mTLS on
+    CILIUM: Final = "cilium"  # eBPF in the kernel, node-to-node encryption, a shared Envoy
 
 
-MODES: tuple[ModeName, ...] = (Mode.NONE, Mode.SIDECAR, Mode.AMBIENT, Mode.WAYPOINT)
+MODES: tuple[ModeName, ...] = (
+    Mode.NONE,
+    Mode.SIDECAR,
+    Mode.AMBIENT,
+    Mode.WAYPOINT,
+    Mode.LINKERD,
+    Mode.CILIUM,
+)
+ISTIO_MODES: tuple[ModeName, ...] = (Mode.SIDECAR, Mode.AMBIENT, Mode.WAYPOINT)  # istiod's
 
 
 class Kind:
@@ -39,15 +49,31 @@ class Kind:
     SIDECAR: Final = "sidecar"
     ZTUNNEL: Final = "ztunnel"
     WAYPOINT: Final = "waypoint"
+    LINKERD_PROXY: Final = "linkerd-proxy"  # Linkerd's sidecar
+    CILIUM_ENVOY: Final = "cilium-envoy"  # Cilium's L7 Envoy, one per node, shared by its pods
+    CILIUM_AGENT: Final = "cilium-agent"  # Cilium's per-node agent (memory; no per-request work)
     KERNEL: Final = "kernel"  # a node's TCP/IP stack
     ISTIOD: Final = "istiod"  # the control plane (cost model only)
+    LINKERD_CONTROL: Final = "linkerd-control"  # destination, identity, injector (cost model)
     NODE: Final = "node"  # a row of the resources table summing a node's components
 
 
-PROXY_KINDS: tuple[ProxyKindName, ...] = (Kind.SIDECAR, Kind.ZTUNNEL, Kind.WAYPOINT)
-MESH_KINDS: tuple[str, ...] = (*PROXY_KINDS, Kind.ISTIOD)
+ISTIO_PROXY_KINDS: tuple[ProxyKindName, ...] = (Kind.SIDECAR, Kind.ZTUNNEL, Kind.WAYPOINT)
+# The data plane: every kind that carries requests in user space.
+PROXY_KINDS: tuple[ProxyKindName, ...] = (
+    *ISTIO_PROXY_KINDS,
+    Kind.LINKERD_PROXY,
+    Kind.CILIUM_ENVOY,
+)
+# What a mesh deploys besides the apps: its proxies, per-node agents and control planes.
+MESH_KINDS: tuple[str, ...] = (
+    *PROXY_KINDS,
+    Kind.CILIUM_AGENT,
+    Kind.ISTIOD,
+    Kind.LINKERD_CONTROL,
+)
 # Per-kind columns of compare and sweep tables (vcpu_KIND, memory_mib_KIND).
-TABLE_KINDS: tuple[str, ...] = (Kind.APP, Kind.KERNEL, *PROXY_KINDS)
+TABLE_KINDS: tuple[str, ...] = (Kind.APP, Kind.KERNEL, *PROXY_KINDS, Kind.CILIUM_AGENT)
 
 
 class Hop:
@@ -63,6 +89,11 @@ class Hop:
     ZTUNNEL_LOCAL: Final = "ztunnel_local"  # caller and callee on one node: one ztunnel
     ZTUNNEL_IN: Final = "ztunnel_in"
     WAYPOINT: Final = "waypoint"
+    LINKERD_OUT: Final = "linkerd_out"  # the caller's linkerd-proxy (outbound)
+    LINKERD_IN: Final = "linkerd_in"  # the callee's linkerd-proxy (inbound)
+    CILIUM_ENVOY: Final = "cilium_envoy"  # the node's shared Envoy, for an L7 service
+    CILIUM_EBPF: Final = "cilium_ebpf"  # Cilium's eBPF datapath programs, in the node's kernel
+    NODE_ENCRYPTION: Final = "node_encryption"  # WireGuard or IPsec between nodes, in the kernel
 
 
 HOPS: tuple[str, ...] = (
@@ -76,8 +107,23 @@ HOPS: tuple[str, ...] = (
     Hop.ZTUNNEL_LOCAL,
     Hop.ZTUNNEL_IN,
     Hop.WAYPOINT,
+    Hop.LINKERD_OUT,
+    Hop.LINKERD_IN,
+    Hop.CILIUM_ENVOY,
+    Hop.CILIUM_EBPF,
+    Hop.NODE_ENCRYPTION,
 )
-PROXY_HOPS: tuple[str, ...] = HOPS[4:]
+PROXY_HOPS: tuple[str, ...] = (
+    Hop.SIDECAR_OUT,
+    Hop.SIDECAR_IN,
+    Hop.ZTUNNEL_OUT,
+    Hop.ZTUNNEL_LOCAL,
+    Hop.ZTUNNEL_IN,
+    Hop.WAYPOINT,
+    Hop.LINKERD_OUT,
+    Hop.LINKERD_IN,
+    Hop.CILIUM_ENVOY,
+)
 
 CLIENT = "client"  # the load generator's pod (and the service it stands for)
 
@@ -85,6 +131,11 @@ CLIENT = "client"  # the load generator's pod (and the service it stands for)
 def component_name(owner: str, kind: str) -> str:
     """``frontend-0.sidecar``: a pod's or node's component of one kind."""
     return f"{owner}.{kind}"
+
+
+def component_owner(name: str) -> str:
+    """The pod or node of a component name: ``frontend-0`` for ``frontend-0.sidecar``."""
+    return name.rsplit(".", 1)[0]
 
 
 # --- units ---------------------------------------------------------------------------------

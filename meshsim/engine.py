@@ -108,7 +108,7 @@ class Engine:
             for c in self.components
             if c.kind == Kind.APP
         }
-        self.balancing = Balancing(self.sc, self.streams)
+        self.balancing = Balancing(self.sc, self.streams, lambda: self.env.now)
         self._legs: dict[tuple[tuple[Stage, ...], str], tuple[list[Step], list[Step]]] = {}
         self._service_time = {
             name: self.streams.sampler(f"service.{name}.service_time", svc.service_time.draw())
@@ -276,10 +276,11 @@ class Engine:
         if legs is None:
             legs = self._legs[(route, service)] = self._compile(route, svc)
         new_conn = self._new_connection() * self.sc.mesh.requests_per_connection < 1.0
+        sent = self.env.now
         yield from self._walk(legs[0], measured, new_conn)
         yield from self._handle(callee, svc, measured)
         yield from self._walk(legs[1], measured, False)
-        balancer.release(callee)
+        balancer.release(callee, self.env.now - sent)
 
     def _handle(self, pod: Pod, svc: Service, measured: bool) -> Proc:
         """The app's own work, then its downstream calls, step by step."""

@@ -26,7 +26,7 @@ from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
 
 LATENCY = MEASURED_LATENCY
-CPU = ("cpu_sidecar_client", "cpu_sidecar_server", "cpu_ztunnel", "cpu_waypoint")
+CPU = ("cpu_sidecar_client", "cpu_sidecar_server", "cpu_ztunnel", "cpu_waypoint", "cpu_linkerd")
 METRICS = LATENCY + CPU
 SINGLE_HOP = "single-hop"
 KEYS = ["campaign", "topology", "mode", "variant", "connections", "requested_qps", "payload_bytes"]
@@ -48,6 +48,7 @@ def proxy_cpu_metrics(vcpu: Mapping[str, float], kind_of: Mapping[str, str]) -> 
         ("cpu_sidecar_server", Kind.SIDECAR),
         ("cpu_ztunnel", Kind.ZTUNNEL),
         ("cpu_waypoint", Kind.WAYPOINT),
+        ("cpu_linkerd", Kind.LINKERD_PROXY),  # every linkerd-proxy, as measured
     ):
         values = by_kind.get(kind)
         out[metric] = float(sum(values)) if values else math.nan

@@ -20,6 +20,9 @@ from meshsim.errors import ScenarioError
 from meshsim.scenario import Params, Strict
 
 PACKAGE_DATA = "profile_data"
+# Linkerd and Cilium parameters for profiles that give none (the Istio profiles predate them)
+DATAPLANE_DEFAULTS = "dataplanes/linkerd-cilium-published.yaml"
+DATAPLANE_SECTIONS = ("linkerd", "linkerd_control", "cilium_envoy", "cilium")
 MAX_BYTES = 1_000_000  # a profile is a page or two of numbers
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,59}$")  # a key fit to print back
 
@@ -61,6 +64,7 @@ def load_profile(name: str, relative_to: Path | None = None) -> tuple[Profile, s
     doc, node = load_yaml(text, where)
     if not isinstance(doc, dict):
         raise ScenarioError(f"a profile is a YAML mapping, not {_kind(doc)}", where, 1)
+    doc = with_dataplane_defaults(doc)
     try:
         return Profile.model_validate(doc), text, where
     except ValidationError as exc:
@@ -84,6 +88,27 @@ def table(extra: list[str] = ()) -> list[tuple[str, str, str]]:  # type: ignore[
         description = " ".join(profile.description.split())
         rows.append((profile.name, description, where))
     return rows
+
+
+def with_dataplane_defaults(doc: dict[str, Any]) -> dict[str, Any]:
+    """The profile with the built-in Linkerd and Cilium sections it lacks, and their
+    provenance, marked as taken from the defaults file."""
+    params = doc.get("params")
+    if not isinstance(params, dict):
+        return doc
+    missing = [s for s in DATAPLANE_SECTIONS if s not in params]
+    if not missing:
+        return doc
+    res = resources.files("meshsim") / PACKAGE_DATA / DATAPLANE_DEFAULTS
+    defaults = yaml.safe_load(res.read_text())
+    provenance = dict(doc.get("provenance") or {})
+    for section in missing:
+        provenance[f"{section}.from"] = f"meshsim:{PACKAGE_DATA}/{DATAPLANE_DEFAULTS}"
+        for key, value in defaults["provenance"].items():
+            if key == section or key.startswith(section + "."):
+                provenance.setdefault(key, value)
+    params = {**params, **{s: defaults["params"][s] for s in missing}}
+    return {**doc, "params": params, "provenance": provenance}
 
 
 def calibration_of(path: Path) -> dict[str, Any]:

@@ -6,8 +6,8 @@ Two kinds of CSV (``data/ambient/``, PROVENANCE.md there), each with ``#`` heade
   (MiB) per component kind, at a requested total rate. ``resource_points`` makes them points
   like ``measurements.load_measurements`` returns: no latency, proxy CPU per kind (median of
   the runs, with their spread), memory beside it. Ambient rows become ``waypoint``-mode points
-  (ztunnel and waypoint CPU); Linkerd rows become ``sidecar``-mode points (the load
-  generator's proxy as the client sidecar, every other proxy as server sidecars).
+  (ztunnel and waypoint CPU); Linkerd rows become ``linkerd``-mode points (``cpu_linkerd``:
+  every linkerd-proxy, the load generator's included, as the data-plane column measures them).
 - Istio's per-1000-rps figures: per-proxy costs, not a measured scenario, so they are read as
   figures (``read_istio_docs``) to compare a fitted profile with, never as points.
 """
@@ -41,13 +41,15 @@ BUOYANT_COLUMNS = {
     "cpu_load": "load_CPU_mcores",
 }
 RESOURCES = (
-    "cpu_sidecar_client",
+    "cpu_sidecar_client",  # no Istio sidecar run in these data: empty columns
     "cpu_sidecar_server",
+    "cpu_linkerd",
     "cpu_ztunnel",
     "cpu_waypoint",
     "mem_ztunnel",
     "mem_waypoint",
     "mem_data_plane",
+    "mem_linkerd",
     "cpu_app",
     "cpu_face_app",
     "cpu_load",
@@ -104,7 +106,7 @@ def _header_has(path: str | Path, columns: set[str]) -> bool:
 def read_buoyant(path: str | Path) -> pd.DataFrame:
     """One row per run: sequence, meshsim mode, requested rate (requests/s, all generators),
     run, and CPU (millicores) / memory (MiB) per component kind as named in BUOYANT_COLUMNS;
-    for Linkerd also the client-side proxy (the load generator's) and the other proxies."""
+    for Linkerd also every linkerd-proxy together (``cpu_linkerd``, ``mem_linkerd``)."""
     path = Path(path)
     keys = {"sequence", "mesh", "target_rps_total", "run", "source_file"}
     frame, header = _read(path, keys | set(BUOYANT_COLUMNS.values()))
@@ -128,9 +130,10 @@ def read_buoyant(path: str | Path) -> pd.DataFrame:
         raise ScenarioError(
             "mesh is neither ambient nor linkerd", str(path), header + 1 + row, "mesh"
         )
-    out["mode"] = np.where(ambient, "waypoint", "sidecar")
-    out["cpu_sidecar_client"] = out["cpu_load_proxy"].where(linkerd)
-    out["cpu_sidecar_server"] = (out["cpu_data_plane"] - out["cpu_load_proxy"]).where(linkerd)
+    out["mode"] = np.where(ambient, "waypoint", "linkerd")
+    out["cpu_sidecar_client"] = out["cpu_sidecar_server"] = np.nan
+    out["cpu_linkerd"] = out["cpu_data_plane"].where(linkerd)
+    out["mem_linkerd"] = out["mem_data_plane"].where(linkerd)
     for column in ("cpu_ztunnel", "cpu_waypoint", "mem_ztunnel", "mem_waypoint"):
         out[column] = out[column].where(ambient)
     return out
@@ -146,7 +149,7 @@ def resource_points(path: str | Path) -> pd.DataFrame:
         row: dict[str, object] = {
             "campaign": f"{BUOYANT}-{sequence}",
             "mode": first["mode"],
-            "variant": "both" if first["mode"] == "sidecar" else "",
+            "variant": "",
             "connections": WRK2_CONNECTIONS,
             "requested_qps": float(qps),
             "payload_bytes": np.nan,  # Faces' own responses; the template sets the sizes

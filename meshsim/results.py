@@ -169,8 +169,9 @@ class Result:
             has = kind in kinds.index
             row[f"vcpu_{kind}"] = float(kinds.loc[kind, "vcpu"]) if has else 0.0
             row[f"memory_mib_{kind}"] = float(kinds.loc[kind, "memory_mib"]) if has else 0.0
-        row["vcpu_mesh"] = sum(row[f"vcpu_{k}"] for k in PROXY_KINDS)
-        row["memory_mib_mesh"] = sum(row[f"memory_mib_{k}"] for k in PROXY_KINDS)
+        mesh = (*PROXY_KINDS, Kind.CILIUM_AGENT)  # what the mesh runs beside the apps
+        row["vcpu_mesh"] = sum(row[f"vcpu_{k}"] for k in mesh)
+        row["memory_mib_mesh"] = sum(row[f"memory_mib_{k}"] for k in mesh)
         return row
 
     def verdict(self) -> dict[str, Any]:

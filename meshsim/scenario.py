@@ -150,13 +150,14 @@ class Service(Strict):
     nodes: list[str] | None = Field(
         None, description="explicit node per pod (one entry per replica, or one for all)"
     )
-    load_balancing: Literal["least_request", "round_robin", "random"] = Field(
+    load_balancing: Literal["least_request", "round_robin", "random", "peak_ewma"] = Field(
         "least_request",
-        description="how callers pick this service's pods. Unset: as Istio does, least request "
-        "(the fewer-active of two random pods) where an Envoy picks (sidecar, waypoint) and a "
-        "random pod where ztunnel or kube-proxy picks (ambient L4, mode none, callers outside "
-        "the mesh). Set: this policy for every pick; round robin starts at a random pod per "
-        "caller, as Envoy's does (see meshsim/balancing.py)",
+        description="how callers pick this service's pods. Unset: as the mesh does, least "
+        "request (the fewer-active of two random pods) where an Envoy picks (sidecar, waypoint), "
+        "power of two choices over peak-EWMA latency where a linkerd-proxy picks, and a random "
+        "pod where ztunnel, Cilium's socket LB or kube-proxy picks (ambient L4, cilium, mode "
+        "none, callers outside the mesh). Set: this policy for every pick; round robin starts "
+        "at a random pod per caller, as Envoy's does (see meshsim/balancing.py)",
     )
     prefer_same_zone: bool = False
     cpu_request_m: float = Field(100, ge=0, description="Kubernetes CPU request, millicores")
@@ -238,6 +239,25 @@ class Waypoint(Strict):
         return self
 
 
+class CiliumMesh(Strict):
+    """Cilium's options: kernel encryption between nodes, and which services need L7."""
+
+    encryption: Literal["wireguard", "ipsec", "none"] = Field(
+        "wireguard",
+        description="node-to-node encryption in the kernel; same-node traffic is never "
+        "encrypted (Cilium docs, encryption-wireguard.rst)",
+    )
+    l7_services: list[str] = Field(
+        default_factory=list,
+        description="services with an L7 policy: their calls pass the shared Envoy of a node",
+    )
+    l7_side: Literal["ingress", "egress"] = Field(
+        "ingress",
+        description="whose node's Envoy handles an L7 call: the callee's (ingress policy) or "
+        "the caller's (egress policy)",
+    )
+
+
 class Mesh(Strict):
     mode: Mode = "none"
     mtls: bool = True
@@ -256,6 +276,7 @@ class Mesh(Strict):
     requests_per_connection: float = Field(
         1000, ge=1, description="mean requests carried by one mTLS connection (reuse)"
     )
+    cilium: CiliumMesh = Field(default_factory=CiliumMesh, description="mode cilium only")
 
 
 # --- per-component parameters (defaulted from a profile) ----------------------------------
@@ -305,11 +326,45 @@ class KernelParams(Strict):
     )
 
 
+class CiliumParams(Strict):
+    """Cilium's kernel datapath and per-node agent: CPU charged to the node's kernel."""
+
+    ebpf_cpu_per_packet_us: float = Field(
+        ge=0, description="eBPF datapath CPU per packet at each end (tc programs, socket LB)"
+    )
+    packet_kib: float = Field(gt=0, description="payload per packet (MTU less headers)")
+    wireguard_cpu_per_kib_us: float = Field(ge=0, description="per KiB, each end, cross-node")
+    ipsec_cpu_per_kib_us: float = Field(ge=0, description="per KiB, each end, cross-node")
+    encryption_cpu_per_packet_us: float = Field(
+        ge=0, description="WireGuard or IPsec per packet, each end, cross-node"
+    )
+    agent_memory_base_mib: float = Field(ge=0, description="cilium-agent memory per node")
+    agent_memory_per_pod_kib: float = Field(ge=0, description="per pod in the cluster")
+    agent_cpu_request_m: float = Field(ge=0, description="Kubernetes CPU request per agent")
+    agent_memory_request_mib: float = Field(ge=0, description="memory request per agent")
+
+
+class LinkerdControl(Strict):
+    """Linkerd's control plane (destination, identity, proxy-injector): cost model only."""
+
+    replicas: int = Field(ge=1, description="replicas of each of the three Deployments")
+    cpu_request_m: float = Field(ge=0, description="per replica of each Deployment")
+    memory_request_mib: float = Field(ge=0, description="per replica (identity's is lower)")
+    used_vcpu: float = Field(ge=0, description="whole control plane, measured")
+    used_memory_mib: float = Field(ge=0, description="whole control plane, measured")
+
+
 class Params(Strict):
     sidecar: ProxyParams
     ztunnel: ProxyParams
     waypoint: ProxyParams
     kernel: KernelParams
+    # Linkerd and Cilium: a profile that omits them takes the built-in published values
+    # (meshsim/profile_data/dataplanes.yaml, filled in by meshsim.profiles).
+    linkerd: ProxyParams
+    linkerd_control: LinkerdControl
+    cilium_envoy: ProxyParams
+    cilium: CiliumParams
 
 
 def _partial(model: type[Strict], name: str) -> type[Strict]:
@@ -324,6 +379,8 @@ def _partial(model: type[Strict], name: str) -> type[Strict]:
 
 ProxyOverride = _partial(ProxyParams, "ProxyOverride")
 KernelOverride = _partial(KernelParams, "KernelOverride")
+CiliumOverride = _partial(CiliumParams, "CiliumOverride")
+LinkerdControlOverride = _partial(LinkerdControl, "LinkerdControlOverride")
 
 
 class ParamOverrides(Strict):
@@ -331,6 +388,10 @@ class ParamOverrides(Strict):
     ztunnel: ProxyOverride | None = None  # type: ignore[valid-type]
     waypoint: ProxyOverride | None = None  # type: ignore[valid-type]
     kernel: KernelOverride | None = None  # type: ignore[valid-type]
+    linkerd: ProxyOverride | None = None  # type: ignore[valid-type]
+    linkerd_control: LinkerdControlOverride | None = None  # type: ignore[valid-type]
+    cilium_envoy: ProxyOverride | None = None  # type: ignore[valid-type]
+    cilium: CiliumOverride | None = None  # type: ignore[valid-type]
 
 
 # --- network and simulation control ------------------------------------------------------
@@ -490,6 +551,15 @@ def check_references(sc: Scenario) -> None:
             if node not in nodes:
                 loc = ("mesh", "waypoints", i, "nodes", j)
                 raise InvalidReference(loc, f"unknown node {node!r}")
+    for i, svc_name in enumerate(sc.mesh.cilium.l7_services):
+        if svc_name not in sc.services:
+            loc = ("mesh", "cilium", "l7_services", i)
+            raise InvalidReference(loc, f"unknown service {svc_name!r}")
+    if sc.events and sc.mesh.mode in ("linkerd", "cilium"):
+        raise InvalidReference(
+            ("events",),
+            f"events are modelled for Istio's modes and none, not yet for {sc.mesh.mode}",
+        )
     try:
         check_events(sc.events, nodes, set(sc.services))
     except IndexedError as error:

@@ -15,7 +15,7 @@ from meshsim.loader import LoadedScenario
 from meshsim.progress import Progress
 from meshsim.resources import component_table
 from meshsim.results import Replication, Result
-from meshsim.scenario import Fortio, Mode
+from meshsim.scenario import MODES, Fortio, Mode
 from meshsim.stats import DEFAULT_PERCENTILES, confidence_interval
 
 
@@ -135,7 +135,7 @@ class Comparison:
 
 def compare(
     loaded: LoadedScenario,
-    modes: Iterable[Mode] = ("none", "sidecar", "ambient", "waypoint"),
+    modes: Iterable[Mode] = MODES,
     replications: int | None = None,
     progress: Progress | None = None,
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,

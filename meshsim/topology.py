@@ -66,6 +66,8 @@ class Transit:
     dst: str
     relation: Relation
     ebpf: bool  # same-node hop short-circuited by socket redirect
+    cilium: bool = False  # Cilium's eBPF datapath runs at each end
+    encryption: str = ""  # "wireguard" or "ipsec" between nodes under Cilium; "" = none
 
 
 Stage = ProxyHop | Transit
@@ -76,7 +78,7 @@ class Component:
     """Something that uses CPU or memory, named like ``frontend-0.sidecar`` or ``n1.ztunnel``."""
 
     name: str
-    kind: str  # a Kind: app, client, sidecar, ztunnel, waypoint, kernel
+    kind: str  # a Kind: app, client, a proxy kind, cilium-agent, kernel
     node: str
     pod: str | None = None
 
@@ -180,7 +182,7 @@ class Topology:
         self._placed: dict[str, float] = dict.fromkeys(self.nodes, 0.0)  # CPU requests, m
         self._spread = Spread(self.nodes, scenario.sim.seed)
         self.pods: dict[str, list[Pod]] = {}
-        sidecar = params.sidecar if self.mode == "sidecar" else None
+        sidecar = {Mode.SIDECAR: params.sidecar, Mode.LINKERD: params.linkerd}.get(self.mode)
         for name, svc in scenario.services.items():
             cpu_m = svc.cpu_request_m + (sidecar.cpu_request_m if sidecar else 0.0)
             memory_mib = svc.memory_request_mib + (sidecar.memory_request_mib if sidecar else 0.0)
@@ -255,20 +257,24 @@ class Topology:
         pods = [self.client] + [p for pods in self.pods.values() for p in pods]
         return pods + [p for pods in self.waypoints.values() for p in pods]
 
+    @property
+    def sidecar_kind(self) -> Kind | None:
+        """The proxy this mode puts in every pod, if any."""
+        return {Mode.SIDECAR: Kind.SIDECAR, Mode.LINKERD: Kind.LINKERD_PROXY}.get(self.mode)
+
     def components(self) -> list[Component]:
         """Every CPU and memory user this mode deploys, in a stable order."""
-        sidecars = self.mode == Mode.SIDECAR
+        sidecar = self.sidecar_kind
         client = self.client
         # the load generator's own work is billed to its "app" component, of kind client
         out = [Component(_name(CLIENT, Kind.APP), Kind.CLIENT, client.node, CLIENT)]
-        if sidecars and client.in_mesh:
-            out.append(Component(_name(CLIENT, Kind.SIDECAR), Kind.SIDECAR, client.node, CLIENT))
+        if sidecar and client.in_mesh:
+            out.append(Component(_name(CLIENT, sidecar), sidecar, client.node, CLIENT))
         for pods in self.pods.values():
             for pod in pods:
                 out.append(Component(_name(pod.name, Kind.APP), Kind.APP, pod.node, pod.name))
-                if sidecars:
-                    name = _name(pod.name, Kind.SIDECAR)
-                    out.append(Component(name, Kind.SIDECAR, pod.node, pod.name))
+                if sidecar:
+                    out.append(Component(_name(pod.name, sidecar), sidecar, pod.node, pod.name))
         for pods in self.waypoints.values():
             for pod in pods:
                 name = _name(pod.name, Kind.WAYPOINT)
@@ -276,6 +282,9 @@ class Topology:
         for node in self.nodes:
             if self.mode in (Mode.AMBIENT, Mode.WAYPOINT):
                 out.append(Component(_name(node, Kind.ZTUNNEL), Kind.ZTUNNEL, node))
+            if self.mode == Mode.CILIUM:  # DaemonSets: the agent, and Envoy for L7
+                out.append(Component(_name(node, Kind.CILIUM_AGENT), Kind.CILIUM_AGENT, node))
+                out.append(Component(_name(node, Kind.CILIUM_ENVOY), Kind.CILIUM_ENVOY, node))
             out.append(Component(_name(node, Kind.KERNEL), Kind.KERNEL, node))
         return out
 
@@ -300,12 +309,26 @@ class Topology:
         def sidecar(pod: Pod, hop: str, sides: int) -> ProxyHop:
             return ProxyHop(_name(pod.name, Kind.SIDECAR), Kind.SIDECAR, hop, pod.node, sides)
 
+        def linkerd(pod: Pod, hop: str, sides: int) -> ProxyHop:
+            name = _name(pod.name, Kind.LINKERD_PROXY)
+            return ProxyHop(name, Kind.LINKERD_PROXY, hop, pod.node, sides)
+
         def ztunnel(node: str, hop: str, sides: int) -> ProxyHop:
             return ProxyHop(_name(node, Kind.ZTUNNEL), Kind.ZTUNNEL, hop, node, sides)
 
         if self.mode == Mode.SIDECAR:
             hops = [sidecar(caller, Hop.SIDECAR_OUT, tls)] if meshed else []
             return [*hops, sidecar(callee, Hop.SIDECAR_IN, tls * meshed)]
+        if self.mode == Mode.LINKERD:  # mTLS between meshed proxies is always on
+            hops = [linkerd(caller, Hop.LINKERD_OUT, 1)] if meshed else []
+            return [*hops, linkerd(callee, Hop.LINKERD_IN, int(meshed))]
+        if self.mode == Mode.CILIUM:
+            if callee.service not in self.scenario.mesh.cilium.l7_services:
+                return []  # L4: the eBPF datapath only (see _transit)
+            side = self.scenario.mesh.cilium.l7_side
+            node = callee.node if side == "ingress" else caller.node
+            name = _name(node, Kind.CILIUM_ENVOY)
+            return [ProxyHop(name, Kind.CILIUM_ENVOY, Hop.CILIUM_ENVOY, node, 0)]
         if self.mode in (Mode.AMBIENT, Mode.WAYPOINT):
             if meshed and waypoint is not None:
                 name = _name(waypoint.name, Kind.WAYPOINT)
@@ -331,4 +354,10 @@ class Topology:
 
     def _transit(self, src: str, dst: str) -> Transit:
         relation = self.relation(src, dst)
-        return Transit(src, dst, relation, ebpf=self.ebpf and relation == "same_node")
+        ebpf = self.ebpf and relation == "same_node"
+        if self.mode != Mode.CILIUM:
+            return Transit(src, dst, relation, ebpf)
+        # WireGuard and IPsec encrypt between nodes only (Cilium docs, encryption-wireguard.rst)
+        encryption = self.scenario.mesh.cilium.encryption
+        crypt = "" if relation == "same_node" or encryption == "none" else encryption
+        return Transit(src, dst, relation, ebpf, cilium=True, encryption=crypt)

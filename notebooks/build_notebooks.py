@@ -142,7 +142,9 @@ One small call graph (a client calls `frontend`, which calls `backend`; each on 
 and six questions, each answered by a sweep or a handful of runs with common random numbers:
 
 1. load, 2. payload size, 3. pods per node, 4. a waypoint in another zone,
-5. eBPF short-circuit when the call graph stays on one node, 6. mesh size and sidecar memory.
+5. eBPF short-circuit when the call graph stays on one node, 6. mesh size and sidecar memory,
+and then the question users bring: 7. Istio sidecar, Istio ambient, Linkerd and Cilium side by
+side.
 
 Sweeps use `meshsim.sweep` on every local core (the same code as `meshsim sweep`). Runs are
 short (0.3 simulated seconds, one replication) to keep the notebook fast: read the trends,
@@ -385,6 +387,48 @@ fig.tight_layout()
 size.pivot(index="services", columns="variant", values="mesh_memory_gib")
 """),
     md("""
+## 7. Four data planes side by side
+
+`scenarios/four-meshes.yaml` follows the one published four-way setup with a fixed-rate fortio
+load (arXiv 2411.02267: fortio client and one server on a single 8-vCPU node, mTLS, several
+rates, many connections). Linkerd passes two single-threaded linkerd-proxies; Cilium has no
+user-space proxy on an L4 path (eBPF in the kernel; WireGuard encrypts only between nodes, so
+nothing here); ambient passes one ztunnel (both ends on one node). Parameters:
+`istio-1.24-published` plus the built-in Linkerd and Cilium values (every number's source in
+`meshsim/profile_data/dataplanes/linkerd-cilium-published.yaml`). Then the same at a high rate
+with Cilium's shared per-node Envoy on the path (`mesh.cilium.l7_services`).
+"""),
+    code("""
+import meshsim
+
+FOUR = ["none", "sidecar", "ambient", "linkerd", "cilium"]
+SHORT = ["sim.replications=1", "workload.duration_s=0.6", "workload.warmup_s=0.1"]
+rows = []
+for qps in (200, 2000):
+    four = meshsim.load(SCENARIOS / "four-meshes.yaml",
+                        [*SHORT, f"workload.generator.qps={qps}"])
+    table = meshsim.compare(four, FOUR).table()
+    table.insert(0, "qps", qps)
+    rows.append(table)
+four_way = pd.concat(rows)
+fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+four_way.pivot(index="mode", columns="qps", values="added_p50_ms").loc[FOUR].plot.bar(
+    ax=axes[0], rot=0, title="p50 latency added over no mesh, ms")
+four_way.pivot(index="mode", columns="qps", values="vcpu_mesh").loc[FOUR].plot.bar(
+    ax=axes[1], rot=0, title="mesh vCPU (Cilium's eBPF is kernel CPU, not here)")
+fig.tight_layout()
+four_way[["qps", "mode", "p50_ms", "p99_ms", "added_p99_ms", "vcpu_mesh", "vcpu_kernel",
+          "memory_mib_mesh", "bottleneck"]]
+"""),
+    code("""
+# Cilium with L7 policy on the server: every L7 call on the node queues at its one shared Envoy.
+hot = meshsim.load(SCENARIOS / "four-meshes.yaml",
+                   [*SHORT, "workload.generator.qps=2000", "mesh.cilium.l7_services=[server]"])
+hot_way = meshsim.compare(hot, ["cilium", "linkerd", "ambient"])
+pd.DataFrame({m: r.hops().set_index("hop")["per_request_ms"]
+              for m, r in hot_way.results.items()}).fillna(0.0)
+"""),
+    md("""
 ## What the model says, in short
 
 - **Load**: the proxy with the most work per request saturates first; compare the busiest
@@ -395,6 +439,10 @@ size.pivot(index="services", columns="variant", values="mesh_memory_gib")
   serves; pin it (or keep it in-zone) when L7 is needed.
 - **eBPF**: helps traffic that stays on one node, and only there.
 - **Mesh size**: without scoping, sidecar memory grows with every service in the mesh.
+- **Four data planes**: on one node Cilium's L4 path adds almost nothing (kernel work only)
+  and ambient one ztunnel; Linkerd's two single-threaded proxies and the sidecars' two Envoys
+  add the most latency, Linkerd with the least proxy memory. With L7 on, Cilium's shared
+  per-node Envoy carries every L7 call of the node.
 
 The CPU and memory figures come from the profile (`istio-1.24-published`), whose sources and
 assumptions are listed in the profile file; see `03-calibration.ipynb` for how its latency

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 1
 
 Backend = Literal["kind", "local", "external"]
-MeshMode = Literal["none", "sidecar", "ambient", "waypoint"]
+MeshMode = Literal["none", "sidecar", "ambient", "waypoint", "linkerd", "cilium"]
 Placement = Literal["same-node", "cross-node", "unknown"]
 Role = Literal["client_app", "server_app", "sidecar", "ztunnel", "waypoint", "other"]
 

@@ -69,7 +69,7 @@ def test_replace_equals_with_changes_bit_for_bit_and_reads_no_file(monkeypatch) 
 def test_replace_validates_like_a_file() -> None:
     loaded = meshsim.load(MM1, SHORT)
     with pytest.raises(ScenarioError, match=r"mesh\.mode"):
-        loaded.replace(mesh={"mode": "linkerd"})
+        loaded.replace(mesh={"mode": "kuma"})
     with pytest.raises(ScenarioError, match="no section"):
         loaded.replace(meshh={"mode": "ambient"})
     assert loaded.scenario.mesh.mode == "none"  # the original is untouched

@@ -113,7 +113,7 @@ def test_bad_scenario_is_one_clear_line(tmp_path, case, old, new, line, field) -
 
 def test_bad_set_override_names_the_option(tmp_path) -> None:
     proc = subprocess.run(
-        [*meshsim_cmd(), "run", str(SCENARIOS / "mm1.yaml"), "--set", "mesh.mode=cilium"],
+        [*meshsim_cmd(), "run", str(SCENARIOS / "mm1.yaml"), "--set", "mesh.mode=kuma"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -135,11 +135,11 @@ def test_missing_file(tmp_path) -> None:
 
 def test_unknown_mode_in_compare() -> None:
     proc = subprocess.run(
-        [*meshsim_cmd(), "compare", str(SCENARIOS / "mm1.yaml"), "--modes", "sidecar,linkerd"],
+        [*meshsim_cmd(), "compare", str(SCENARIOS / "mm1.yaml"), "--modes", "sidecar,kuma"],
         capture_output=True,
         text=True,
     )
-    assert proc.returncode == 2 and "linkerd" in proc.stderr
+    assert proc.returncode == 2 and "kuma" in proc.stderr
 
 
 def test_set_on_a_missing_service_is_an_error_not_a_new_service() -> None:

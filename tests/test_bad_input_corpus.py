@@ -440,7 +440,7 @@ FLAG_CASES: list[tuple[str, str, list[str], str]] = [
     ("slo-infinite", "capacity", ["--slo", "p99<=1e999ms"], "--slo"),
     ("slo-unreadable", "report", ["--slo", "p99 under 10"], "--slo"),
     ("slo-zero", "capacity", ["--slo", "p99<=0us"], "--slo"),
-    ("modes-unknown", "compare", ["--modes", "none,cilium"], "--modes"),
+    ("modes-unknown", "compare", ["--modes", "none,kuma"], "--modes"),
     ("modes-empty", "capacity", ["--modes", ","], "--modes"),
     ("seed-negative", "run", ["--seed", "-1"], "--seed"),
     ("replications-zero", "run", ["--replications", "0"], "--replications"),
@@ -621,10 +621,10 @@ SWEEP_CASES: list[tuple[str, str, int | None, str | None, str | None]] = [
     ("grid-empty-list", SWEEP_OK.replace("[none, sidecar]", "[]"), 4, "grid.mesh.mode", None),
     (
         "grid-bad-value",
-        SWEEP_OK.replace("[none, sidecar]", "[none, cilium]"),
+        SWEEP_OK.replace("[none, sidecar]", "[none, kuma]"),
         4,
         "grid.mesh.mode",
-        "cilium",
+        "kuma",
     ),
     (
         "grid-inf-value",

@@ -66,12 +66,14 @@ def test_compare_fortio_shows_what_each_mode_adds(tmp_path) -> None:
         "workload.duration_s=3",
     )
     table = read_csv(out / "compare.csv").set_index("mode")
-    assert list(table.index) == ["none", "sidecar", "ambient", "waypoint"]
+    assert list(table.index) == ["none", "sidecar", "ambient", "waypoint", "linkerd", "cilium"]
     added = table["added_p50_ms"]
     assert added["none"] == 0
     # two L7 Envoys cost more than two L4 ztunnels; a waypoint puts L7 back on the path
     assert added["sidecar"] > added["ambient"] > 0
     assert added["waypoint"] > added["ambient"]
+    # Cilium's L4 path has no user-space proxy: eBPF and WireGuard in the kernels only
+    assert added["ambient"] > added["cilium"] > 0
     assert table.loc["none", "vcpu_mesh"] == 0
     assert table.loc["sidecar", "vcpu_sidecar"] > table.loc["ambient", "vcpu_ztunnel"] > 0
     assert table.loc["waypoint", "vcpu_waypoint"] > 0

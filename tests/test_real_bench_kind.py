@@ -380,3 +380,61 @@ def test_dry_run_on_an_existing_context_creates_nothing(mode: str, tmp_path: Pat
     commands = [line for line in proc.stdout.splitlines() if line.startswith("$ ")]
     assert commands and all(c.startswith("$ kubectl --context my-cluster") for c in commands)
     assert "never deleted" in proc.stdout and "# expected duration: about" in proc.stdout
+
+
+# --- Linkerd and Cilium ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("placement", ["cross-node", "same-node"])
+@pytest.mark.parametrize("mode", ["linkerd", "cilium"])
+def test_dry_run_linkerd_and_cilium(tmp_path: Path, mode: str, placement: str) -> None:
+    bench, text = _dry(tmp_path, modes=[mode], placement=[placement], cilium=mode == "cilium")
+    docs = _heredocs(text)
+    assert docs == bench.ex.manifests
+    ns = next(d for d in docs if d["kind"] == "Namespace")["metadata"]
+    assert ns["labels"]["real-bench/mode"] == mode
+    assert not {"istio-injection", "istio.io/dataplane-mode"} & set(ns["labels"])
+    assert (ns.get("annotations", {}).get("linkerd.io/inject") == "enabled") == (mode == "linkerd")
+    for dep in (d for d in docs if d["kind"] == "Deployment"):
+        anns = dep["spec"]["template"]["metadata"]["annotations"]
+        assert ("config.linkerd.io/proxy-cpu-request" in anns) == (mode == "linkerd")
+        assert "sidecar.istio.io/proxyCPU" not in anns
+    cmds = [" ".join(c) for c in bench.ex.commands]
+    assert not any(c.startswith("istioctl install") for c in cmds)  # no Istio mode measured
+    if mode == "linkerd":
+        crds = cmds.index("linkerd install --crds --context kind-real-bench")
+        control = cmds.index("linkerd install --context kind-real-bench")
+        check = next(i for i, c in enumerate(cmds) if c.startswith("linkerd check"))
+        assert crds < control < check < next(i for i, c in enumerate(cmds) if "fortio load" in c)
+        assert "linkerd" in plan.required_tools(bench.m)
+    else:
+        helm = next(c for c in cmds if c.startswith("helm install cilium"))
+        assert "encryption.enabled=true" in helm and "encryption.type=wireguard" in helm
+        assert "istioctl" not in plan.required_tools(bench.m)
+    assert f"verify {mode}/{placement}" in text
+    assert cmds[-1].startswith("kind delete cluster")
+
+
+def test_cilium_mode_needs_cilium_and_can_skip_encryption(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cilium: true"):
+        KindMatrix.model_validate({"modes": ["cilium"]})
+    bench, _ = _dry(tmp_path, modes=["cilium"], cilium=True, cilium_encryption="none")
+    helm = next(" ".join(c) for c in bench.ex.commands if c[:3] == ["helm", "install", "cilium"])
+    assert "encryption" not in helm
+
+
+def test_pod_checks_for_linkerd_and_cilium() -> None:
+    from real_bench.kind.verify import pod_problems
+
+    def linkerd_pod(app: str, node: str) -> dict:
+        pod = _pod(app, node)
+        pod["spec"]["containers"].append({"name": "linkerd-proxy"})
+        return pod
+
+    meshed = [linkerd_pod("fortio-server", "a"), linkerd_pod("fortio-client", "b")]
+    assert pod_problems("linkerd", "cross-node", "own", {"items": meshed}) == []
+    assert pod_problems("cilium", "cross-node", "own", {"items": meshed})  # unexpected proxies
+    plain = GOOD["none"]
+    assert pod_problems("cilium", "cross-node", "own", {"items": plain}) == []
+    assert any("no linkerd-proxy" in p
+               for p in pod_problems("linkerd", "cross-node", "own", {"items": plain}))

@@ -53,8 +53,10 @@ def build(data: ReportData) -> list[Section]:
         Table(
             summary_table(data),
             "Latency in ms (mean of replications; added = over mode none with the same "
-            "arrivals). mesh vCPU / memory used: sidecars + ztunnels + waypoints simulated, "
-            "plus istiod modelled. requests: Kubernetes requests of everything deployed. "
+            "arrivals). mesh vCPU / memory used: the simulated proxies (sidecars, ztunnels, "
+            "waypoints, linkerd-proxies, cilium-envoys) and cilium-agents, plus the modelled "
+            "control plane (istiod, or Linkerd's); Cilium's eBPF and encryption CPU is kernel "
+            "CPU, not here. requests: Kubernetes requests of everything deployed. "
             "provisioned: those requests priced per vCPU-hour and GiB-hour. money: the nodes "
             "run (the scenario's, or more if the requests need more) priced whole, plus "
             "cross-zone traffic. max rate: highest entry rate meeting the SLO (capacity search).",

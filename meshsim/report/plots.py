@@ -33,6 +33,12 @@ COLOURS = {
     "sidecar": "#d62728",
     "ambient": "#1f77b4",
     "waypoint": "#9467bd",
+    "linkerd": "#e377c2",
+    "cilium": "#2ca02c",
+    "linkerd-proxy": "#e377c2",
+    "linkerd-control": "#f7b6d2",
+    "cilium-envoy": "#98df8a",
+    "cilium-agent": "#637939",
     "app": "#8c8c8c",
     "kernel": "#bcbd22",
     "ztunnel": "#1f77b4",
@@ -46,6 +52,11 @@ COLOURS = {
     "ztunnel_out": "#1f77b4",
     "ztunnel_local": "#6baed6",
     "ztunnel_in": "#aec7e8",
+    "linkerd_out": "#e377c2",
+    "linkerd_in": "#f7b6d2",
+    "cilium_envoy": "#98df8a",
+    "cilium_ebpf": "#2ca02c",
+    "node_encryption": "#8c564b",
 }
 
 
@@ -156,7 +167,9 @@ def cost_figure(run: ProfileRun) -> Figure:
             if kind == "cross-zone":
                 values = [run.costs[m].cross_zone_usd_month for m in modes]
             else:
-                values = [float(run.costs[m].by_kind.loc[kind, f"{what}_usd_month"]) for m in modes]
+                values = [
+                    float(run.costs[m].by_kind[f"{what}_usd_month"].get(kind, 0.0)) for m in modes
+                ]
             if not any(v > 0 for v in values):
                 continue
             ax.bar(modes, values, bottom=bottom, label=kind, color=COLOURS.get(kind))

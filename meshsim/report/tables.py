@@ -11,7 +11,14 @@ from meshsim import cost
 from meshsim.domain import PROXY_HOPS, PROXY_KINDS, Kind
 from meshsim.report.gather import ProfileRun, ReportData
 
-COST_KINDS = (Kind.APP, *PROXY_KINDS, Kind.ISTIOD, Kind.KERNEL)
+COST_KINDS = (
+    Kind.APP,
+    *PROXY_KINDS,
+    Kind.CILIUM_AGENT,
+    Kind.ISTIOD,
+    Kind.LINKERD_CONTROL,
+    Kind.KERNEL,
+)
 
 
 def summary_table(data: ReportData, run: ProfileRun | None = None) -> pd.DataFrame:
@@ -140,7 +147,7 @@ CLAIM = {
 def cost_kind_table(run: ProfileRun) -> pd.DataFrame:
     frames = []
     for mode, est in run.costs.items():
-        f = est.by_kind.loc[list(COST_KINDS)].reset_index()
+        f = est.by_kind.loc[[k for k in COST_KINDS if k in est.by_kind.index]].reset_index()
         f.insert(0, "mode", mode)
         frames.append(f)
     out = pd.concat(frames)

@@ -24,6 +24,7 @@ CLIENT_APP = "fortio-client"
 WAYPOINT_NAME = "waypoint"
 WAYPOINT_PLACEMENT = "waypoint-placement"
 WAYPOINT_POD_LABEL = "gateway.networking.k8s.io/gateway-name"
+LINKERD_INJECT = "linkerd.io/inject"
 
 Manifest = dict[str, Any]
 
@@ -35,14 +36,20 @@ def namespace_name(mode: str, placement: str) -> str:
 def namespace(mode: str, placement: str, run_id: str) -> Manifest:
     """Mode is selected by namespace labels only, as an Istio user would."""
     labels = {"real-bench/run": run_id, "real-bench/mode": mode}
+    annotations: dict[str, str] = {}
     if mode == "sidecar":
         labels["istio-injection"] = "enabled"
     elif mode in ("ambient", "waypoint"):
         labels["istio.io/dataplane-mode"] = "ambient"
+    elif mode == "linkerd":  # Linkerd's injector reads an annotation, not a label
+        annotations[LINKERD_INJECT] = "enabled"
+    # cilium: nothing to set; its eBPF datapath (and WireGuard) carries every pod
     if mode == "waypoint":
         labels["istio.io/use-waypoint"] = WAYPOINT_NAME
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": namespace_name(mode, placement), "labels": labels}}
+    meta: dict[str, Any] = {"name": namespace_name(mode, placement), "labels": labels}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
 def _resources(cpu: str, mem: str) -> dict[str, Any]:
@@ -67,6 +74,10 @@ def _fortio_deployment(name: str, ns: str, mode: str, run_id: str, image: str,
         annotations = {"sidecar.istio.io/proxyCPU": proxy_cpu,
                        "sidecar.istio.io/proxyMemory": proxy_mem,
                        "proxy.istio.io/config": '{"concurrency": 2}'}
+    elif mode == "linkerd":
+        # Linkerd's per-pod proxy resource overrides (its default proxy requests nothing)
+        annotations = {"config.linkerd.io/proxy-cpu-request": proxy_cpu,
+                       "config.linkerd.io/proxy-memory-request": proxy_mem}
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": labels},

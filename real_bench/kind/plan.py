@@ -7,9 +7,13 @@ comment). So `--dry-run` shows exactly what a real run would do, in order.
 
 Steps: check prerequisites -> raise inotify limits (only when below need, only as root) ->
 create the cluster from ``configs/kind-cluster.yaml`` (>= 3 workers, pinned node image) -> pin
-node containers to disjoint CPU sets -> optional Cilium -> Gateway API CRDs (waypoint) -> Istio
-(ambient profile: istiod, CNI, ztunnel; sidecar injection still works per namespace) -> per
-(mode, placement): namespace labelled for the mode, waypoint, fortio server + client -> verify
+node containers to disjoint CPU sets -> optional Cilium (required by mode ``cilium``, with
+WireGuard node-to-node encryption unless ``cilium_encryption: none``) -> Gateway API CRDs
+(waypoint) -> Istio (ambient profile: istiod, CNI, ztunnel; sidecar injection still works per
+namespace; only when an Istio mode is measured) -> Linkerd (``linkerd install``, when mode
+``linkerd`` is measured) -> per (mode, placement): namespace labelled or annotated for the mode
+(Linkerd: ``linkerd.io/inject``; Cilium: nothing, its eBPF datapath carries every pod), waypoint,
+fortio server + client -> verify
 the mode really is in place (sidecars injected, pods enrolled in ambient, waypoint on its node
 and carrying the traffic), else refuse -> per point: warm-up, cAdvisor counters, `fortio load
 -json`, cAdvisor counters -> record -> delete namespace -> delete cluster.
@@ -67,7 +71,8 @@ DEFAULT_ISTIO = "1.30.4"
 DEFAULT_NODE_IMAGE = ("kindest/node:v1.34.0@sha256:"
                       "7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a")
 # rough wall-clock costs (s) for the estimate --dry-run prints: cluster, Istio, namespace, point
-SETUP_S = {"cluster": 120, "cilium": 120, "istio": 150, "namespace": 90, "point": 15}
+SETUP_S = {"cluster": 120, "cilium": 120, "istio": 150, "linkerd": 120, "namespace": 90,
+           "point": 15}
 # the Gateway API release istio.io's ambient getting-started installs (v1.4.0 in its 1.28 docs)
 GATEWAY_API = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/"
                "standard-install.yaml")
@@ -97,7 +102,11 @@ class KindMatrix(BaseModel):
     install_with: Literal["istioctl", "helm"] = "istioctl"
     cilium: bool = False
     cilium_version: str = "1.16.5"
-    modes: list[Literal["none", "sidecar", "ambient", "waypoint"]] = Field(
+    cilium_encryption: Literal["wireguard", "none"] = Field(
+        "wireguard", description="Cilium's node-to-node encryption (mode cilium); it applies to "
+        "every mode measured on the same cluster")
+    linkerd_version: str = Field("edge-25.4.1", description="the linkerd CLI's version")
+    modes: list[Literal["none", "sidecar", "ambient", "waypoint", "linkerd", "cilium"]] = Field(
         default_factory=lambda: ["none", "sidecar", "ambient", "waypoint"])
     qps: list[float] = Field(default_factory=lambda: [1000.0])
     connections: list[int] = Field(default_factory=lambda: [16])
@@ -128,6 +137,18 @@ class KindMatrix(BaseModel):
         if any(q <= 0 for q in v):
             raise ValueError("every qps must be > 0 (fixed-rate points only)")
         return v
+
+    @model_validator(mode="after")
+    def _cilium_mode_needs_cilium(self) -> KindMatrix:
+        if "cilium" in self.modes and not self.cilium:
+            raise ValueError("mode cilium needs cilium: true (Cilium installed as the CNI)")
+        return self
+
+    @property
+    def istio_modes(self) -> bool:
+        """Whether Istio is installed: for its modes, and for a baseline measured beside them
+        (as before Linkerd and Cilium were added); not for Linkerd or Cilium alone."""
+        return bool(set(self.modes) - {"linkerd", "cilium"})
 
     @model_validator(mode="after")
     def _supported_kubernetes(self) -> KindMatrix:
@@ -162,8 +183,8 @@ def load_matrix(path: Path) -> KindMatrix:
         raise BenchError(f"{path}: expected a mapping at the top level")
     keys = {str(k) for k in doc}
     if not keys & set(KindMatrix.model_fields) and "?" in field_path(keys).split("."):
-        raise BenchError(f"{path}: not a kind matrix (none of its fields: "
-                         f"{', '.join(KindMatrix.model_fields)})")
+        some = ", ".join(("modes", "qps", "connections", "placement", "istio_version"))
+        raise BenchError(f"{path}: not a kind matrix (none of its fields, such as {some})")
     try:
         return KindMatrix.model_validate(doc)
     except ValidationError as exc:
@@ -215,6 +236,7 @@ VERSION_CMDS: dict[str, list[str]] = {
     "kubectl": ["kubectl", "version", "--client", "-o", "json"],
     "istioctl": ["istioctl", "version", "--remote=false"],
     "helm": ["helm", "version", "--short"],
+    "linkerd": ["linkerd", "version", "--client", "--short"],
 }
 
 
@@ -222,9 +244,12 @@ def required_tools(m: KindMatrix, existing_cluster: bool = False) -> list[str]:
     if existing_cluster:  # nothing is created or installed: kubectl is all it needs
         return ["kubectl"]
     tools = ["docker", "kind", "kubectl"]
-    tools.append("istioctl" if m.install_with == "istioctl" else "helm")
+    if m.istio_modes:
+        tools.append("istioctl" if m.install_with == "istioctl" else "helm")
     if m.cilium and "helm" not in tools:
         tools.append("helm")
+    if "linkerd" in m.modes:
+        tools.append("linkerd")
     return tools
 
 
@@ -251,6 +276,9 @@ def check_prerequisites(m: KindMatrix, existing_cluster: bool = False
             with contextlib.suppress(ValueError, KeyError):
                 out = json.loads(out)["clientVersion"]["gitVersion"]
         versions[tool] = out.splitlines()[0] if out else "unknown"
+    if "linkerd" in versions and m.linkerd_version not in versions["linkerd"]:
+        problems.append(f"linkerd: version {versions['linkerd']!r} does not match "
+                        f"linkerd_version {m.linkerd_version}")
     if "istioctl" in versions and m.istio_version not in versions["istioctl"]:
         problems.append(f"istioctl: version {versions['istioctl']!r} does not match "
                         f"istio_version {m.istio_version}")
@@ -273,7 +301,9 @@ def expected_seconds(m: KindMatrix, existing_cluster: bool) -> tuple[float, floa
     setup = (n_points * SETUP_S["point"]
              + m.repetitions * len(m.modes) * len(m.placement) * SETUP_S["namespace"])
     if not existing_cluster:
-        setup += SETUP_S["cluster"] + SETUP_S["istio"] + (SETUP_S["cilium"] if m.cilium else 0)
+        setup += SETUP_S["cluster"] + (SETUP_S["istio"] if m.istio_modes else 0)
+        setup += (SETUP_S["cilium"] if m.cilium else 0)
+        setup += (SETUP_S["linkerd"] if "linkerd" in m.modes else 0)
     return load, setup
 
 
@@ -392,8 +422,13 @@ class KindBench:
         Istio (ambient profile; Gateway API CRDs for waypoints) must already be there, and
         at least two nodes labelled real-bench/role=worker."""
         self.ex.say(f"using the existing cluster of context {self.ctx}: it is never deleted")
-        self.ex.sh([*self.k, "-n", "istio-system", "get", "deploy/istiod", "ds/ztunnel",
-                    "-o", "name"])
+        if self.m.istio_modes:
+            self.ex.sh([*self.k, "-n", "istio-system", "get", "deploy/istiod", "ds/ztunnel",
+                        "-o", "name"])
+        if "linkerd" in self.m.modes:
+            self.ex.sh(["linkerd", "check", "--context", self.ctx], timeout=300)
+        if "cilium" in self.m.modes:
+            self.ex.sh([*self.k, "-n", "kube-system", "get", "ds/cilium", "-o", "name"])
         if "waypoint" in self.m.modes:
             self.ex.sh([*self.k, "get", "crd", "gateways.gateway.networking.k8s.io", "-o",
                         "name"])
@@ -445,6 +480,13 @@ class KindBench:
 
     def install_cilium(self) -> None:
         v = self.m.cilium_version
+        # WireGuard between nodes (Cilium docs, encryption-wireguard.rst); same-node traffic is
+        # not encrypted, and every mode on this cluster passes it.
+        encryption = (["--set", "encryption.enabled=true", "--set", "encryption.type=wireguard"]
+                      if self.m.cilium_encryption == "wireguard" else [])
+        if encryption and len(self.m.modes) > 1:
+            self.ex.say("Cilium WireGuard encrypts node-to-node traffic of every mode measured "
+                        "here, not only of mode cilium")
         self.ex.sh(["helm", "repo", "add", "cilium", CILIUM_HELM_REPO, "--force-update"])
         # Cilium's kind guide (image.pullPolicy, ipam.mode) plus Istio's Cilium notes:
         # cni.exclusive=false lets istio-cni chain; socketLB.hostNamespaceOnly keeps Cilium's
@@ -453,7 +495,7 @@ class KindBench:
                     "--namespace", "kube-system", "--kube-context", self.ctx,
                     "--set", "image.pullPolicy=IfNotPresent", "--set", "ipam.mode=kubernetes",
                     "--set", "cni.exclusive=false", "--set", "socketLB.hostNamespaceOnly=true",
-                    "--wait"])
+                    *encryption, "--wait"])
         self.ex.sh([*self.k, "-n", "kube-system", "rollout", "status", "ds/cilium",
                     "--timeout=300s"])
 
@@ -482,6 +524,15 @@ class KindBench:
             self.ex.sh(["helm", "install", "ztunnel", "istio/ztunnel", *common])
         self.ex.sh([*self.k, "-n", "istio-system", "rollout", "status", "ds/ztunnel",
                     "--timeout=300s"])
+
+    def install_linkerd(self) -> None:
+        """Linkerd as its getting-started guide installs it: the CLI renders the CRDs, then the
+        control plane (with generated trust anchor and issuer), applied with kubectl."""
+        crds = self.ex.sh(["linkerd", "install", "--crds", "--context", self.ctx])
+        self.ex.sh([*self.k, "apply", "-f", "-"], input=crds)
+        control = self.ex.sh(["linkerd", "install", "--context", self.ctx])
+        self.ex.sh([*self.k, "apply", "-f", "-"], input=control)
+        self.ex.sh(["linkerd", "check", "--context", self.ctx, "--wait", "5m"], timeout=600)
 
     # one (mode, placement) -----------------------------------------------------------------
     def claim_namespace(self, mode: str, placement: str) -> str:
@@ -624,7 +675,7 @@ class KindBench:
     def _pods(self, ns: str) -> dict[tuple[str, str], str]:
         """(namespace, pod) -> node, for the run namespace and istio-system."""
         out: dict[tuple[str, str], str] = {}
-        for n in (ns, "istio-system"):
+        for n in (ns, "istio-system", "kube-system"):
             doc = json.loads(self.ex.sh([*self.k, "-n", n, "get", "pods", "-o", "json"]))
             for item in doc.get("items", []):
                 out[(n, item["metadata"]["name"])] = item["spec"].get("nodeName", "")
@@ -640,20 +691,27 @@ class KindBench:
             if node is None:
                 continue
             pod, c = key.pod, key.container
-            if key.namespace == "istio-system":
+            if key.namespace == "kube-system":
+                if not pod.startswith("cilium-envoy") or mode != "cilium":
+                    continue
+                name, role, prog = (f"cilium_envoy_{node}", "other",
+                                    f"cilium-envoy (Cilium {self.m.cilium_version})")
+            elif key.namespace == "istio-system":
                 if not pod.startswith("ztunnel") or mode not in ("ambient", "waypoint"):
                     continue
                 name, role, prog = f"ztunnel_{node}", "ztunnel", f"ztunnel (Istio {iv})"
             elif pod.startswith(manifests.WAYPOINT_NAME):
                 name, role, prog = "waypoint", "waypoint", f"Envoy waypoint (Istio {iv})"
-            elif pod.startswith(manifests.CLIENT_APP):
-                name, role, prog = (("sidecar_client", "sidecar", f"Envoy sidecar (Istio {iv})")
-                                    if c == "istio-proxy" else
-                                    ("client_app", "client_app", self.m.fortio_image))
-            elif pod.startswith(manifests.SERVER_APP):
-                name, role, prog = (("sidecar_server", "sidecar", f"Envoy sidecar (Istio {iv})")
-                                    if c == "istio-proxy" else
-                                    ("server_app", "server_app", self.m.fortio_image))
+            elif pod.startswith((manifests.CLIENT_APP, manifests.SERVER_APP)):
+                side = "client" if pod.startswith(manifests.CLIENT_APP) else "server"
+                if c == "istio-proxy":
+                    name, role, prog = (f"sidecar_{side}", "sidecar",
+                                        f"Envoy sidecar (Istio {iv})")
+                elif c == "linkerd-proxy":
+                    name, role, prog = (f"sidecar_{side}", "sidecar",
+                                        f"linkerd2-proxy (Linkerd {self.m.linkerd_version})")
+                else:
+                    name, role, prog = f"{side}_app", f"{side}_app", self.m.fortio_image
             else:
                 continue
             mb = mem.get(key)
@@ -695,7 +753,10 @@ def run(m: KindMatrix, dry_run: bool, out_dir: Path, stream: TextIO = sys.stdout
             workers = bench.create_cluster()
             if m.cilium:
                 bench.install_cilium()
-            bench.install_istio()
+            if m.istio_modes:
+                bench.install_istio()
+            if "linkerd" in m.modes:
+                bench.install_linkerd()
         for rep in range(m.repetitions):
             for mode in m.modes:
                 for placement in m.placement:

@@ -14,6 +14,7 @@ from typing import Any
 from real_bench.kind import manifests
 
 SIDECAR = "istio-proxy"
+LINKERD_PROXY = "linkerd-proxy"
 AMBIENT_ANNOTATION = "ambient.istio.io/redirection"  # set to "enabled" by istio-cni
 WAYPOINT_POD_LABELS = ("gateway.networking.k8s.io/gateway-name", "istio.io/gateway-name")
 _REQUESTS = re.compile(r"^istio_requests_total\{([^}]*)\}\s+([0-9.eE+-]+)", re.M)
@@ -28,10 +29,10 @@ def _is_waypoint(pod: dict[str, Any]) -> bool:
     return any(labels.get(k) == manifests.WAYPOINT_NAME for k in WAYPOINT_POD_LABELS)
 
 
-def _has_sidecar(pod: dict[str, Any]) -> bool:
+def _has_sidecar(pod: dict[str, Any], name: str = SIDECAR) -> bool:
     spec = pod.get("spec") or {}
     containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
-    return any(c.get("name") == SIDECAR for c in containers)  # native sidecars are init ones
+    return any(c.get("name") == name for c in containers)  # native sidecars are init ones
 
 
 def pod_problems(mode: str, placement: str, waypoint_node: str, pods: dict[str, Any]
@@ -55,6 +56,9 @@ def pod_problems(mode: str, placement: str, waypoint_node: str, pods: dict[str, 
         if (mode == "sidecar") != _has_sidecar(pod):
             problems.append(f"{app}: {'no' if mode == 'sidecar' else 'an unexpected'} "
                             f"{SIDECAR} sidecar")
+        if (mode == "linkerd") != _has_sidecar(pod, LINKERD_PROXY):
+            problems.append(f"{app}: {'no' if mode == 'linkerd' else 'an unexpected'} "
+                            f"{LINKERD_PROXY} sidecar")
         if (mode in ("ambient", "waypoint")) != enrolled:
             problems.append(f"{app}: {'not' if not enrolled else 'unexpectedly'} enrolled in "
                             f"ambient ({AMBIENT_ANNOTATION})")
