@@ -202,12 +202,18 @@ def _run(
     return code, capsys.readouterr().err
 
 
-def _assert_one_line_error(code: int, err: str, name: str, needle: str) -> None:
+def _assert_one_line_error(
+    code: int, err: str, name: str, needle: str, problems: int = 1
+) -> None:
+    """Exit 2 and one line per problem (``problems`` at most), each naming the file and short;
+    the needle in one of them; never the file's secret."""
     assert code == 2, err
     assert "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1 and err.endswith("\n"), err
-    assert name in err and needle in err, err
-    assert SECRET not in err and len(err) < MAX_STDERR, err
+    lines = err.strip().splitlines()
+    assert 1 <= len(lines) <= problems and err.endswith("\n"), err
+    assert all(name in line for line in lines), err
+    assert needle in err, err
+    assert SECRET not in err and all(len(line) < MAX_STDERR for line in lines), err
 
 
 def _nothing_in(out: Path) -> None:
@@ -308,7 +314,8 @@ def test_profiles(
     else:
         argv = ["check", str(TEMPLATE), "--set", f"mesh.profile={profile}"]
     code, err = _run(meshsim_cli.main, argv, capsys)
-    _assert_one_line_error(code, err, "prof.yaml", needle)
+    # a profile with several problems (a file that is no profile at all) gets one line each
+    _assert_one_line_error(code, err, "prof.yaml", needle, problems=4)
     _nothing_in(out)
 
 
