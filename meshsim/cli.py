@@ -92,12 +92,36 @@ def _check_out(out: str | None) -> None:
         outdir.probe(Path(out))
 
 
-def _write_out(out: str, write: Callable[[Path], list[Path]]) -> None:
-    """Write a command's files into a temporary folder, then move them to ``out``: all or none."""
+def _write_out(out: str, write: Callable[[Path], list[Path]], quiet_stdout: bool = False) -> None:
+    """Write a command's files into a temporary folder, then move them to ``out``: all or none.
+    With ``quiet_stdout`` (``--json``) the "wrote" lines go to stderr."""
     with outdir.staged(out) as temp:
         paths = write(temp)
     for path in paths:
-        print(f"wrote {outdir.final_path(path, temp, Path(out))}")
+        print(f"wrote {outdir.final_path(path, temp, Path(out))}", file=_say(quiet_stdout))
+
+
+def _say(json_on_stdout: bool):  # a text stream
+    """Where human-readable lines go: stdout, or stderr when stdout carries ``--json``."""
+    return sys.stderr if json_on_stdout else sys.stdout
+
+
+def _print_json(doc: object) -> None:
+    """The command's summary for scripts: one JSON document, nothing else on stdout."""
+    sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+
+
+def _export(path: str | None, text: Callable[[], str], json_on_stdout: bool) -> None:
+    """Write one export file (fortio JSON, .hgrm) atomically."""
+    if not path:
+        return
+    from meshsim.output import write_text
+
+    out = Path(path)
+    if out.exists() and not out.is_file():
+        raise ScenarioError(f"{out} exists and is not a regular file", "--fortio-json/--hgrm")
+    write_text(out, text())
+    print(f"wrote {out}", file=_say(json_on_stdout))
 
 
 def _load(args: argparse.Namespace):
@@ -121,9 +145,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = api.simulate(
             loaded, progress=progress, percentiles=parse_percentiles(args.percentiles)
         )
-    print(run_tables(result))
+    if args.json:
+        _print_json(result.summary())
+    else:
+        print(run_tables(result))
     if args.out:
-        _write_out(args.out, lambda temp: write_run(result, temp))
+        _write_out(args.out, lambda temp: write_run(result, temp), args.json)
+    if args.fortio_json or args.hgrm:
+        from meshsim import export
+
+        if result.pooled_latency().count == 0:
+            raise ScenarioError("the run completed no measured request: nothing to export",
+                                "--fortio-json/--hgrm")
+        _export(args.fortio_json, lambda: json.dumps(export.to_fortio(result), indent=1) + "\n",
+                args.json)
+        _export(args.hgrm, lambda: export.to_hgrm(result), args.json)
     return 0
 
 
@@ -142,10 +178,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         comp = api.compare(
             loaded, modes, progress=progress, percentiles=parse_percentiles(args.percentiles)
         )
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.json:
+        from meshsim.artifacts import comparison_summary
+
+        _print_json(comparison_summary(comp))
+    else:
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        _write_out(args.out, lambda temp: write_comparison(comp, temp))
+        _write_out(args.out, lambda temp: write_comparison(comp, temp), args.json)
     return 0
 
 
@@ -189,7 +230,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from meshsim.capacity import Slo
-    from meshsim.output import write_csv
+    from meshsim.output import PROVENANCE_FILE, write_csv
 
     modes = _modes(args.modes)
     _check_out(args.out)
@@ -209,11 +250,19 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
         )
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    prov = {**loaded.provenance(), "meshsim_version": __version__, "slo": str(slo)}
+    if args.json:
+        rows = json.loads(table.to_json(orient="records"))  # NaN -> null
+        _print_json({"meshsim_version": __version__, "provenance": prov, "capacity": rows})
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        prov = {**loaded.provenance(), "meshsim_version": __version__, "slo": str(slo)}
-        _write_out(args.out, lambda temp: [write_csv(temp / "capacity.csv", table, prov)])
+        _write_out(
+            args.out,
+            lambda temp: [write_csv(temp / "capacity.csv", table, prov), temp / PROVENANCE_FILE],
+            args.json,
+        )
     return 0
 
 
@@ -410,6 +459,12 @@ def parser() -> argparse.ArgumentParser:
 
     run = scenario_command("run", "simulate a scenario in its own mesh mode")
     run.add_argument("--out", help="write summary.json, hops.csv, resources.csv here")
+    run.add_argument(
+        "--fortio-json", metavar="FILE", help="also write the latency as fortio JSON (default: no)"
+    )
+    run.add_argument(
+        "--hgrm", metavar="FILE", help="also write HdrHistogram percentile text (default: no)"
+    )
     run.set_defaults(func=cmd_run)
     cmp = scenario_command("compare", "simulate a scenario in several modes, same random numbers")
     cmp.add_argument("--modes", default=",".join(MODES))
@@ -457,6 +512,12 @@ def parser() -> argparse.ArgumentParser:
         help="refuse a sweep of more points x replications (default %(default).3g)",
     )
     swp.set_defaults(func=cmd_sweep)
+    for command in (run, cmp, cap):
+        command.add_argument(
+            "--json",
+            action="store_true",
+            help="print the summary as JSON on stdout, nothing else (default: tables)",
+        )
     for command in (run, cmp, swp):
         command.add_argument(
             "--percentiles",

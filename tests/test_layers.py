@@ -53,6 +53,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "calibrate",
             "validate",
             "artifacts",
+            "export",
             "report",
         },
     ),

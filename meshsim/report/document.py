@@ -9,7 +9,7 @@ import pandas as pd
 from meshsim import __version__, cost
 from meshsim.capacity import points_frame
 from meshsim.density import pods_per_node_for_saving, saving_by_density
-from meshsim.output import write_bytes, write_csv, write_text
+from meshsim.output import PROVENANCE_FILE, write_bytes, write_csv, write_text
 from meshsim.report.gather import ReportData
 from meshsim.report.plots import (
     cost_figure,
@@ -240,6 +240,7 @@ def write_report(data: ReportData, out: Path) -> list[Path]:
         paths.append(write_csv(out / "capacity.csv", data.capacity_table, prov))
         paths.append(write_csv(out / "capacity_points.csv", points_frame(data.capacities), prov))
     paths.append(write_csv(out / "cost_by_kind.csv", cost_kind_table(data.main), prov))
+    paths.append(out / PROVENANCE_FILE)
     paths.append(write_text(out / "report.md", to_markdown(sections)))
     paths.append(write_text(out / "index.html", to_html(sections)))
     return paths
