@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from meshsim import __version__
+from meshsim.loader import LoadedScenario
 from meshsim.markdown import markdown_table
 from meshsim.output import PROVENANCE_FILE, write_csv, write_json, write_text
 from meshsim.results import UNITS, Result
@@ -55,6 +56,38 @@ def write_comparison(comp: Comparison, out: Path) -> list[Path]:
         write_json(out / "summary.json", comparison_summary(comp)),
         write_text(out / "report.md", comparison_markdown(comp)),
     ]
+
+
+def parallel_steps(loaded: LoadedScenario) -> list[str]:
+    """The call steps that run in parallel: ``frontend calls backend-a and backend-b``."""
+    out = []
+    for name, svc in loaded.scenario.services.items():
+        for step in svc.calls:
+            if len(step) > 1:
+                out.append(f"{name} calls {' and '.join(c.service for c in step)}")
+    return out
+
+
+def waterfall_overrun(results: dict[str, Result]) -> str:
+    """Why a bar runs past the end-to-end latency, in numbers (or that none does)."""
+    over = []
+    for mode, result in results.items():
+        bar = float(result.hops()["per_request_ms"].sum())
+        mean = float(result.latency().loc["mean", "ms"])
+        if bar > mean * 1.01:
+            over.append(f"{mode} {bar:.2f} ms against {mean:.2f} ms")
+    if not over:
+        return "No bar runs past the end-to-end latency."
+    first = next(iter(results.values()))
+    steps = parallel_steps(first.loaded)
+    why = (
+        "because calls made in parallel overlap in time and each is counted in full ("
+        + "; ".join(steps)
+        + " in parallel)"
+        if steps
+        else "though the call graph has no parallel step: read the hop table instead"
+    )
+    return "Bars run past the end-to-end latency (" + ", ".join(over) + f") {why}."
 
 
 def _mode_first(frame: pd.DataFrame) -> pd.DataFrame:
@@ -151,6 +184,32 @@ def added_sentence(comp: Comparison, key: str = "p99") -> str:
     return f"Latency added over no mesh at {key}: " + ", ".join(parts) + f" ({how})."
 
 
+# Why a column can be the same in every mode (the mesh is on the data path, not in these)
+SAME_IN_EVERY_MODE = {
+    "throughput_rps": "open-loop arrivals are the same in every mode (common random numbers) "
+    "and every request completes, so throughput is the offered rate",
+    "money (USD/month)": "it prices the nodes run whole, and every mode's requests fit on the "
+    "same nodes (see nodes needed / run); the mesh's cost shows in provisioned and used",
+    "nodes needed / run": "every mode's Kubernetes requests fit on the nodes the scenario runs",
+    "verdict": "no mode saturates or misses its rate at the workload's rate",
+    "vcpu_mesh": "no mode runs a proxy",
+    "memory_mib_mesh": "no mode runs a proxy",
+}
+
+
+def same_in_every_mode(frame: pd.DataFrame) -> list[str]:
+    """One sentence per column whose value is the same in every row (mode), saying why."""
+    if len(frame) < 2:
+        return []
+    notes = []
+    for column in frame.columns:
+        if column == "mode" or frame[column].nunique(dropna=False) != 1:
+            continue
+        why = SAME_IN_EVERY_MODE.get(str(column), "it does not depend on the mesh mode here")
+        notes.append(f"`{column}` is the same in every mode: {why}.")
+    return notes
+
+
 def comparison_conclusions(comp: Comparison) -> str:
     """Two or three sentences, in numbers: latency added, mesh CPU and memory, verdicts."""
     sentences = [added_sentence(comp)]
@@ -190,9 +249,10 @@ def comparison_markdown(comp: Comparison) -> str:
         "the paired differences, replication by replication. vCPU = mean cores busy; "
         "memory in MiB; *mesh* = sidecars + ztunnels + waypoints.",
         _table(compare_table(comp)),
+        " ".join(same_in_every_mode(compare_table(comp))),
         "## Where the time goes (per request, ms, by hop kind)",
-        "`per_request_ms`: time a request spends in that kind of hop, summed over the path "
-        "(parallel calls overlap, so the sum can exceed the end-to-end latency).",
+        "`per_request_ms`: time a request spends in that kind of hop, summed over the path. "
+        + waterfall_overrun(comp.results),
     ]
     for mode, result in comp.results.items():
         hops = result.hops()[

@@ -155,10 +155,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         from meshsim import export
 
         if result.pooled_latency().count == 0:
-            raise ScenarioError("the run completed no measured request: nothing to export",
-                                "--fortio-json/--hgrm")
-        _export(args.fortio_json, lambda: json.dumps(export.to_fortio(result), indent=1) + "\n",
-                args.json)
+            raise ScenarioError(
+                "the run completed no measured request: nothing to export", "--fortio-json/--hgrm"
+            )
+        _export(
+            args.fortio_json,
+            lambda: json.dumps(export.to_fortio(result), indent=1) + "\n",
+            args.json,
+        )
         _export(args.hgrm, lambda: export.to_hgrm(result), args.json)
     return 0
 
@@ -246,7 +250,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             modes,
             target_rps=args.target_rps,
             progress=progress,
-            replications=args.replications or 1,
+            seeds=args.replications or 1,
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
         )
@@ -279,7 +283,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     profiles_run = 1 + len(args.also_profile or ())
     events = profiles_run * len(modes) * work.replications(sc) * work.replication_events(sc)
     if not args.no_capacity:
-        events += work.capacity_events(sc, len(modes), 1, args.requests_per_point)
+        events += work.capacity_events(sc, len(modes), args.capacity_seeds, args.requests_per_point)
     work.check(events, sc, loaded.source, "the report", _limits(args))
     with bar("report", args.quiet) as progress:
         _write_out(
@@ -294,6 +298,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 capacity=not args.no_capacity,
                 requests_per_point=args.requests_per_point,
                 rel_tol=args.tolerance,
+                capacity_seeds=args.capacity_seeds,
             ),
         )
     return 0
@@ -476,6 +481,10 @@ def parser() -> argparse.ArgumentParser:
     cap.add_argument("--target-rps", type=POSITIVE, help="rate to size nodes and cost for")
     cap.add_argument("--requests-per-point", type=_integer(1), default=2000, help="run length")
     cap.add_argument("--tolerance", type=FRACTION, default=0.02, help="relative, on the rate")
+    cap.epilog = (
+        "--replications N runs the search N times (seeds seed..seed+N-1, one replication per "
+        "point) and reports the answers' mean, 95%% interval and seed-to-seed spread"
+    )
     cap.add_argument("--out", help="write capacity.csv here")
     cap.set_defaults(func=cmd_capacity)
     rep = scenario_command("report", "an HTML and Markdown report: latency, cost, capacity")
@@ -490,6 +499,13 @@ def parser() -> argparse.ArgumentParser:
         "--requests-per-point", type=_integer(1), default=2000, help="capacity run length"
     )
     rep.add_argument("--tolerance", type=FRACTION, default=0.03, help="capacity, relative")
+    rep.add_argument(
+        "--capacity-seeds",
+        type=_integer(1),
+        default=3,
+        help="capacity searches per mode, seeds seed.. (their spread is the answer's interval; "
+        "default %(default)s)",
+    )
     rep.set_defaults(func=cmd_report)
     check = scenario_command("check", "validate a scenario and exit")
     check.set_defaults(func=cmd_check)
