@@ -212,3 +212,41 @@ def test_parquet_and_csv_of_a_sweep_carry_the_same_provenance(tmp_path: Path) ->
     side = json.loads((tmp_path / "provenance.json").read_text())["tables"]
     assert json.loads(meta[b"meshsim.provenance"]) == side["results.csv"]["provenance"]
     assert side["results.parquet"]["provenance"] == side["results.csv"]["provenance"]
+
+
+def test_latency_added_interval_is_paired_and_narrower_than_unpaired() -> None:
+    from meshsim.api import compare, load
+
+    loaded = load(
+        str(SCENARIOS / "quickstart.yaml"), ["workload.duration_s=1.5", "workload.warmup_s=0.3"]
+    )
+    comp = compare(loaded, ["none", "sidecar"], replications=4)
+    diffs = comp.paired_differences("sidecar")["mean"]
+    assert len(diffs) == 4
+    mean, low, high = comp.added_intervals("sidecar")["mean"]
+    table = comp.table().set_index("mode")
+    assert table.loc["sidecar", "added_mean_ms"] == pytest.approx(mean)
+    assert table.loc["sidecar", "added_mean_ci95_low_ms"] == low
+    assert low < mean < high
+    side, base = (comp.results[m].latency().loc["mean"] for m in ("sidecar", "none"))
+    unpaired = (
+        ((side.ci95_high_ms - side.ci95_low_ms) / 2) ** 2
+        + ((base.ci95_high_ms - base.ci95_low_ms) / 2) ** 2
+    ) ** 0.5
+    assert (high - low) / 2 < unpaired  # common random numbers cancel most of the noise
+
+
+def test_capacity_across_seeds_gives_an_interval_and_says_when_tolerance_is_too_fine() -> None:
+    from meshsim.api import capacity, load
+
+    loaded = load(str(SCENARIOS / "mm1.yaml"))
+    table, _ = capacity(
+        loaded, "mean<=5ms", ["none"], seeds=3, requests_per_point=500, rel_tol=0.01
+    )
+    row = table.iloc[0]
+    answers = [float(a) for a in row["max_rate_seeds_rps"].split()]
+    assert len(answers) == 3 and answers[0] == pytest.approx(row["max_rate_rps"], rel=1e-5)
+    assert row["max_rate_ci95_low_rps"] <= row["max_rate_mean_rps"] <= row["max_rate_ci95_high_rps"]
+    spread = row["seed_spread_pct"]
+    assert spread > 0  # different seeds do move the answer
+    assert ("exceeds the search tolerance" in row["precision"]) == (spread > 1.0)
