@@ -214,8 +214,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     points = table["point"].nunique() if len(table) else 0
     reps = table["replication"].nunique() if len(table) else 0
+    files = [str(Path(args.out) / name) for name in ("results.parquet", "results.csv")]
+    if args.json:
+        _print_json({"rows": len(table), "points": points, "replications": reps, "files": files})
+        return 0
     print(f"{len(table)} rows ({points} points x {reps} replications)")
-    print(f"wrote {Path(args.out) / 'results.parquet'} and {Path(args.out) / 'results.csv'}")
+    print(f"wrote {files[0]} and {files[1]}")
     return 0
 
 
@@ -385,8 +389,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"meshsim: note: {note}", file=sys.stderr)
     _say_dropped(done.dropped)
     for path in done.paths:
-        print(f"wrote {path}")
+        print(f"wrote {path}", file=_say(args.json))
     summary = done.summary
+    if args.json:
+        _print_json(summary)
+        return 0
     print("MAPE % (meshsim):", summary["mape_pct"], " additive:", summary["additive_mape_pct"])
     return 0
 
@@ -528,12 +535,6 @@ def parser() -> argparse.ArgumentParser:
         help="refuse a sweep of more points x replications (default %(default).3g)",
     )
     swp.set_defaults(func=cmd_sweep)
-    for command in (run, cmp, cap):
-        command.add_argument(
-            "--json",
-            action="store_true",
-            help="print the summary as JSON on stdout, nothing else (default: tables)",
-        )
     for command in (run, cmp, swp):
         command.add_argument(
             "--percentiles",
@@ -579,6 +580,12 @@ def parser() -> argparse.ArgumentParser:
     val.add_argument("--duration", type=float, default=4.0)
     val.add_argument("--quiet", action="store_true")
     val.set_defaults(func=cmd_validate)
+    for command in (run, cmp, cap, swp, val):
+        command.add_argument(
+            "--json",
+            action="store_true",
+            help="print the summary as JSON on stdout, nothing else (default: tables)",
+        )
     schema = sub.add_parser("schema", help="print the scenario JSON Schema (for editors)")
     schema.add_argument("--out")
     schema.set_defaults(func=cmd_schema)

@@ -114,7 +114,7 @@ def test_every_csv_of_every_command_reads_plainly(tmp_path: Path) -> None:
         str(tmp_path / "s"),
     )
     assert _check_folder(tmp_path / "s") == ["results.csv"]
-    _meshsim(
+    val = _meshsim(
         "validate",
         str(LOCAL_PROFILE),
         str(LOCAL),
@@ -123,12 +123,15 @@ def test_every_csv_of_every_command_reads_plainly(tmp_path: Path) -> None:
         "--duration",
         "1.5",
         "--quiet",
+        "--json",
         "--out",
         str(tmp_path / "v"),
     )
     assert _check_folder(tmp_path / "v") == ["validation.csv"]
+    assert "mape_pct" in json.loads(val.stdout)  # --json: only the summary on stdout
 
 
+@pytest.mark.slow
 def test_json_flag_prints_only_json(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = _meshsim(
@@ -186,6 +189,23 @@ def test_json_flag_prints_only_json(tmp_path: Path) -> None:
     )
     rows = json.loads(cap.stdout)["capacity"]
     assert rows[0]["mode"] == "none" and rows[0]["max_rate_rps"] > 0
+    swp = _meshsim(
+        "sweep",
+        str(SCENARIOS / "mm1.yaml"),
+        "--grid",
+        "workload.generator.rate_rps=100",
+        "--set",
+        "workload.duration_s=1.5",
+        "--set",
+        "workload.warmup_s=0.2",
+        "--workers",
+        "1",
+        "--quiet",
+        "--json",
+        "--out",
+        str(tmp_path / "s"),
+    )
+    assert json.loads(swp.stdout)["rows"] == 1
 
 
 def test_parquet_and_csv_of_a_sweep_carry_the_same_provenance(tmp_path: Path) -> None:
