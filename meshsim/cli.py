@@ -137,6 +137,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from meshsim.artifacts import run_tables, write_run
 
     _check_out(args.out)
+    for option, path in (("--fortio-json", args.fortio_json), ("--hgrm", args.hgrm)):
+        if path and Path(path).exists() and not Path(path).is_file():
+            raise ScenarioError(f"{path} exists and is not a regular file", option)
     loaded = _load(args)
     sc = loaded.scenario
     events = work.replications(sc) * work.replication_events(sc)
@@ -149,8 +152,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_json(result.summary())
     else:
         print(run_tables(result))
-    if args.out:
-        _write_out(args.out, lambda temp: write_run(result, temp), args.json)
     if args.fortio_json or args.hgrm:
         from meshsim import export
 
@@ -164,6 +165,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.json,
         )
         _export(args.hgrm, lambda: export.to_hgrm(result), args.json)
+    if args.out:
+        _write_out(args.out, lambda temp: write_run(result, temp), args.json)
     return 0
 
 

@@ -71,3 +71,44 @@ def test_hgrm_levels_follow_hdrhistogram_ticks() -> None:
     assert levels[:6] == pytest.approx([0, 10, 20, 30, 40, 50])
     assert levels[6:11] == pytest.approx([55, 60, 65, 70, 75])
     assert levels[-1] == 100.0
+
+
+def test_cli_exports_and_real_bench_imports_them(tmp_path: Path) -> None:
+    import subprocess
+
+    import pandas as pd
+    from conftest import meshsim_cmd
+
+    from real_bench.cli import main as real_bench
+
+    fortio, hgrm = tmp_path / "run.json", tmp_path / "run.hgrm"
+    proc = subprocess.run(
+        [
+            *meshsim_cmd(),
+            "run",
+            str(SCENARIOS / "mm1.yaml"),
+            "--set",
+            "workload.duration_s=1.5",
+            "--set",
+            "workload.warmup_s=0.2",
+            "--replications",
+            "1",
+            "--quiet",
+            "--json",
+            "--fortio-json",
+            str(fortio),
+            "--hgrm",
+            str(hgrm),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert real_bench(["import", str(fortio), "--out", str(tmp_path / "t.csv")]) == 0
+    row = pd.read_csv(tmp_path / "t.csv").iloc[0]
+    assert row["mode"] == summary["mode"] == "none"
+    # one replication: meshsim's p50 and the imported one come from the same histogram
+    assert row["latency_p50_us"] == pytest.approx(summary["latency_ms"]["p50"] * 1e3, rel=BUCKET)
+    assert "Percentile" in hgrm.read_text()
