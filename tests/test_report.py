@@ -83,7 +83,17 @@ def test_report_opens_with_conclusions_and_intervals(report: tuple[Path, ReportD
 
 @pytest.mark.slow
 def test_report_cites_only_files_in_the_repository(report: tuple[Path, ReportData]) -> None:
-    report_dir = report[0]
+    _check_citations(report[0])
+
+
+@pytest.mark.parametrize(
+    "name", ["quickstart", "seed-claims", "seed-claims/dense-10-pods-per-node"]
+)
+def test_shipped_reports_cite_only_files_in_the_repository(name: str) -> None:
+    _check_citations(ROOT / "reports" / name)
+
+
+def _check_citations(report_dir: Path) -> None:
     md = (report_dir / "report.md").read_text()
     cited = set(re.findall(r"[\w.:/-]+\.(?:ya?ml|md|json|csv|py|png)\b", md))
     assert cited
