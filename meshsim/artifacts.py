@@ -172,6 +172,8 @@ def added_sentence(comp: Comparison, key: str = "p99") -> str:
             continue
         mean, low, high = comp.added_intervals(mode)[key]
         ci = "" if math.isnan(low) else f" (95% CI {low:.2f} to {high:.2f})"
+        if not math.isnan(low) and high - low < 1e-9:
+            ci = " (the same in every replication)"
         parts.append(f"{mode} {mean:.2f} ms{ci}")
     if not parts:
         return ""
