@@ -172,8 +172,9 @@ def added_sentence(comp: Comparison, key: str = "p99") -> str:
             continue
         mean, low, high = comp.added_intervals(mode)[key]
         ci = "" if math.isnan(low) else f" (95% CI {low:.2f} to {high:.2f})"
-        if not math.isnan(low) and high - low < 1e-9:
-            ci = " (the same in every replication)"
+        if not math.isnan(low) and f"{low:.2f}" == f"{high:.2f}":  # narrower than shown
+            half = (high - low) / 2
+            ci = f" (95% CI +-{half:.1g} ms)" if half > 1e-9 else " (the same in every replication)"
         parts.append(f"{mode} {mean:.2f} ms{ci}")
     if not parts:
         return ""

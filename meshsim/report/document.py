@@ -161,7 +161,7 @@ def conclusions(data: ReportData) -> str:
                     mode, ["max_rate_mean_rps", "max_rate_ci95_low_rps", "max_rate_ci95_high_rps"]
                 ]
                 text = f"{mode} {mean:,.0f} (95% CI {low:,.0f} to {high:,.0f})"
-                if high - low < 1e-9:
+                if table.loc[mode, "seed_spread_pct"] == 0:
                     text = f"{mode} {mean:,.0f} (the same for every seed)"
             parts.append(text)
         seeds = int(table["seeds"].iloc[0]) if "seeds" in table.columns else 1
