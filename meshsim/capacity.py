@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from meshsim.cost import estimate, workload_rate_rps
@@ -25,6 +26,7 @@ from meshsim.results import Result
 from meshsim.scenario import MODES, Fortio
 from meshsim.simulate import simulate
 from meshsim.slo import Slo
+from meshsim.stats import confidence_interval
 
 
 @dataclass(frozen=True)
@@ -235,9 +237,14 @@ def capacity(
     modes: Iterable[str] = MODES,
     target_rps: float | None = None,
     progress: Progress | None = None,
+    seeds: int = 1,
     **kwargs: Any,
 ) -> tuple[pd.DataFrame, dict[str, Capacity]]:
-    """Search every mode; one row per mode, and each mode's search points."""
+    """Search every mode; one row per mode, and each mode's search points.
+
+    With ``seeds`` > 1 the search runs again with seeds seed+1, seed+2, ...: the row keeps the
+    first seed's answer (and its sizing) and adds the answers' mean and 95% interval.
+    """
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
     caps: dict[str, Capacity] = {}
     rows = []
@@ -248,8 +255,43 @@ def capacity(
             )
         in_mode = loaded.replace(mesh={"mode": mode})
         caps[mode] = search(in_mode, slo, progress=progress, **kwargs)
-        rows.append(capacity_row(in_mode, caps[mode], target_rps))
+        row = capacity_row(in_mode, caps[mode], target_rps)
+        if seeds > 1:
+            seed = in_mode.scenario.sim.seed
+            answers = [caps[mode].max_rate_rps] + [
+                search(in_mode.replace(sim={"seed": seed + k}), slo, progress=progress, **kwargs)
+                .max_rate_rps
+                for k in range(1, seeds)
+            ]
+            row.update(seed_spread(answers, kwargs.get("rel_tol", 0.02)))
+        rows.append(row)
     return pd.DataFrame(rows), caps
+
+
+def seed_spread(answers: list[float], rel_tol: float) -> dict[str, Any]:
+    """The capacity answer across seeds: mean, 95% Student-t interval, spread against the
+    search's tolerance (a tolerance below the spread claims a precision the answer lacks)."""
+    mean, low, high = confidence_interval(answers)
+    spread = float(np.std(answers, ddof=1)) / mean * 100 if mean > 0 else math.nan
+    half = (high - low) / 2 / mean * 100 if mean > 0 else math.nan
+    if spread > rel_tol * 100:
+        note = (
+            f"seed-to-seed spread {spread:.1f}% exceeds the search tolerance "
+            f"{rel_tol * 100:g}%: the answer is known to +-{half:.0f}% (95%), not +-"
+            f"{rel_tol * 100:g}%"
+        )
+    else:
+        note = f"seed-to-seed spread {spread:.1f}% within the tolerance {rel_tol * 100:g}%"
+    return {
+        "seeds": len(answers),
+        "max_rate_seeds_rps": " ".join(f"{a:.6g}" for a in answers),
+        "max_rate_mean_rps": mean,
+        "max_rate_ci95_low_rps": low,
+        "max_rate_ci95_high_rps": high,
+        "seed_spread_pct": spread,
+        "tolerance_pct": rel_tol * 100,
+        "precision": note,
+    }
 
 
 def points_frame(caps: dict[str, Capacity]) -> pd.DataFrame:

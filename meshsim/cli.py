@@ -113,12 +113,36 @@ def _check_out(out: str | None) -> None:
         outdir.probe(Path(out))
 
 
-def _write_out(out: str, write: Callable[[Path], list[Path]]) -> None:
-    """Write a command's files into a temporary folder, then move them to ``out``: all or none."""
+def _write_out(out: str, write: Callable[[Path], list[Path]], quiet_stdout: bool = False) -> None:
+    """Write a command's files into a temporary folder, then move them to ``out``: all or none.
+    With ``quiet_stdout`` (``--json``) the "wrote" lines go to stderr."""
     with outdir.staged(out) as temp:
         paths = write(temp)
     for path in paths:
-        print(f"wrote {outdir.final_path(path, temp, Path(out))}")
+        print(f"wrote {outdir.final_path(path, temp, Path(out))}", file=_say(quiet_stdout))
+
+
+def _say(json_on_stdout: bool):  # a text stream
+    """Where human-readable lines go: stdout, or stderr when stdout carries ``--json``."""
+    return sys.stderr if json_on_stdout else sys.stdout
+
+
+def _print_json(doc: object) -> None:
+    """The command's summary for scripts: one JSON document, nothing else on stdout."""
+    sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+
+
+def _export(path: str | None, text: Callable[[], str], json_on_stdout: bool) -> None:
+    """Write one export file (fortio JSON, .hgrm) atomically."""
+    if not path:
+        return
+    from meshsim.output import write_text
+
+    out = Path(path)
+    if out.exists() and not out.is_file():
+        raise ScenarioError(f"{out} exists and is not a regular file", "--fortio-json/--hgrm")
+    write_text(out, text())
+    print(f"wrote {out}", file=_say(json_on_stdout))
 
 
 def _load(args: argparse.Namespace):
@@ -134,6 +158,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from meshsim.artifacts import run_tables, write_run
 
     _check_out(args.out)
+    for option, path in (("--fortio-json", args.fortio_json), ("--hgrm", args.hgrm)):
+        if path and Path(path).exists() and not Path(path).is_file():
+            raise ScenarioError(f"{path} exists and is not a regular file", option)
     loaded = _load(args)
     sc = loaded.scenario
     events = work.replications(sc) * work.replication_events(sc)
@@ -142,9 +169,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = api.simulate(
             loaded, progress=progress, percentiles=parse_percentiles(args.percentiles)
         )
-    print(run_tables(result))
+    if args.json:
+        _print_json(result.summary())
+    else:
+        print(run_tables(result))
+    if args.fortio_json or args.hgrm:
+        from meshsim import export
+
+        if result.pooled_latency().count == 0:
+            raise ScenarioError(
+                "the run completed no measured request: nothing to export", "--fortio-json/--hgrm"
+            )
+        _export(
+            args.fortio_json,
+            lambda: json.dumps(export.to_fortio(result), indent=1) + "\n",
+            args.json,
+        )
+        _export(args.hgrm, lambda: export.to_hgrm(result), args.json)
     if args.out:
-        _write_out(args.out, lambda temp: write_run(result, temp))
+        _write_out(args.out, lambda temp: write_run(result, temp), args.json)
     return 0
 
 
@@ -163,14 +206,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
         comp = api.compare(
             loaded, modes, progress=progress, percentiles=parse_percentiles(args.percentiles)
         )
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        print("\nper-hop breakdown, ms per request (why each mode adds what it adds):")
-        print(hop_breakdown(comp).to_string(float_format=lambda v: f"{v:.3f}"))
-        print("\nresources per component kind (vcpu = cores busy, memory in MiB):")
-        print(kind_resources(comp).to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.json:
+        from meshsim.artifacts import comparison_summary
+
+        _print_json(comparison_summary(comp))
+    else:
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            print("\nper-hop breakdown, ms per request (why each mode adds what it adds):")
+            print(hop_breakdown(comp).to_string(float_format=lambda v: f"{v:.3f}"))
+            print("\nresources per component kind (vcpu = cores busy, memory in MiB):")
+            print(kind_resources(comp).to_string(float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        _write_out(args.out, lambda temp: write_comparison(comp, temp))
+        _write_out(args.out, lambda temp: write_comparison(comp, temp), args.json)
     return 0
 
 
@@ -185,10 +233,13 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     work.check(events, sc, loaded.source, "the rollout", _limits(args))
     with bar("rollout", args.quiet) as progress:
         done = api.rollout(loaded, args.component, modes, progress=progress)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(done.table().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.json:
+        _print_json(done.summary())
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(done.table().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        _write_out(args.out, done.write)
+        _write_out(args.out, done.write, args.json)
     return 0
 
 
@@ -212,8 +263,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     points = table["point"].nunique() if len(table) else 0
     reps = table["replication"].nunique() if len(table) else 0
+    files = [str(Path(args.out) / name) for name in ("results.parquet", "results.csv")]
+    if args.json:
+        _print_json({"rows": len(table), "points": points, "replications": reps, "files": files})
+        return 0
     print(f"{len(table)} rows ({points} points x {reps} replications)")
-    print(f"wrote {Path(args.out) / 'results.parquet'} and {Path(args.out) / 'results.csv'}")
+    print(f"wrote {files[0]} and {files[1]}")
     return 0
 
 
@@ -232,7 +287,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from meshsim.capacity import Slo
-    from meshsim.output import write_csv
+    from meshsim.output import PROVENANCE_FILE, write_csv
 
     modes = _modes(args.modes)
     _check_out(args.out)
@@ -248,15 +303,23 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             modes,
             target_rps=args.target_rps,
             progress=progress,
-            replications=args.replications or 1,
+            seeds=args.replications or 1,
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
         )
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    prov = {**loaded.provenance(), "meshsim_version": __version__, "slo": str(slo)}
+    if args.json:
+        rows = json.loads(table.to_json(orient="records"))  # NaN -> null
+        _print_json({"meshsim_version": __version__, "provenance": prov, "capacity": rows})
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        prov = {**loaded.provenance(), "meshsim_version": __version__, "slo": str(slo)}
-        _write_out(args.out, lambda temp: [write_csv(temp / "capacity.csv", table, prov)])
+        _write_out(
+            args.out,
+            lambda temp: [write_csv(temp / "capacity.csv", table, prov), temp / PROVENANCE_FILE],
+            args.json,
+        )
     return 0
 
 
@@ -273,7 +336,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     profiles_run = 1 + len(args.also_profile or ())
     events = profiles_run * len(modes) * work.replications(sc) * work.replication_events(sc)
     if not args.no_capacity:
-        events += work.capacity_events(sc, len(modes), 1, args.requests_per_point)
+        events += work.capacity_events(sc, len(modes), args.capacity_seeds, args.requests_per_point)
     work.check(events, sc, loaded.source, "the report", _limits(args))
     with bar("report", args.quiet) as progress:
         _write_out(
@@ -288,6 +351,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 capacity=not args.no_capacity,
                 requests_per_point=args.requests_per_point,
                 rel_tol=args.tolerance,
+                capacity_seeds=args.capacity_seeds,
             ),
         )
     return 0
@@ -374,8 +438,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"meshsim: note: {note}", file=sys.stderr)
     _say_dropped(done.dropped)
     for path in done.paths:
-        print(f"wrote {path}")
+        print(f"wrote {path}", file=_say(args.json))
     summary = done.summary
+    if args.json:
+        _print_json(summary)
+        return 0
     print("MAPE % (meshsim):", summary["mape_pct"], " additive:", summary["additive_mape_pct"])
     return 0
 
@@ -482,6 +549,12 @@ def parser() -> argparse.ArgumentParser:
         "--out",
         help="write summary.json, hops.csv, resources.csv here (default: print the summary only)",
     )
+    run.add_argument(
+        "--fortio-json", metavar="FILE", help="also write the latency as fortio JSON (default: no)"
+    )
+    run.add_argument(
+        "--hgrm", metavar="FILE", help="also write HdrHistogram percentile text (default: no)"
+    )
     run.set_defaults(func=cmd_run)
     cmp = scenario_command("compare", "simulate a scenario in several modes, same random numbers")
     cmp.add_argument("--modes", default=",".join(MODES), help="mesh modes to compare")
@@ -513,6 +586,10 @@ def parser() -> argparse.ArgumentParser:
     )
     cap.add_argument("--requests-per-point", type=_integer(1), default=2000, help="run length")
     cap.add_argument("--tolerance", type=FRACTION, default=0.02, help="relative, on the rate")
+    cap.epilog = (
+        "--replications N runs the search N times (seeds seed..seed+N-1, one replication per "
+        "point) and reports the answers' mean, 95%% interval and seed-to-seed spread"
+    )
     cap.add_argument("--out", help="write capacity.csv here (default: print only)")
     cap.set_defaults(func=cmd_capacity)
     rep = scenario_command(
@@ -532,6 +609,13 @@ def parser() -> argparse.ArgumentParser:
         "--requests-per-point", type=_integer(1), default=2000, help="capacity run length"
     )
     rep.add_argument("--tolerance", type=FRACTION, default=0.03, help="capacity, relative")
+    rep.add_argument(
+        "--capacity-seeds",
+        type=_integer(1),
+        default=3,
+        help="capacity searches per mode, seeds seed.. (their spread is the answer's interval; "
+        "default %(default)s)",
+    )
     rep.set_defaults(func=cmd_report)
     check = scenario_command("check", "validate a scenario and exit")
     check.set_defaults(func=cmd_check)
@@ -622,6 +706,12 @@ def parser() -> argparse.ArgumentParser:
     val.add_argument("--duration", type=float, default=4.0, help="simulated seconds per point")
     val.add_argument("--quiet", action="store_true", help="no progress lines")
     val.set_defaults(func=cmd_validate)
+    for command in (run, cmp, roll, cap, swp, val):
+        command.add_argument(
+            "--json",
+            action="store_true",
+            help="print the summary as JSON on stdout, nothing else (default: tables)",
+        )
     schema = sub.add_parser("schema", help="print the scenario JSON Schema (for editors)")
     schema.add_argument("--out", help="write the schema here (default: stdout)")
     schema.set_defaults(func=cmd_schema)

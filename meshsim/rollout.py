@@ -144,17 +144,24 @@ class Rollout:
             + f"\n\nUnits: {TABLE_UNITS}.\n\n![over time](rollout.png)\n"
         )
 
+    def summary(self) -> dict[str, Any]:
+        """What ``rollout`` writes as summary.json (and prints with ``--json``)."""
+        return {
+            "meshsim_version": __version__,
+            "provenance": self.provenance(),
+            "modes": {m: r.summary() for m, r in self.results.items()},
+        }
+
     def write(self, out: Path) -> list[Path]:
         import io
 
         prov = self.provenance()
         buf = io.BytesIO()
         self.figure().savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        summaries = {m: r.summary() for m, r in self.results.items()}
         return [
             write_csv(out / "rollout.csv", self.table(), {**prov, "units": TABLE_UNITS}),
             write_csv(out / "timeseries.csv", self.timeseries(), prov),
-            write_json(out / "summary.json", {"meshsim_version": __version__, "modes": summaries}),
+            write_json(out / "summary.json", self.summary()),
             write_bytes(out / "rollout.png", buf.getvalue()),
             write_text(out / "report.md", self.markdown()),
         ]

@@ -124,6 +124,9 @@ class Comparison:
             if base_lat is not None:
                 for key in result.latency_keys:
                     row[f"added_{key}_ms"] = lat[key] - base_lat[key]
+                for key, (_, low, high) in self.added_intervals(mode).items():
+                    row[f"added_{key}_ci95_low_ms"] = low
+                    row[f"added_{key}_ci95_high_ms"] = high
             row["throughput_rps"] = result.summary()["throughput_rps"]
             row.update(result.kind_columns())
             verdict = result.verdict()
@@ -131,6 +134,49 @@ class Comparison:
             row["bottleneck"] = verdict["bottleneck"]
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def paired_differences(self, mode: str) -> dict[str, list[float]]:
+        """Per latency statistic, replication by replication: ``mode`` minus ``none``.
+
+        Replication i of every mode sees the same arrivals and app service times (common
+        random numbers), so most of the seed-to-seed noise cancels in the difference.
+        """
+        base, result = self.results["none"], self.results[mode]
+        pairs = zip(base.replications, result.replications, strict=False)
+        per_rep = [
+            (b.latency_ms(result.percentiles), r.latency_ms(result.percentiles)) for b, r in pairs
+        ]
+        return {k: [r[k] - b[k] for b, r in per_rep] for k in result.latency_keys}
+
+    def added_intervals(self, mode: str) -> dict[str, tuple[float, float, float]]:
+        """Latency added over ``none`` per statistic: mean of the paired differences and its
+        95% Student-t interval (NaN with one replication)."""
+        if "none" not in self.results:
+            return {}
+        diffs = self.paired_differences(mode)
+        return {k: confidence_interval(v) for k, v in diffs.items()}
+
+    def added_summary(self) -> dict[str, object]:
+        """The latency added per mode, with intervals, as a JSON-ready document."""
+        if "none" not in self.results:
+            return {}
+        out: dict[str, object] = {}
+        for mode in self.results:
+            out[mode] = {
+                key: {"ms": _num(mean), "ci95_ms": [_num(low), _num(high)]}
+                for key, (mean, low, high) in self.added_intervals(mode).items()
+            }
+        pairs = min(len(r.replications) for r in self.results.values())
+        return {
+            "method": "paired differences under common random numbers: per replication, mode "
+            "minus none; mean and 95% Student-t interval over replications",
+            "paired_replications": pairs,
+            "modes": out,
+        }
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
 
 
 def compare(

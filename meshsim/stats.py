@@ -77,6 +77,17 @@ class Histogram:
         self._flush()
         return self.total / self.n if self.n else math.nan
 
+    def buckets(self) -> list[tuple[float, float, int]]:
+        """The non-empty buckets as ``(lower, upper, count)``, values in ``]lower, upper]``;
+        the outer edges narrowed to the exact minimum and maximum (for exporters)."""
+        self._flush()
+        out = []
+        for i in np.flatnonzero(self.counts):
+            lower = 0.0 if i == 0 else max(_GAMMA ** (i - 1 + _OFFSET), self.minimum)
+            upper = min(_GAMMA ** (i + _OFFSET), self.maximum)
+            out.append((float(min(lower, upper)), float(upper), int(self.counts[i])))
+        return out
+
     def quantiles(self, qs: list[float]) -> list[float]:
         """Quantiles (0..1), interpolated linearly within the bucket that holds the rank (the
         bucket's edges narrowed to the exact minimum and maximum), so they move smoothly with

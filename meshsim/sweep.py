@@ -59,7 +59,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from meshsim import __version__, outdir, safe_yaml, work
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario, every_problem, line_map, load_scenario
-from meshsim.output import write_bytes, write_csv, write_json
+from meshsim.output import record_provenance, write_bytes, write_csv, write_json
 from meshsim.progress import counter
 from meshsim.results import Result
 from meshsim.simulate import run_replication
@@ -570,6 +570,7 @@ def _provenance(sweep: Sweep) -> dict[str, Any]:
         "overrides": " ".join(sweep.base.overrides),
         "grid": " ".join(f"{g.path}={','.join(g.values)}" for g in sweep.grids),
         "replications": sweep.replications,
+        "seed": sweep.base.scenario.sim.seed,  # a grid over sim.seed: see the seed column
         "profile": sweep.base.profile.name,
         "meshsim_version": __version__,
     }
@@ -591,6 +592,7 @@ def _write(
     buf = io.BytesIO()
     pq.write_table(arrow.replace_schema_metadata(meta), buf)
     write_bytes(out / "results.parquet", buf.getvalue())
+    record_provenance(out / "results.parquet", list(table.columns), prov)
     write_csv(out / "results.csv", table, prov)
     write_json(
         out / "sweep.json",

@@ -263,10 +263,23 @@ def _save(fig: Figure, path: Path) -> Path:
     return write_bytes(path, buffer.getvalue())
 
 
+# validation.csv holds latency and CPU metrics in the same columns: the row's metric says which
+_BY_METRIC = "per row: ms for latency metrics (mean, pNN), millicores for CPU metrics (cpu_*)"
+VALIDATION_UNITS = {
+    "meshsim": _BY_METRIC,
+    "measured": _BY_METRIC,
+    "additive": _BY_METRIC,
+    "meshsim_error_pct": "%",
+    "additive_error_pct": "%",
+}
+
+
 def write_validation(table: pd.DataFrame, out: Path, provenance: dict[str, Any]) -> list[Path]:
+    provenance = {**provenance, "meshsim_version": __version__}
     summary = summarise(table, provenance)
     return [
-        write_csv(out / "validation.csv", table, provenance),
+        write_csv(out / "validation.csv", table, provenance, VALIDATION_UNITS),
+        out / "provenance.json",
         write_json(out / "summary.json", summary),
         *plots(table, out),
     ]

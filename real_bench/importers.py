@@ -287,6 +287,59 @@ def to_frame(records: list[RunRecord]):  # type: ignore[no-untyped-def]
     return pd.DataFrame([r.to_row() for r in records])
 
 
+# a column's unit is the suffix of its name (the records' own convention)
+_UNIT_SUFFIXES = (
+    ("_us", "us"),
+    ("_mcores", "millicores"),
+    ("_millicores", "millicores"),
+    ("_mib", "MiB"),
+    ("_qps", "requests/s"),
+    ("_bytes", "bytes"),
+    ("_s", "s"),
+)
+
+
+def column_unit(column: str) -> str:
+    """``latency_p99_us`` -> ``us``; '' for labels, counts and ratios."""
+    for marker, unit in _UNIT_SUFFIXES:
+        if column.endswith(marker) or f"{marker}_" in column:
+            return unit
+    return ""
+
+
 def write_table(records: list[RunRecord], out: Path) -> None:
-    """CSV, one row per run, written atomically."""
-    atomic_write_text(out, to_frame(records).to_csv(index=False))
+    """CSV, one row per run, written atomically; beside it provenance.json (the same
+    convention as meshsim's tables): where the rows came from and each column's unit."""
+    from real_bench import __version__
+
+    frame = to_frame(records)
+    atomic_write_text(out, frame.to_csv(index=False))
+    sources = sorted({r.source_file or r.source for r in records})
+    entry = {
+        "provenance": {
+            "real_bench_version": __version__,
+            "records": len(records),
+            "sources": sources,
+            "latency_unit": "us (microseconds, the load generators' resolution); reports show ms",
+        },
+        "units": {str(c): column_unit(str(c)) for c in frame.columns},
+    }
+    sidecar = out.parent / "provenance.json"
+    doc: dict[str, Any] = {}
+    if sidecar.is_file():
+        try:
+            doc = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            doc = {}
+    tables = doc.get("tables") if isinstance(doc, dict) else None
+    tables = tables if isinstance(tables, dict) else {}
+    tables[out.name] = entry
+    atomic_write_text(sidecar, json.dumps({"convention": CONVENTION, "tables": tables}, indent=2)
+                      + "\n")
+
+
+CONVENTION = (
+    "Every table in this folder is a plain CSV: one header row, then data. Its provenance and "
+    "the unit of each column are here under tables[<file name>]; a column's unit is also the "
+    "suffix of its name (_us microseconds, _mcores millicores, _mib MiB, _qps requests/s)."
+)

@@ -13,6 +13,7 @@ from pathlib import Path
 from real_bench.record import RunRecord, atomic_write_text, read_jsonl
 
 MODE_ORDER = ("none", "sidecar", "ambient", "waypoint")
+US_PER_MS = 1000.0  # records store us; reports show ms, as meshsim's do
 
 
 def _group(records: list[RunRecord]) -> dict[tuple[str, float], list[RunRecord]]:
@@ -33,6 +34,15 @@ def _spread(vals: list[float], scale: float = 1.0) -> str:
     return f"{med:.0f} ({min(vals):.0f}-{max(vals):.0f})"
 
 
+def _spread_ms(values_us: list[float]) -> str:
+    """Latency cells in ms, as every report in the project shows latency (records keep us)."""
+    ms = [v / US_PER_MS for v in values_us]
+    med = statistics.median(ms)
+    if len(ms) == 1:
+        return f"{med:.3f}"
+    return f"{med:.3f} ({min(ms):.3f}-{max(ms):.3f})"
+
+
 def _proxy_cpu(r: RunRecord) -> float | None:
     vals = [c.cpu_millicores for c in r.components
             if c.role in ("sidecar", "ztunnel", "waypoint") and c.cpu_millicores is not None]
@@ -40,7 +50,8 @@ def _proxy_cpu(r: RunRecord) -> float | None:
 
 
 def markdown_table(records: list[RunRecord]) -> str:
-    lines = ["| mode | rps | runs (valid) | achieved rps | p50 µs | p90 µs | p99 µs | p99.9 µs "
+    lines = ["| mode | rps | runs (valid) | achieved rps | p50 (ms) | p90 (ms) | p99 (ms) "
+             "| p99.9 (ms) "
              "| proxy CPU mcores (all proxies) | per-proxy mcores | background mcores |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (mode, rate), rs in _group(records).items():
@@ -53,10 +64,10 @@ def markdown_table(records: list[RunRecord]) -> str:
         lines.append(
             f"| {mode} | {rate:.0f} | {len(rs)} ({sum(r.validity.valid for r in rs)}) "
             f"| {_spread([r.achieved_qps for r in rs])} "
-            f"| {_spread([r.latency.p50_us for r in rs])} "
-            f"| {_spread([r.latency.p90_us for r in rs])} "
-            f"| {_spread([r.latency.p99_us for r in rs])} "
-            f"| {_spread([r.latency.p999_us for r in rs])} "
+            f"| {_spread_ms([r.latency.p50_us for r in rs])} "
+            f"| {_spread_ms([r.latency.p90_us for r in rs])} "
+            f"| {_spread_ms([r.latency.p99_us for r in rs])} "
+            f"| {_spread_ms([r.latency.p999_us for r in rs])} "
             f"| {_spread([x for r in rs if (x := _proxy_cpu(r)) is not None])} "
             f"| {per_txt or '-'} "
             f"| {_spread([r.host.background_cpu_millicores or 0.0 for r in rs])} |")
@@ -71,12 +82,13 @@ def overhead_table(records: list[RunRecord]) -> str:
         if ok:
             med[(mode, rate)] = (statistics.median(r.latency.p50_us for r in ok),
                                  statistics.median(r.latency.p99_us for r in ok))
-    lines = ["| mode | rps | added p50 µs | added p99 µs |", "|---|---|---|---|"]
+    lines = ["| mode | rps | added p50 (ms) | added p99 (ms) |", "|---|---|---|---|"]
     for (mode, rate), (p50, p99) in med.items():
         base = med.get(("none", rate))
         if mode == "none" or base is None:
             continue
-        lines.append(f"| {mode} | {rate:.0f} | {p50 - base[0]:+.0f} | {p99 - base[1]:+.0f} |")
+        added50, added99 = (p50 - base[0]) / US_PER_MS, (p99 - base[1]) / US_PER_MS
+        lines.append(f"| {mode} | {rate:.0f} | {added50:+.3f} | {added99:+.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -100,13 +112,13 @@ def plot_mode(records: list[RunRecord], mode: str, path: Path) -> None:
     for key, color in (("p50_us", "C0"), ("p90_us", "C1"), ("p99_us", "C3")):
         by_rate: dict[float, list[float]] = defaultdict(list)
         for r in rs:
-            by_rate[r.requested_qps or 0.0].append(getattr(r.latency, key) / 1000.0)
+            by_rate[r.requested_qps or 0.0].append(getattr(r.latency, key) / US_PER_MS)
         rates = sorted(by_rate)
         ax.plot(rates, [statistics.median(by_rate[x]) for x in rates], "-", color=color,
                 label=key.replace("_us", "") + " (median of reps)")
         for x in rates:
             ax.plot([x] * len(by_rate[x]), by_rate[x], "o", color=color, alpha=0.4, ms=4)
-        invalid = [(r.requested_qps, getattr(r.latency, key) / 1000.0) for r in rs
+        invalid = [(r.requested_qps, getattr(r.latency, key) / US_PER_MS) for r in rs
                    if not r.validity.valid]
         if invalid:
             ax.plot(*zip(*invalid, strict=True), "x", color="k", ms=7)
@@ -147,9 +159,11 @@ Load: {r0.load_generator}; {r0.connections} connections, {r0.payload_bytes} B re
 Measured TCP connect time client pod -> server pod (no proxy): median
 {statistics.median(rtts) if rtts else float("nan"):.0f} µs (no delay emulated: no tc netem).
 
-Cells are median (min-max) over repetitions. Latency is measured from each request's intended
-send time (open loop). Proxy CPU is the sum over the proxies on the path (sidecar: 2 haproxy
-http; ambient: 2 haproxy tcp "ztunnels"; waypoint: 2 ztunnels + 1 haproxy http waypoint).
+Cells are median (min-max) over repetitions. Latency in ms here (the records and table.csv
+keep the tools' microseconds, in columns ending in `_us`); it is measured from each request's
+intended send time (open loop). Proxy CPU is the sum over the proxies on the path (sidecar:
+2 haproxy http; ambient: 2 haproxy tcp "ztunnels"; waypoint: 2 ztunnels + 1 haproxy http
+waypoint).
 Background = CPU used during the window by all other processes on the machine (it is shared):
 median {statistics.median(bg):.0f} mcores, max {max(bg):.0f} mcores of {capacity}.
 

@@ -220,7 +220,7 @@ def test_validate_lists_every_dropped_point_and_why(tmp_path) -> None:
     assert "dropped 193ff770:sidecar-both:c1:q1000: invalid run: achieved 742" in proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert {d["point"] for d in summary["dropped"]} == expected
-    table = pd.read_csv(out / "validation.csv", comment="#")
+    table = pd.read_csv(out / "validation.csv")
     dropped = table[table["set"] == "dropped"]
     assert set(dropped["point"]) == expected
     assert dropped["dropped_because"].str.len().min() > 0
@@ -267,7 +267,7 @@ def test_a_recorded_fit_on_is_provenance_not_a_selection(tmp_path) -> None:
             cwd=ROOT,
             check=True,
         )
-        return pd.read_csv(out / "validation.csv", comment="#"), proc.stderr
+        return pd.read_csv(out / "validation.csv"), proc.stderr
 
     table, stderr = validate(old_style, rerun)
     assert set(table["requested_qps"]) == {120, 240}  # all valid points: not filtered by fit_on
@@ -330,6 +330,6 @@ def test_a_point_with_nothing_measured_is_listed_not_silently_skipped(tmp_path) 
     )
     q60 = "buoyant-2025-ambient:waypoint:c600:q60"
     assert f"dropped {q60}: nothing measured" in proc.stderr
-    table = pd.read_csv(out / "validation.csv", comment="#")
+    table = pd.read_csv(out / "validation.csv")
     assert table.loc[table["point"] == q60, "set"].tolist() == ["dropped"]
     assert set(table.loc[table["set"] != "dropped", "requested_qps"]) == {120}

@@ -235,7 +235,8 @@ def test_out_is_replaced_atomically_and_earlier_files_are_kept(tmp_path, capsys)
     fresh = tmp_path / "a" / "b" / "fresh"
     code, lines = _cli(["run", MM1, "--out", str(fresh), "--quiet", *SHORT_MM1], capsys)
     assert code == 0, lines
-    assert sorted(p.name for p in fresh.iterdir()) == ["hops.csv", "resources.csv", "summary.json"]
+    names = sorted(p.name for p in fresh.iterdir())
+    assert names == ["hops.csv", "provenance.json", "resources.csv", "summary.json"]
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "keep.txt").write_text("earlier")

@@ -138,7 +138,7 @@ def test_calibrate_on_16_connections_and_validate_on_1_and_64(tmp_path) -> None:
         "sidecar_cpu_us",
     }
     assert "sidecar.request_cpu_us" in profile["provenance"]
-    table = pd.read_csv(report / "validation.csv", comment="#")
+    table = pd.read_csv(report / "validation.csv")
     # the single-connection run that missed its rate is listed as dropped, not scored
     dropped = table[table["set"] == "dropped"].set_index("point")
     assert dropped.loc["193ff770:sidecar-both:c1:q1000", "dropped_because"].startswith("invalid")

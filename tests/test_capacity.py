@@ -100,7 +100,7 @@ def test_cli_writes_capacity_csv(tmp_path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    table = pd.read_csv(out / "capacity.csv", comment="#")
+    table = pd.read_csv(out / "capacity.csv")
     assert list(table["mode"]) == ["none"]
     assert table.loc[0, "max_rate_rps"] == pytest.approx(800, rel=0.15)
     assert "max_rate_rps" in proc.stdout

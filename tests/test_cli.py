@@ -49,7 +49,9 @@ def test_run_writes_summary_hops_and_resources(tmp_path) -> None:
     assert {"app", "sidecar", "kernel", "node"} <= set(res["kind"])
     assert (res["vcpu"] >= 0).all()
     header = (out / "hops.csv").read_text().splitlines()[0]
-    assert header.startswith("# scenario:")
+    assert header.startswith("hop,")  # plain CSV: provenance is in provenance.json
+    side = json.loads((out / "provenance.json").read_text())["tables"]["hops.csv"]
+    assert side["provenance"]["seed"] == 42 and side["units"]["wait_mean_ms"] == "ms"
 
 
 def test_compare_fortio_shows_what_each_mode_adds(tmp_path) -> None:

@@ -55,6 +55,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "validate",
             "artifacts",
             "rollout",
+            "export",
             "report",
         },
     ),

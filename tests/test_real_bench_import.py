@@ -129,9 +129,12 @@ def test_bad_input_one_line_exit_2(tmp_path: Path, content: str, needle: str) ->
 def test_csv_written_atomically_no_temp_left(tmp_path: Path) -> None:
     out = tmp_path / "t.csv"
     assert main(["import", str(FORTIO_FILES[0]), "--out", str(out)]) == 0
-    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["provenance.json", "t.csv"]
     with out.open() as fh:
         assert len(list(csv.DictReader(fh))) == 1
+    entry = json.loads((tmp_path / "provenance.json").read_text())["tables"]["t.csv"]
+    assert entry["units"]["latency_p99_us"] == "us" and entry["provenance"]["records"] == 1
+    assert entry["units"]["achieved_qps"] == "requests/s" and entry["units"]["mode"] == ""
 
 
 def test_istio_tools_current_column_naming(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ReportData]:
         other_profiles=["istio-1.24-published"],
         requests_per_point=500,
         rel_tol=0.25,
+        capacity_seeds=2,
     )
     out = tmp_path_factory.mktemp("report")
     write_report(data, out)
@@ -44,7 +45,7 @@ def test_files_and_embedded_images(report: tuple[Path, ReportData]) -> None:
     report_dir = report[0]
     page = (report_dir / "index.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == 4  # latency vs load, waterfall, cost by kind, scaling
+    assert len(images) == 5  # latency vs load, waterfall, percentiles, cost by kind, scaling
     for data in images:
         assert base64.b64decode(data).startswith(PNG_MAGIC)
     assert "http://" not in page and "https://" not in page  # nothing to fetch: opens offline
@@ -62,6 +63,49 @@ def test_files_and_embedded_images(report: tuple[Path, ReportData]) -> None:
         "Assumptions and provenance",
     ):
         assert section in md and section in page
+
+
+@pytest.mark.slow
+def test_report_opens_with_conclusions_and_intervals(report: tuple[Path, ReportData]) -> None:
+    report_dir, data = report
+    md = (report_dir / "report.md").read_text()
+    opening = md.split("\n\n")[1]
+    assert opening.startswith("Latency added over no mesh at p99: sidecar ")
+    assert "Provisioned (Kubernetes requests priced, USD/month)" in opening
+    assert "mean across 2 seeds" in opening
+    # every mode's capacity has an interval, or is said to be the same for every seed
+    assert opening.count("95% CI") + opening.count("the same for every seed") >= 3
+    sidecar = data.main.comparison.added_intervals("sidecar")["p99"]
+    assert f"sidecar {sidecar[0]:.2f} ms" in opening
+    assert "95% CI low (rps)" in md and "seed-to-seed spread" in md
+    # equal columns say why; the waterfall says why it runs past the latency (parallel calls)
+    assert "is the same in every mode:" in md
+    assert "in parallel" in md or "No bar runs past" in md
+
+
+@pytest.mark.slow
+def test_report_cites_only_files_in_the_repository(report: tuple[Path, ReportData]) -> None:
+    _check_citations(report[0])
+
+
+@pytest.mark.parametrize(
+    "name", ["quickstart", "seed-claims", "seed-claims/dense-10-pods-per-node"]
+)
+def test_shipped_reports_cite_only_files_in_the_repository(name: str) -> None:
+    _check_citations(ROOT / "reports" / name)
+
+
+def _check_citations(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    cited = set(re.findall(r"[\w.:/-]+\.(?:ya?ml|md|json|csv|py|png)\b", md))
+    assert cited
+    for name in cited:
+        if re.search(r"\b(istio|envoyproxy|kubernetes)/[\w.-]+ " + re.escape(name), md):
+            continue  # a file of another project's repository, named with that repository
+        path = name.removeprefix("meshsim:")
+        path = "meshsim/" + path if name.startswith("meshsim:") else path
+        found = (ROOT / path).exists() or (report_dir / path).exists() or Path(path).exists()
+        assert found, f"the report cites {name}, which is not in the repository"
 
 
 @pytest.mark.slow

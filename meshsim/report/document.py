@@ -7,13 +7,15 @@ from pathlib import Path
 import pandas as pd
 
 from meshsim import __version__, cost
+from meshsim.artifacts import added_sentence, same_in_every_mode
 from meshsim.capacity import points_frame
 from meshsim.density import pods_per_node_for_saving, saving_by_density
-from meshsim.output import write_bytes, write_csv, write_text
+from meshsim.output import PROVENANCE_FILE, write_bytes, write_csv, write_text
 from meshsim.report.gather import ReportData
 from meshsim.report.plots import (
     cost_figure,
     latency_load_figure,
+    percentile_figure,
     scaling_figure,
     scenario_density,
     waterfall_figure,
@@ -39,6 +41,7 @@ def build(data: ReportData) -> list[Section]:
     sections: list[Section] = []
 
     intro = Section(f"meshsim report: {sc.name}")
+    intro.blocks.append(conclusions(data))
     if sc.description.strip():
         intro.blocks.append(sc.description.strip())
     intro.blocks.append(
@@ -62,12 +65,14 @@ def build(data: ReportData) -> list[Section]:
             "cross-zone traffic. max rate: highest entry rate meeting the SLO (capacity search).",
         )
     )
+    summary.blocks.extend(same_in_every_mode(summary_table(data)))
     if data.capacities:
         summary.blocks.append(
             Table(
                 _capacity_display(data.capacity_table),
                 f"Capacity within {data.slo}: headroom is over the workload's rate; nodes and "
-                "money for a target rate scale the simulated cluster linearly.",
+                "money for a target rate scale the simulated cluster linearly. "
+                + _capacity_precision(data),
             )
         )
     sections.append(summary)
@@ -79,8 +84,9 @@ def build(data: ReportData) -> list[Section]:
                 [
                     Table(
                         profiles_table(data),
-                        "the claim: the field's figures (a talk on ambient mesh, quoted in "
-                        "MODEL.md section 3). Per call: simulated at the workload's rate, time "
+                        "the claim: the field's figures (a talk on ambient mesh, made into the "
+                        "profile meshsim/profile_data/seed-claims.yaml). Per call: simulated at "
+                        "the workload's rate, time "
                         "in the mode's proxies, request and response. Savings: sidecar mode "
                         "against ambient (ztunnel only), requests from the cost model, used "
                         "from the simulation.",
@@ -93,7 +99,11 @@ def build(data: ReportData) -> list[Section]:
     sections.append(
         Section(
             "Where the time goes",
-            [waterfall_figure(main), Table(per_call_table(main), _PER_CALL_CAPTION)],
+            [
+                waterfall_figure(main),
+                percentile_figure(main),
+                Table(per_call_table(main), _PER_CALL_CAPTION),
+            ],
         )
     )
     sections.append(
@@ -131,10 +141,68 @@ _PER_CALL_CAPTION = (
 )
 
 
+def conclusions(data: ReportData) -> str:
+    """The report's opening: two or three sentences, in numbers."""
+    comp = data.main.comparison
+    sentences = [added_sentence(comp)]
+    costs = {m: e.summary()["provisioned_usd_month"] for m, e in data.main.costs.items()}
+    meshed = {m: v for m, v in costs.items() if m != "none"}
+    if meshed:
+        cheapest = min(meshed, key=meshed.__getitem__)
+        base = f" against ${costs['none']:.2f} with no mesh" if "none" in costs else ""
+        sentences.append(
+            "Provisioned (Kubernetes requests priced, USD/month): "
+            + ", ".join(f"{m} ${v:.2f}" for m, v in meshed.items())
+            + f"{base}; {cheapest} is the cheapest mesh."
+        )
+    if data.capacities:
+        table = data.capacity_table.set_index("mode")
+        parts = []
+        for mode in table.index:
+            text = f"{mode} {float(table.loc[mode, 'max_rate_rps']):,.0f}"
+            if "max_rate_mean_rps" in table.columns:
+                mean, low, high = table.loc[
+                    mode, ["max_rate_mean_rps", "max_rate_ci95_low_rps", "max_rate_ci95_high_rps"]
+                ]
+                text = f"{mode} {mean:,.0f} (95% CI {low:,.0f} to {high:,.0f})"
+                if table.loc[mode, "seed_spread_pct"] == 0:
+                    text = f"{mode} {mean:,.0f} (the same for every seed)"
+            parts.append(text)
+        seeds = int(table["seeds"].iloc[0]) if "seeds" in table.columns else 1
+        sentences.append(
+            f"Highest entry rate within {data.slo}, requests/s: "
+            + ", ".join(parts)
+            + (
+                f" (mean across {seeds} seeds; the tables give the first seed's answer)."
+                if seeds > 1
+                else " (one seed: no interval)."
+            )
+        )
+    return " ".join(s for s in sentences if s)
+
+
+def _capacity_precision(data: ReportData) -> str:
+    """The search's tolerance against the answer's seed-to-seed spread."""
+    table = data.capacity_table
+    tol = data.search_settings["relative_tolerance"] * 100
+    if "precision" not in table.columns:
+        return (
+            f"The search stops within {tol:g}% of the answer for one seed; the spread across "
+            "seeds is not measured here (run `meshsim capacity --replications N`)."
+        )
+    return " ".join(
+        f"{m}: {note}." for m, note in zip(table["mode"], table["precision"], strict=True)
+    )
+
+
 def _capacity_display(table: pd.DataFrame) -> pd.DataFrame:
     cols = {
         "mode": "mode",
         "max_rate_rps": "max rate (rps)",
+        "max_rate_mean_rps": "mean across seeds (rps)",
+        "max_rate_ci95_low_rps": "95% CI low (rps)",
+        "max_rate_ci95_high_rps": "95% CI high (rps)",
+        "seed_spread_pct": "seed spread (%)",
         "first_failing_rps": "first failing (rps)",
         "limited_by": "limited by",
         "bottleneck": "busiest component there",
@@ -143,7 +211,7 @@ def _capacity_display(table: pd.DataFrame) -> pd.DataFrame:
         "nodes_for_target": "nodes for target",
         "usd_month_for_target": "USD/month for target",
     }
-    return table[list(cols)].rename(columns=cols)
+    return table[[c for c in cols if c in table.columns]].rename(columns=cols)
 
 
 def saving_section(data: ReportData) -> Section:
@@ -244,6 +312,7 @@ def write_report(data: ReportData, out: Path) -> list[Path]:
         paths.append(write_csv(out / "capacity.csv", data.capacity_table, prov))
         paths.append(write_csv(out / "capacity_points.csv", points_frame(data.capacities), prov))
     paths.append(write_csv(out / "cost_by_kind.csv", cost_kind_table(data.main), prov))
+    paths.append(out / PROVENANCE_FILE)
     paths.append(write_text(out / "report.md", to_markdown(sections)))
     paths.append(write_text(out / "index.html", to_html(sections)))
     return paths

@@ -63,6 +63,7 @@ def gather(
     capacity: bool = True,
     requests_per_point: int = 2000,
     rel_tol: float = 0.03,
+    capacity_seeds: int = 3,
     progress: Progress | None = None,
 ) -> ReportData:
     """Simulate every mode at the workload's rate, search each mode's capacity, price it."""
@@ -78,6 +79,7 @@ def gather(
             progress=progress,
             requests_per_point=requests_per_point,
             rel_tol=rel_tol,
+            seeds=capacity_seeds,
         )
     others = [
         run_profile(loaded.with_changes(f"mesh.profile={name}"), modes, replications, progress)
@@ -86,6 +88,7 @@ def gather(
     settings = {
         "requests_per_point": requests_per_point,
         "replications_per_point": 1,
+        "seeds": capacity_seeds,
         "relative_tolerance": rel_tol,
     }
     return ReportData(loaded, slo, main, caps, table, others, settings)

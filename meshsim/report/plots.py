@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from meshsim import cost
+from meshsim.artifacts import waterfall_overrun
 from meshsim.capacity import points_frame
 from meshsim.components import namespace_scope, proxy_memory_mib
 from meshsim.density import (
@@ -115,10 +116,50 @@ def waterfall_figure(run: ProfileRun) -> Figure:
     caption = (
         "Mean time per root request in each kind of hop (`Result.hops()` per_request_ms): "
         "queueing plus service, summed over every call on the path, in path order (outbound "
-        "proxy, kernel, network, waypoint, inbound proxy, app). Calls made in parallel "
-        "overlap in time, so the bar can be longer than the end-to-end latency (|)."
+        "proxy, kernel, network, waypoint, inbound proxy, app); | marks the mean end-to-end "
+        "latency. " + waterfall_overrun(run.comparison.results)
     )
     return Figure("waterfall.png", png(fig), caption)
+
+
+def percentile_figure(run: ProfileRun) -> Figure:
+    """The latency percentile spectrum per mode, as fortio and wrk2 draw it: x is
+    1/(1-percentile) on a log scale, so the tail gets as much room as the median."""
+    from meshsim.export import percentile_spectrum
+
+    fig = new_figure(figsize=(8, 4.2))
+    ax = fig.subplots()
+    top = 0.0
+    for mode, result in run.comparison.results.items():
+        ps, ms = percentile_spectrum(result)
+        xs = [1 / (1 - p / 100) for p in ps]
+        top = max(top, xs[-1])
+        ax.plot(xs, ms, "-", color=COLOURS.get(mode), label=mode, lw=1.6)
+    ax.set_xscale("log")
+    ticks = [t for t in (1, 2, 10, 100, 1000, 10000, 100000) if t <= top * 1.01]
+    labels = {
+        1: "0%",
+        2: "50%",
+        10: "90%",
+        100: "99%",
+        1000: "99.9%",
+        10000: "99.99%",
+        100000: "99.999%",
+    }
+    ax.set_xticks(ticks, [labels[t] for t in ticks])
+    ax.set_xlabel("percentile (log scale of 1/(1-percentile))")
+    ax.set_ylabel("end-to-end latency (ms)")
+    ax.set_title("Latency by percentile, per mode")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    n = min(r.pooled_latency().count for r in run.comparison.results.values())
+    caption = (
+        "Latency percentile spectrum (as fortio and wrk2 plot it) of every mode's requests "
+        f"pooled over replications (at least {n:,} requests per mode; percentiles beyond "
+        "1 - 1/requests are not drawn). `meshsim run --fortio-json` and `--hgrm` export the "
+        "same distribution for fortio's UI and HdrHistogram's plotter."
+    )
+    return Figure("percentiles.png", png(fig), caption)
 
 
 def draw_waterfall(ax: Any, results: dict[str, Result]) -> None:

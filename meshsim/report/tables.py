@@ -33,6 +33,10 @@ def summary_table(data: ReportData, run: ProfileRun | None = None) -> pd.DataFra
         if "added_p50_ms" in table.columns:
             for key in ("p50", "p95", "p99"):
                 row[f"latency added {key} (ms)"] = lat[f"added_{key}_ms"]
+            low, high = lat.get("added_p99_ci95_low_ms"), lat.get("added_p99_ci95_high_ms")
+            if low is not None and not math.isnan(low):
+                row["added p99 95% CI low (ms)"] = low
+                row["added p99 95% CI high (ms)"] = high
         row["p99 (ms)"] = lat["p99_ms"]
         row["mesh vCPU used"] = s["mesh_used_vcpu"]
         row["mesh memory used (MiB)"] = s["mesh_used_gib"] * cost.MIB_PER_GIB
@@ -133,7 +137,8 @@ def profiles_table(data: ReportData) -> pd.DataFrame:
     return frame.reset_index()
 
 
-# The field's figures as quoted in shared/MODEL.md section 3 (a talk on ambient mesh, mTLS).
+# The field's figures (a talk on ambient mesh, mTLS), as meshsim/profile_data/seed-claims.yaml
+# turns them into parameters.
 CLAIM = {
     "two sidecars (L7): ms per traversal": 2.0,
     "two sidecars (L7): ms per call": 4.0,
