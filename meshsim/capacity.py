@@ -1,11 +1,17 @@
 """The highest entry rate a mode carries within a latency objective, and what that costs.
 
 The search brackets the answer by doubling or halving the entry rate from the workload's own,
-then bisects. A point passes when the run is not saturated (``Result.verdict()``) and the
-objective's statistic (mean over replications) meets the threshold. Runs are kept short: a
-fixed number of requests per point, one replication by default, and a cap on requests in flight
-that stops an overloaded run early instead of simulating an ever-growing queue. With the same
-seed at every point (common random numbers) the statistic moves smoothly with the rate.
+then bisects. With ``engine="hybrid"`` (the command line's default) the analytic engine
+(``meshsim.analytic``) runs that search in milliseconds, and the DES confirms near its answer:
+it runs just below and just above it, stepping outwards (doubling the step) until one rate
+passes and the next fails, then bisects that bracket. ``engine="analytic"`` stops after the
+analytic search; ``engine="des"`` searches with the DES alone.
+
+A point passes when the run is not saturated (``Result.verdict()``) and the objective's
+statistic (mean over replications) meets the threshold. Runs are kept short: a fixed number of
+requests per point, one replication by default, and a cap on requests in flight that stops an
+overloaded run early instead of simulating an ever-growing queue. With the same seed at every
+point (common random numbers) the statistic moves smoothly with the rate.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class Capacity:
     first_failing_rps: float | None
     points: list[Point] = field(default_factory=list)
     best: Result | None = None  # the run at max_rate_rps
+    analytic_rps: float | None = None  # the analytic engine's answer (hybrid search)
 
     @property
     def bottleneck(self) -> str:
@@ -115,8 +122,10 @@ def evaluate(
     slo: Slo,
     replications: int = 1,
     requests_per_point: int = 2000,
+    engine: str = "des",
 ) -> tuple[Point, Result]:
-    result = simulate(short_run(loaded, rate_rps, slo, requests_per_point), replications)
+    short = short_run(loaded, rate_rps, slo, requests_per_point)
+    result = simulate(short, replications, engine=engine)
     verdict = result.verdict()
     lat = result.latency()["ms"]
     value = float(lat[slo.statistic])
@@ -143,22 +152,28 @@ def search(
     max_runs: int = 24,
     start_rps: float | None = None,
     progress: Progress | None = None,
+    engine: str = "des",
 ) -> Capacity:
     """Highest entry rate meeting ``slo`` in the scenario's own mode, within ``rel_tol``."""
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
     rate_field(loaded)
+    if engine == "hybrid":
+        return _hybrid(loaded, slo, replications, requests_per_point, rel_tol, max_runs, progress)
     start = start_rps or workload_rate_rps(loaded.scenario) or 100.0
     mode = loaded.scenario.mesh.mode
     points: list[Point] = []
     results: dict[float, Result] = {}
+    tag = " (analytic)" if engine == "analytic" else ""
 
     def run(rate: float) -> bool:
-        point, result = evaluate(loaded, rate, slo, replications, requests_per_point)
+        point, result = evaluate(loaded, rate, slo, replications, requests_per_point, engine)
         points.append(point)
         results[rate] = result
         if progress:
             mark = "pass" if point.passed else f"fail ({point.status})"
-            progress(f"{mode}: {rate:,.1f} rps -> {slo.statistic} {point.value_ms:.3f} ms, {mark}")
+            progress(
+                f"{mode}: {rate:,.1f} rps -> {slo.statistic} {point.value_ms:.3f} ms, {mark}{tag}"
+            )
         return point.passed
 
     lo: float | None = None
@@ -195,6 +210,81 @@ def search(
     )
 
 
+def _hybrid(
+    loaded: LoadedScenario,
+    slo: Slo,
+    replications: int,
+    requests_per_point: int,
+    rel_tol: float,
+    max_runs: int,
+    progress: Progress | None,
+) -> Capacity:
+    """Bracket analytically, then confirm with the DES around the analytic answer."""
+    guess = search(loaded, slo, rel_tol=rel_tol / 4, max_runs=60, engine="analytic")
+    mode = loaded.scenario.mesh.mode
+    if guess.max_rate_rps <= 0:  # even the lowest rate fails analytically: let the DES search
+        return search(
+            loaded,
+            slo,
+            replications=replications,
+            requests_per_point=requests_per_point,
+            rel_tol=rel_tol,
+            max_runs=max_runs,
+            progress=progress,
+        )
+    if progress:
+        progress(f"{mode}: analytic capacity {guess.max_rate_rps:,.1f} rps; confirming (DES)")
+    points: list[Point] = []
+    results: dict[float, Result] = {}
+
+    def run(rate: float) -> bool:
+        point, result = evaluate(loaded, rate, slo, replications, requests_per_point)
+        points.append(point)
+        results[rate] = result
+        if progress:
+            mark = "pass" if point.passed else f"fail ({point.status})"
+            progress(f"{mode}: {rate:,.1f} rps -> {slo.statistic} {point.value_ms:.3f} ms, {mark}")
+        return point.passed
+
+    centre, step = guess.max_rate_rps, rel_tol / 2
+    lo: float | None = None
+    hi: float | None = None
+    if run(centre * (1 - step)):
+        lo = centre * (1 - step)
+        rate = centre * (1 + step)
+        while len(points) < max_runs and rate < 1e7:
+            if not run(rate):
+                hi = rate
+                break
+            lo, step = rate, step * 2
+            rate = centre * (1 + step)
+    else:
+        hi = centre * (1 - step)
+        while len(points) < max_runs:
+            step *= 2
+            rate = centre * max(1 - step, 1 / 1024)
+            if run(rate):
+                lo = rate
+                break
+            hi = rate
+    if lo is not None and hi is not None:
+        while len(points) < max_runs and hi / lo - 1 > rel_tol:
+            mid = (lo + hi) / 2
+            if run(mid):
+                lo = mid
+            else:
+                hi = mid
+    return Capacity(
+        mode=mode,
+        slo=slo,
+        max_rate_rps=lo or 0.0,
+        first_failing_rps=hi,
+        points=sorted(points, key=lambda p: p.rate_rps),
+        best=results.get(lo) if lo else None,
+        analytic_rps=guess.max_rate_rps,
+    )
+
+
 def capacity_row(loaded: LoadedScenario, cap: Capacity, target_rps: float | None) -> dict:
     """One CSV row: the highest rate, headroom over the workload's rate, and sizing for a
     target rate by scaling the simulated cluster linearly (k times the nodes carry k times the
@@ -226,6 +316,7 @@ def capacity_row(loaded: LoadedScenario, cap: Capacity, target_rps: float | None
         "usd_month_for_target": usd,
         "node_usd_hour": est.node.usd_per_hour,
         "runs": len(cap.points),
+        "analytic_max_rate_rps": cap.analytic_rps,
     }
 
 

@@ -116,10 +116,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args)
     sc = loaded.scenario
     events = work.replications(sc) * work.replication_events(sc)
-    work.check(events, sc, loaded.source, "the run", _limits(args))
+    work.check(events, sc, loaded.source, "the run", _limits(args), args.engine)
     with bar("run", args.quiet) as progress:
         result = api.simulate(
-            loaded, progress=progress, percentiles=parse_percentiles(args.percentiles)
+            loaded,
+            progress=progress,
+            percentiles=parse_percentiles(args.percentiles),
+            engine=args.engine,
         )
     print(run_tables(result))
     if args.out:
@@ -137,10 +140,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     loaded = _load(args)
     sc = loaded.scenario
     events = len(modes) * work.replications(sc) * work.replication_events(sc)
-    work.check(events, sc, loaded.source, "the comparison", _limits(args))
+    work.check(events, sc, loaded.source, "the comparison", _limits(args), args.engine)
     with bar("compare", args.quiet) as progress:
         comp = api.compare(
-            loaded, modes, progress=progress, percentiles=parse_percentiles(args.percentiles)
+            loaded,
+            modes,
+            progress=progress,
+            percentiles=parse_percentiles(args.percentiles),
+            engine=args.engine,
         )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -166,6 +173,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         not args.quiet,
         parse_percentiles(args.percentiles),
         _limits(args),
+        args.engine,
     )
     points = table["point"].nunique() if len(table) else 0
     reps = table["replication"].nunique() if len(table) else 0
@@ -197,7 +205,11 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
     reps = args.replications or 1
     events = work.capacity_events(loaded.scenario, len(modes), reps, args.requests_per_point)
-    work.check(events, loaded.scenario, loaded.source, "the capacity search", _limits(args))
+    if args.engine == "hybrid":
+        events *= work.HYBRID_SHARE
+    work.check(
+        events, loaded.scenario, loaded.source, "the capacity search", _limits(args), args.engine
+    )
     with bar("capacity", args.quiet) as progress:
         table, _ = api.capacity(
             loaded,
@@ -208,6 +220,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             replications=args.replications or 1,
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
+            engine=args.engine,
         )
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -231,7 +244,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     events = profiles_run * len(modes) * work.replications(sc) * work.replication_events(sc)
     if not args.no_capacity:
         events += work.capacity_events(sc, len(modes), 1, args.requests_per_point)
-    work.check(events, sc, loaded.source, "the report", _limits(args))
+    if args.engine == "analytic":
+        events = 0.0
+    work.check(events, sc, loaded.source, "the report", _limits(args), args.engine)
     with bar("report", args.quiet) as progress:
         _write_out(
             args.out,
@@ -245,6 +260,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 capacity=not args.no_capacity,
                 requests_per_point=args.requests_per_point,
                 rel_tol=args.tolerance,
+                engine=args.engine,
             ),
         )
     return 0
@@ -457,6 +473,21 @@ def parser() -> argparse.ArgumentParser:
         help="refuse a sweep of more points x replications (default %(default).3g)",
     )
     swp.set_defaults(func=cmd_sweep)
+    for command in (run, cmp, swp, rep):
+        command.add_argument(
+            "--engine",
+            choices=["des", "analytic"],
+            default="des",
+            help="des: the simulation; analytic: the queueing-network solution, in seconds "
+            "at any scale (default %(default)s)",
+        )
+    cap.add_argument(
+        "--engine",
+        choices=["hybrid", "des", "analytic"],
+        default="hybrid",
+        help="hybrid: bracket analytically, confirm with the DES near the answer "
+        "(default %(default)s)",
+    )
     for command in (run, cmp, swp):
         command.add_argument(
             "--percentiles",

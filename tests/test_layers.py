@@ -39,8 +39,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("topology", {"topology", "balancing"}),
     ("cost model", {"components"}),
-    ("engine", {"recorder", "engine"}),
-    ("statistics", {"resources", "results", "simulate", "additive", "theory"}),
+    ("engine", {"recorder", "engine", "analytic"}),
+    ("statistics", {"resources", "results", "simulate", "additive", "theory", "analytic_results"}),
     (
         "cost, capacity, reports, calibration",
         {

@@ -47,8 +47,9 @@ def run_profile(
     modes: Sequence[str],
     replications: int | None,
     progress: Progress | None,
+    engine: str = "des",
 ) -> ProfileRun:
-    comparison = compare(loaded, modes, replications, progress)
+    comparison = compare(loaded, modes, replications, progress, engine=engine)
     costs = {mode: cost.estimate(r.loaded, r) for mode, r in comparison.results.items()}
     return ProfileRun(loaded.profile.name, comparison, costs)
 
@@ -64,10 +65,12 @@ def gather(
     requests_per_point: int = 2000,
     rel_tol: float = 0.03,
     progress: Progress | None = None,
+    engine: str = "des",
 ) -> ReportData:
-    """Simulate every mode at the workload's rate, search each mode's capacity, price it."""
+    """Simulate every mode at the workload's rate, search each mode's capacity, price it
+    (``engine="analytic"``: solve them all analytically instead)."""
     slo = Slo.parse(slo or loaded.scenario.cost.slo) if not isinstance(slo, Slo) else slo
-    main = run_profile(loaded, modes, replications, progress)
+    main = run_profile(loaded, modes, replications, progress, engine)
     caps: dict[str, Capacity] = {}
     table = pd.DataFrame()
     if capacity:
@@ -78,14 +81,18 @@ def gather(
             progress=progress,
             requests_per_point=requests_per_point,
             rel_tol=rel_tol,
+            engine=engine,
         )
     others = [
-        run_profile(loaded.with_changes(f"mesh.profile={name}"), modes, replications, progress)
+        run_profile(
+            loaded.with_changes(f"mesh.profile={name}"), modes, replications, progress, engine
+        )
         for name in other_profiles
     ]
     settings = {
         "requests_per_point": requests_per_point,
         "replications_per_point": 1,
         "relative_tolerance": rel_tol,
+        "engine": engine,
     }
     return ReportData(loaded, slo, main, caps, table, others, settings)
