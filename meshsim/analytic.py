@@ -57,14 +57,14 @@ from meshsim.components import (
 )
 from meshsim.domain import CLIENT, HOPS, Hop, Kind, component_name
 from meshsim.scenario import Fortio
-from meshsim.topology import Pod, Topology
+from meshsim.topology import Component, Pod, Topology
 
 if TYPE_CHECKING:
     from meshsim.loader import LoadedScenario
 
-MAX_CALLEES = 16  # callee pods one caller pod weighs (work.ANALYTIC_CALLEES)
-GRID_POINTS = 256  # the grid on which the maximum of parallel branches is integrated
-QNA_PASSES = 3  # passes of load, waits and path times (variability and blocking settle)
+MAX_CALLEES = 8  # callee pods one caller pod weighs (work.ANALYTIC_CALLEES)
+GRID_POINTS = 128  # the grid on which the maximum of parallel branches is integrated
+QNA_PASSES = 2  # passes of load, waits and path times (variability and blocking settle)
 FLOAT = np.float64
 
 
@@ -176,10 +176,10 @@ class Stations:
 
 @dataclass
 class Group:
-    """The legs of one edge that share a route shape: the demands of a representative leg,
-    and per demand and leg the station and component that carry it."""
+    """Legs (of any edges) whose routes have the same shape and costs: the demands of one
+    representative, and per demand and leg the station and component that carry it."""
 
-    legs: np.ndarray  # indices into the edge's leg arrays
+    legs: np.ndarray  # indices into the network's leg arrays
     request: list[Demand]
     response: list[Demand]
     core: np.ndarray  # (steps, legs) core station per step (-1 for a wire)
@@ -189,15 +189,14 @@ class Group:
 
 @dataclass
 class Edge:
-    """Calls from the pods of one caller (a service, or the load generator) to one service."""
+    """Calls from the pods of one caller (a service, or the load generator) to one service:
+    the legs ``start:stop`` of the network's leg arrays."""
 
     caller: str
     service: str
     times: float  # expected calls per request of the caller
-    callers: np.ndarray  # caller pod per leg
-    callees: np.ndarray  # callee pod per leg
-    weight: np.ndarray  # probability of the leg given a call from its caller
-    groups: list[Group] = field(default_factory=list)
+    start: int = 0
+    stop: int = 0
 
 
 @dataclass
@@ -221,6 +220,8 @@ class Solution:
     saturated: bool
     bottleneck: str
     bottleneck_utilisation: float
+    components: list[Component]
+    component_workers: list[int | None]
     component_cpu: dict[str, float]  # vCPU per component
     component_utilisation: dict[str, float]
     component_concurrency: dict[str, float]  # mean messages held (Little's law)
@@ -258,6 +259,7 @@ class Network:
         self.order = self._topological()
         self.edges = self._edges()
         self.visits = self._visit_rates()
+        self.groups = self._groups()
 
     # --- structure -------------------------------------------------------------------
 
@@ -269,23 +271,26 @@ class Network:
         if shared:
             names.append("host")
             servers.append(shared)
-            self.core_of_node = np.zeros(len(topo.nodes), dtype=np.int64)
+            self.core_of_node = np.zeros(len(topo.nodes), dtype=np.int32)
         else:
-            self.core_of_node = np.arange(len(topo.nodes), dtype=np.int64)
+            self.core_of_node = np.arange(len(topo.nodes), dtype=np.int32)
             for name, node in topo.nodes.items():
                 names.append(name)
                 servers.append(node.cores)
         self.components = topo.components()
-        self.comp_ix = {c.name: i for i, c in enumerate(self.components)}
         n_pods, n_nodes = len(self.pods), len(topo.nodes)
-        self.pool_by = {k: np.full(n, -1, dtype=np.int64) for k, n in self._role_sizes().items()}
-        self.comp_by = {k: np.full(n, -1, dtype=np.int64) for k, n in self._role_sizes().items()}
+        self.pool_by = {k: np.full(n, -1, dtype=np.int32) for k, n in self._role_sizes().items()}
+        self.comp_by = {k: np.full(n, -1, dtype=np.int32) for k, n in self._role_sizes().items()}
         self.comp_pool = np.full(len(self.components), -1, dtype=np.int64)
+        threads_of: dict[tuple[str, str], int | None] = {}  # the same for every pod of a service
         for i, c in enumerate(self.components):
-            key = Kind(c.kind) if c.kind != Kind.CLIENT else Kind.APP
+            key = Kind.APP if c.kind == Kind.CLIENT else c.kind
             where = self.node_ix[c.node] if c.pod is None else self.pod_ix[c.pod]
             self.comp_by[key][where] = i
-            threads = worker_threads(sc, self.params, topo, c)
+            service = self.pods[where].service if c.pod is not None else ""
+            if (c.kind, service) not in threads_of:
+                threads_of[(c.kind, service)] = worker_threads(sc, self.params, topo, c)
+            threads = threads_of[(c.kind, service)]
             if threads is not None:
                 self.comp_pool[i] = len(names)
                 self.pool_by[key][where] = len(names)
@@ -293,9 +298,6 @@ class Network:
                 servers.append(threads)
         assert n_pods and n_nodes
         self.st = Stations(names, servers)
-        self.station_component = {
-            int(self.comp_pool[i]): c.name for i, c in enumerate(self.components)
-        }
 
     def _role_sizes(self) -> dict[Kind, int]:
         n_pods, n_nodes = len(self.pods), len(self.topo.nodes)
@@ -327,127 +329,163 @@ class Network:
         return order
 
     def _edges(self) -> dict[tuple[str, str], Edge]:
-        edges = {}
+        """Every edge of the call graph (callers in topological order) and its legs, as the
+        arrays ``leg_caller``, ``leg_waypoint`` (-1: none), ``leg_callee``, ``leg_weight``
+        (the leg's probability given a call from its caller) and ``leg_edge``."""
+        edges: dict[tuple[str, str], Edge] = {}
         entry = self.sc.workload.entry
-        edges[(CLIENT, entry)] = self._edge(CLIENT, [self.topo.client], entry, 1.0)
+        parts: list[tuple[np.ndarray, ...]] = []
+        todo = [(CLIENT, [self.topo.client], entry, 1.0)]
         for name in self.order:
             times: dict[str, float] = {}
             for step in self.sc.services[name].calls:
                 for call in step:
-                    times[call.service] = times.get(call.service, 0.0) + (
-                        call.probability * call.count
-                    )
-            for service, t in times.items():
-                edges[(name, service)] = self._edge(name, self.topo.pods[name], service, t)
+                    share = call.probability * call.count
+                    times[call.service] = times.get(call.service, 0.0) + share
+            todo += [(name, self.topo.pods[name], svc, t) for svc, t in times.items()]
+        start = 0
+        for caller, pods, service, times_ in todo:
+            legs = self._legs(pods, service)
+            n = len(legs[0])
+            edge = Edge(caller, service, times_, start, start + n)
+            parts.append((*legs, np.full(n, len(edges))))
+            edges[(caller, service)] = edge
+            start += n
+        cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
+        self.leg_caller, self.leg_waypoint, self.leg_callee, self.leg_weight, self.leg_edge = cols
+        self.edge_list = list(edges.values())
+        self.edge_times = np.array([e.times for e in self.edge_list])
+        self.edge_is_root = np.array([e.caller == CLIENT for e in self.edge_list])
         return edges
 
-    def _edge(self, caller: str, pods: list[Pod], service: str, times: float) -> Edge:
-        """Every leg of calls from ``pods`` to ``service``: waypoint pod and callee pod."""
+    def _legs(self, pods: list[Pod], service: str) -> tuple[np.ndarray, ...]:
+        """The legs of calls from ``pods`` to ``service``: every waypoint pod, and every callee
+        pod (same-zone ones with ``prefer_same_zone``), at most MAX_CALLEES of them, rotated."""
         topo, svc = self.topo, self.sc.services[service]
+        callers = np.array([self.pod_ix[p.name] for p in pods], dtype=np.int64)
+        targets = np.array([self.pod_ix[p.name] for p in topo.pods[service]], dtype=np.int64)
         wp_name = topo.waypoint_of.get(service)
-        callee_pods = topo.pods[service]
-        targets = np.array([self.pod_ix[p.name] for p in callee_pods], dtype=np.int64)
-        rows: list[tuple[np.ndarray, ...]] = []
-        for rank, pod in enumerate(pods):
-            waypoints = topo.waypoints[wp_name] if wp_name is not None and pod.in_mesh else [None]
-            for wp in waypoints:
+        meshed = pods[0].in_mesh  # the load generator alone may be outside the mesh
+        wps = topo.waypoints[wp_name] if wp_name is not None and meshed else [None]
+        rank = np.arange(len(callers))
+        out: list[tuple[np.ndarray, ...]] = []
+        for wp in wps:
+            w_ix = self.pod_ix[wp.name] if wp is not None else -1
+            picker_zone = self.node_zone[self.pod_node[callers if wp is None else [w_ix]]]
+            picker_zone = np.broadcast_to(picker_zone, callers.shape)
+            target_zone = self.node_zone[self.pod_node[targets]]
+            zones = np.unique(picker_zone) if svc.prefer_same_zone else [None]
+            for zone in zones:
+                mine = picker_zone == zone if zone is not None else np.ones(len(callers), bool)
                 chosen = targets
-                if svc.prefer_same_zone:
-                    picker = self.pod_node[self.pod_ix[(wp or pod).name]]
-                    local = targets[
-                        self.node_zone[self.pod_node[targets]] == self.node_zone[picker]
-                    ]
-                    chosen = local if len(local) else targets
-                if len(chosen) > MAX_CALLEES:  # rotated: every callee gets an equal share
-                    start = (rank * MAX_CALLEES) % len(chosen)
-                    chosen = chosen[(start + np.arange(MAX_CALLEES)) % len(chosen)]
-                n = len(chosen)
-                w_ix = self.pod_ix[wp.name] if wp is not None else -1
-                rows.append(
+                if zone is not None and (target_zone == zone).any():
+                    chosen = targets[target_zone == zone]
+                # enough callees that every one is weighed by some caller
+                k = min(len(chosen), max(MAX_CALLEES, -(-len(chosen) // int(mine.sum()))))
+                offsets = (rank[mine, None] * k + np.arange(k)[None, :]) % len(chosen)
+                if k == len(chosen):
+                    offsets = np.broadcast_to(np.arange(k), offsets.shape)
+                callee = chosen[offsets].ravel()
+                caller = np.repeat(callers[mine], k)
+                out.append(
                     (
-                        np.full(n, self.pod_ix[pod.name]),
-                        chosen,
-                        np.full(n, w_ix),
-                        np.full(n, 1.0 / (len(waypoints) * n)),
+                        caller,
+                        np.full(len(caller), w_ix),
+                        callee,
+                        np.full(len(caller), 1.0 / (len(wps) * k)),
                     )
                 )
-        callers, callees, wps, weight = (np.concatenate(c) for c in zip(*rows, strict=True))
-        edge = Edge(caller, service, times, callers, callees, weight)
-        edge.groups = self._groups(callers, callees, wps, service)
-        return edge
+        return tuple(np.concatenate(c) for c in zip(*out, strict=True))
 
     def _relation(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """0 same node, 1 same zone, 2 across zones, between the nodes of pods a and b."""
         na, nb = self.pod_node[a], self.pod_node[b]
         return np.where(na == nb, 0, np.where(self.node_zone[na] == self.node_zone[nb], 1, 2))
 
-    def _groups(
-        self, callers: np.ndarray, callees: np.ndarray, wps: np.ndarray, service: str
-    ) -> list[Group]:
-        has_wp = wps >= 0
-        w = np.where(has_wp, wps, callers)
-        key = self._relation(callers, callees) * 9 + self._relation(callers, w) * 3
-        key = key + self._relation(w, callees)
-        groups = []
-        svc = self.sc.services[service]
-        for k in np.unique(key):
-            legs = np.flatnonzero(key == k)
+    def _groups(self) -> list[Group]:
+        """Legs grouped by route shape: one route (and ``route_demands``) per edge and kind of
+        leg (which of caller, waypoint and callee share a node or a zone), then merged over
+        edges whose demands cost the same, so that each pass is a few array operations."""
+        p, w, q = self.leg_caller, self.leg_waypoint, self.leg_callee
+        w_or_p = np.where(w >= 0, w, p)
+        kind = self._relation(p, q) * 9 + self._relation(p, w_or_p) * 3 + self._relation(w_or_p, q)
+        key = self.leg_edge * 27 + kind
+        order = np.argsort(key, kind="stable")
+        bounds = np.flatnonzero(np.diff(key[order])) + 1
+        merged: dict[tuple, tuple[list[Demand], list[Demand], list[tuple], list[np.ndarray]]] = {}
+        for legs in np.split(order, bounds):
             i = legs[0]
-            p0, q0 = self.pods[callers[i]], self.pods[callees[i]]
-            w0 = self.pods[wps[i]] if wps[i] >= 0 else None
+            edge = self.edge_list[self.leg_edge[i]]
+            p0, q0 = self.pods[p[i]], self.pods[q[i]]
+            w0 = self.pods[w[i]] if w[i] >= 0 else None
             route = self.topo.route(p0, q0, w0)
+            svc = self.sc.services[edge.service]
             request, response = route_demands(self.params, self.sc.network, route, svc)
-            roles = {"P": callers[legs], "Q": callees[legs], "W": wps[legs]}
-            core, pool, comp = [], [], []
-            for d in (*request, *response):
-                c, p, m = self._resolve(d, p0, w0, q0, roles)
-                core.append(c)
-                pool.append(p)
-                comp.append(m)
-            shape = (len(core), len(legs))
-            groups.append(
-                Group(
-                    legs,
-                    request,
-                    response,
-                    np.array(core, dtype=np.int64).reshape(shape),
-                    np.array(pool, dtype=np.int64).reshape(shape),
-                    np.array(comp, dtype=np.int64).reshape(shape),
-                )
+            roles = [self._roles(d, p0, w0, q0) for d in (*request, *response)]
+            sig = (
+                len(request),
+                tuple(_constants(d) for d in (*request, *response)),
+                tuple(roles),
             )
+            found = merged.setdefault(sig, (request, response, roles, []))
+            found[3].append(legs)
+        groups = []
+        for request, response, roles, parts in merged.values():
+            legs = np.sort(np.concatenate(parts))
+            pods = {"P": p[legs], "W": w[legs], "Q": q[legs]}
+            found_ = [self._stations_of(r, pods) for r in roles]
+            empty = np.zeros((0, len(legs)), dtype=np.int32)
+            core, pool, comp = (
+                (np.stack([f[i] for f in found_]) if found_ else empty) for i in range(3)
+            )
+            groups.append(Group(legs, request, response, core, pool, comp))
         return groups
 
-    def _resolve(
-        self, d: Demand, p0: Pod, w0: Pod | None, q0: Pod, roles: dict[str, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per leg: the core station, worker station and component of demand ``d``, found by
-        the role its node or pod plays in the representative leg (p0, w0, q0)."""
-        n = len(roles["P"])
-        none = np.full(n, -1, dtype=np.int64)
+    def _roles(self, d: Demand, p0: Pod, w0: Pod | None, q0: Pod) -> tuple[str, str, str]:
+        """Which endpoint's node carries demand ``d``, its component kind, and whose pod (or
+        node) that component is: (node role, kind, owner role); roles P, W, Q."""
         if d.op == WIRE:
-            return none, none, none
-        role = next(r for r, pod in (("P", p0), ("W", w0), ("Q", q0)) if pod and pod.node == d.node)
-        nodes = self.pod_node[roles[role]]
-        core = self.core_of_node[nodes]
+            return ("", "", "")
+        ends = (("P", p0), ("W", w0), ("Q", q0))
+        role = next(r for r, pod in ends if pod is not None and pod.node == d.node)
         if d.op == KERNEL:
-            return core, none, self.comp_by[Kind.KERNEL][nodes]
+            return (role, str(Kind.KERNEL), role)
         kind = Kind(d.proxy)
         if kind == Kind.ZTUNNEL:
-            return core, self.pool_by[kind][nodes], self.comp_by[kind][nodes]
+            return (role, str(kind), role)
         owner = "W" if kind == Kind.WAYPOINT else "P"
         if kind == Kind.SIDECAR and d.component != component_name(p0.name, Kind.SIDECAR):
             owner = "Q"
-        pods = roles[owner]
-        return core, self.pool_by[kind][pods], self.comp_by[kind][pods]
+        return (role, str(kind), owner)
+
+    def _stations_of(
+        self, roles: tuple[str, str, str], pods: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per leg: the core station, worker station and component of one demand."""
+        role, kind_name, owner = roles
+        n = len(pods["P"])
+        none = np.full(n, -1, dtype=np.int32)
+        if not role:
+            return none, none, none
+        nodes = self.pod_node[pods[role]]
+        core = self.core_of_node[nodes]
+        kind = Kind(kind_name)
+        where = self.pod_node[pods[owner]] if kind in (Kind.KERNEL, Kind.ZTUNNEL) else pods[owner]
+        return core, self.pool_by[kind][where], self.comp_by[kind][where]
 
     def _visit_rates(self) -> np.ndarray:
-        """Arrivals per second at each pod's app per root request per second."""
+        """Arrivals per second at each pod's app per root request per second; and
+        ``leg_rate``, each leg's calls per root request."""
         visits = np.zeros(len(self.pods))
-        visits[self.pod_ix[self.topo.client.name]] = 1.0
-        for edge in self.edges.values():  # in topological order of the callers
-            flow = visits[edge.callers] * edge.times * edge.weight
-            visits += np.bincount(edge.callees, flow, len(self.pods))
-        visits[self.pod_ix[self.topo.client.name]] = 0.0
+        client = self.pod_ix[self.topo.client.name]
+        visits[client] = 1.0
+        self.leg_rate = np.zeros(len(self.leg_callee))
+        for edge in self.edge_list:  # in topological order of the callers
+            sl = slice(edge.start, edge.stop)
+            flow = visits[self.leg_caller[sl]] * edge.times * self.leg_weight[sl]
+            self.leg_rate[sl] = flow
+            visits += np.bincount(self.leg_callee[sl], flow, len(self.pods))
+        visits[client] = 0.0
         return visits
 
     # --- one step's CPU and the apps ------------------------------------------------------
@@ -497,57 +535,56 @@ class Network:
         st.ca2_out[:] = 1.0
         st.wait_mean[:] = st.wait_second[:] = st.p_wait[:] = 0.0
         self.downstream = (np.zeros(len(self.pods)), np.zeros(len(self.pods)))
+        blocking = bool((self.app_blocking & (self.app_pool >= 0)).any())
         for _ in range(QNA_PASSES):
             self._load(rate)
             st.solve()
             if (st.rho >= 1).any():
                 break
-            self._paths()
+            if blocking:  # a blocking app holds its worker through its calls
+                self._paths()
         return self._solution(rate)
 
     def _load(self, rate: float) -> None:
         st = self.st
-        root_ca2 = self.root_ca2
         wait_m, wait_2 = st.wait_mean, st.wait_second
         st.reset()
         client = client_cpu_s(self.sc.workload)
         if client > 0:
             core = self.core_of_node[[self.pod_node[self.pod_ix[self.topo.client.name]]]]
-            st.add(core, np.array([rate]), client, client * client, root_ca2)
-        for edge in self.edges.values():
-            flow = rate * self.visits[edge.callers] * edge.times * edge.weight
-            if edge.caller == CLIENT:
-                flow = rate * edge.times * edge.weight
-            for g in edge.groups:
-                lam = flow[g.legs]
-                before: Any = np.full(len(lam), root_ca2 if edge.caller == CLIENT else 1.0)
-                if edge.caller != CLIENT:  # the caller's app hands the message on
-                    before = self._app_departures(edge.callers[g.legs])
-                steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
-                for j, (request, d) in enumerate(steps):
-                    if j == len(g.request):
-                        before = self._load_app(edge.callees[g.legs], lam, before)
-                    if d.op == WIRE:
-                        continue
-                    core, pool = g.core[j], g.pool[j]
-                    cpu, var = self.step_cpu(d, request, pool)
-                    st.add(core, lam, cpu, var + cpu * cpu, before)
-                    if d.op != PROXY:
-                        before = st.ca2_out[core]
-                        continue
-                    cw, cw2 = wait_m[core], wait_2[core]
-                    hold = cw + cpu
-                    second = cw2 + var + cpu * cpu + 2 * cw * cpu
-                    if not request and d.after_s > 0:
-                        st.add(core, lam, d.after_s, d.after_s**2, before)
-                        extra = cw + d.after_s
-                        second = second + 2 * hold * extra + cw2 + 2 * cw * d.after_s
-                        second = second + d.after_s**2
-                        hold = hold + extra
-                    st.add(pool, lam, hold, second, before)
-                    before = st.ca2_out[pool]
-                if not steps or len(g.request) == len(steps):
-                    self._load_app(edge.callees[g.legs], lam, before)
+            st.add(core, np.array([rate]), client, client * client, self.root_ca2)
+        for g in self.groups:
+            lam = rate * self.leg_rate[g.legs]
+            root = self.edge_is_root[self.leg_edge[g.legs]]
+            # the caller's app hands the message on (the load generator: its own pacing)
+            before: Any = np.where(
+                root, self.root_ca2, self._app_departures(self.leg_caller[g.legs])
+            )
+            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+            callees = self.leg_callee[g.legs]
+            for j, (request, d) in enumerate(steps):
+                if j == len(g.request):
+                    before = self._load_app(callees, lam, before)
+                if d.op == WIRE:
+                    continue
+                core, pool = g.core[j], g.pool[j]
+                cpu, var = self.step_cpu(d, request, pool)
+                st.add(core, lam, cpu, var + cpu * cpu, before)
+                if d.op != PROXY:
+                    before = st.ca2_out[core]
+                    continue
+                cw, cw2 = wait_m[core], wait_2[core]
+                hold = cw + cpu
+                second = cw2 + var + cpu * cpu + 2 * cw * cpu
+                if not request and d.after_s > 0:  # telemetry: the worker stays busy
+                    st.add(core, lam, d.after_s, d.after_s**2, before)
+                    extra = cw + d.after_s
+                    second = second + 2 * hold * extra + cw2 + 2 * cw * d.after_s + d.after_s**2
+                    hold = hold + extra
+                st.add(pool, lam, hold, second, before)
+                before = st.ca2_out[pool]
+            if len(g.request) == len(steps):
+                self._load_app(callees, lam, before)
 
     def _load_app(self, pods: np.ndarray, lam: np.ndarray, ca2: Any) -> np.ndarray:
         """The app's CPU on its node's cores, and its hold on its own workers (with its
@@ -606,11 +643,11 @@ class Network:
         p2 = np.where(pool >= 0, st.wait_second[pool], 0.0)
         return wm + pm, w2 + p2 + 2 * wm * pm, self.app_mean[pods], self.app_var[pods]
 
-    def leg_times(self, edge: Edge) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and variance of each leg's messages both ways (no callee time)."""
-        n = len(edge.callees)
+    def leg_times(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of every leg's messages both ways (not the callee's time)."""
+        n = len(self.leg_callee)
         mean, var = np.zeros(n), np.zeros(n)
-        for g in edge.groups:
+        for g in self.groups:
             m = np.zeros(len(g.legs))
             v = np.zeros(len(g.legs))
             steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
@@ -623,17 +660,20 @@ class Network:
 
     def call_time(self, edge: Edge, at_mean: np.ndarray, at_var: np.ndarray) -> tuple[Any, Any]:
         """Per caller pod: mean and variance of one call along this edge (mixed over legs)."""
-        lm, lv = self.leg_times(edge)
-        m = lm + at_mean[edge.callees]
-        second = lv + at_var[edge.callees] + m * m
+        sl = slice(edge.start, edge.stop)
+        lm, lv = self.legs_mean[sl], self.legs_var[sl]
+        callees, weight = self.leg_callee[sl], self.leg_weight[sl]
+        m = lm + at_mean[callees]
+        second = lv + at_var[callees] + m * m
         n = len(self.pods)
-        mean = np.bincount(edge.callers, edge.weight * m, n)
-        sec = np.bincount(edge.callers, edge.weight * second, n)
+        mean = np.bincount(self.leg_caller[sl], weight * m, n)
+        sec = np.bincount(self.leg_caller[sl], weight * second, n)
         return mean, np.maximum(sec - mean * mean, 0.0)
 
     def _paths(self) -> None:
         """Bottom-up: the time from a request reaching each app pod to its response leaving."""
         n = len(self.pods)
+        self.legs_mean, self.legs_var = self.leg_times()
         at_mean, at_var = np.zeros(n), np.zeros(n)
         down_mean, down_second = np.zeros(n), np.zeros(n)
         for name in reversed(self.order):
@@ -695,6 +735,10 @@ class Network:
             saturated=saturated,
             bottleneck=st.names[worst],
             bottleneck_utilisation=float(st.rho[worst]),
+            components=self.components,
+            component_workers=[
+                int(st.servers[k]) if k >= 0 else None for k in self.comp_pool.tolist()
+            ],
             component_cpu=cpu,
             component_utilisation=util,
             component_concurrency=conc,
@@ -723,7 +767,7 @@ class Network:
         cpu, conc = np.zeros(n), np.zeros(n)
         tallies: dict[str, np.ndarray] = {}  # visits, wait m/2, service m/2 (rate-weighted)
         client = client_cpu_s(self.sc.workload)
-        cpu[self.comp_ix[component_name(CLIENT, Kind.APP)]] += rate * client
+        cpu[self.comp_by[Kind.APP][self.pod_ix[self.topo.client.name]]] += rate * client
 
         def tally(kind: str, lam: np.ndarray, wm: Any, w2: Any, sm: Any, sv: Any) -> None:
             if saturated:
@@ -741,27 +785,24 @@ class Network:
                 (lam * (w2 + s2 + 2 * wm * sm)).sum(),
             ]
 
-        for edge in self.edges.values():
-            scale = 1.0 if edge.caller == CLIENT else self.visits[edge.callers]
-            flow = rate * scale * edge.times * edge.weight
-            for g in edge.groups:
-                lam = flow[g.legs]
-                steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
-                for j, (request, d) in enumerate(steps):
-                    wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
-                    if d.op == WIRE:
-                        tally(str(Hop.NETWORK), lam, wm, w2, sm, sv)
-                        continue
-                    step_cpu, _ = self.step_cpu(d, request, g.pool[j])
-                    after = d.after_s if not request else 0.0
-                    cpu += np.bincount(g.comp[j], lam * (step_cpu + after), n)
-                    if d.op == PROXY:
-                        conc += np.bincount(g.comp[j], lam * (wm + sm), n)
-                    tally(str(d.hop), lam, wm, w2, sm, sv)
-                callees = edge.callees[g.legs]
-                app = self.comp_by[Kind.APP][callees]
-                cpu += np.bincount(app, lam * self.app_cpu[callees], n)
-                tally(str(Hop.APP), lam, *self.app_time(callees))
+        for g in self.groups:
+            lam = rate * self.leg_rate[g.legs]
+            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+            for j, (request, d) in enumerate(steps):
+                wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
+                if d.op == WIRE:
+                    tally(str(Hop.NETWORK), lam, wm, w2, sm, sv)
+                    continue
+                step_cpu, _ = self.step_cpu(d, request, g.pool[j])
+                after = d.after_s if not request else 0.0
+                cpu += np.bincount(g.comp[j], lam * (step_cpu + after), n)
+                if d.op == PROXY and not saturated:
+                    conc += np.bincount(g.comp[j], lam * (wm + sm), n)
+                tally(str(d.hop), lam, wm, w2, sm, sv)
+            callees = self.leg_callee[g.legs]
+            app = self.comp_by[Kind.APP][callees]
+            cpu += np.bincount(app, lam * self.app_cpu[callees], n)
+            tally(str(Hop.APP), lam, *self.app_time(callees))
         hops = {}
         root = rate if rate > 0 else 1.0
         for kind in sorted(tallies, key=lambda k: HOPS.index(k) if k in HOPS else len(HOPS)):
@@ -773,6 +814,24 @@ class Network:
             dict(zip(names, conc.tolist(), strict=True)),
             hops,
         )
+
+
+def _constants(d: Demand) -> tuple:
+    """What a demand costs, without where: legs whose demands agree on this share a group."""
+    return (
+        d.op,
+        str(d.hop),
+        d.cpu_s,
+        d.proxy,
+        d.handshake_s,
+        d.after_s,
+        d.latency_s,
+        d.wakeup_s,
+        d.cpu_cv,
+        d.relation,
+        d.wire_mean_s,
+        d.serialise_s,
+    )
 
 
 def fork_join(branches: list[tuple[float, np.ndarray, np.ndarray, int]]) -> tuple[Any, Any]:

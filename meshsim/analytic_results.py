@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from meshsim.analytic import Moments, Solution, solve
-from meshsim.components import memory_mib, worker_threads
-from meshsim.domain import MS_PER_S
+from meshsim.components import memory_mib, proxy_memory_mib, proxy_params, visible_config
+from meshsim.domain import MS_PER_S, PROXY_KINDS
 from meshsim.loader import LoadedScenario
 from meshsim.results import Result, _hop_order, _num
 from meshsim.scenario import Fortio
@@ -60,6 +60,7 @@ class AnalyticResult(Result):
     ) -> None:
         super().__init__(loaded, [], wall_time_s, {"engine": ENGINE}, tuple(percentiles))
         self.solution = solution
+        self._resources: pd.DataFrame | None = None
 
     # --- latency -------------------------------------------------------------------------
 
@@ -112,24 +113,36 @@ class AnalyticResult(Result):
         return pd.DataFrame(rows)
 
     def resources(self) -> pd.DataFrame:
+        if self._resources is None:  # a fleet has 100,000 components: built once
+            self._resources = self._component_table()
+        return self._resources.copy()
+
+    def _component_table(self) -> pd.DataFrame:
         sol, sc, params = self.solution, self.loaded.scenario, self.loaded.params
         topo = sol.topo
         window = window_s(self.loaded, sol.rate_rps)
         rows = []
-        for c in topo.components():
+        visible: dict[tuple[str, str], int] = {}  # the same for every pod of a service
+        for c, workers in zip(sol.components, sol.component_workers, strict=True):
             vcpu = sol.component_cpu[c.name]
+            held = sol.component_concurrency[c.name]
+            if c.kind in PROXY_KINDS:
+                key = (c.kind, topo.pod_by_name[c.pod].service if c.pod else "")
+                if key not in visible:
+                    visible[key] = visible_config(sc, topo, c)
+                memory = proxy_memory_mib(proxy_params(params, c.kind), visible[key], held)
+            else:
+                memory = memory_mib(sc, params, topo, c, held)
             rows.append(
                 {
                     "component": c.name,
                     "kind": c.kind,
                     "node": c.node,
-                    "workers": worker_threads(sc, params, topo, c),
+                    "workers": workers,
                     "cpu_s": vcpu * window,
                     "vcpu": vcpu,
                     "utilisation": sol.component_utilisation[c.name],
-                    "memory_mib": memory_mib(
-                        sc, params, topo, c, sol.component_concurrency[c.name]
-                    ),
+                    "memory_mib": memory,
                 }
             )
         cores = sc.cluster.shared_cores

@@ -289,7 +289,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     loaded = _load(args)
     sc = loaded.scenario
     events = work.replications(sc) * work.replication_events(sc)
-    work.check(events, sc, loaded.source, "running it", _limits(args))
+    work.check(events, sc, loaded.source, "running it", _limits(args), args.engine)
     print(
         f"{args.scenario}: ok ({len(sc.services)} services, "
         f"{len(sc.cluster.node_names())} nodes, mode {sc.mesh.mode}, profile {loaded.profile.name})"
@@ -473,7 +473,7 @@ def parser() -> argparse.ArgumentParser:
         help="refuse a sweep of more points x replications (default %(default).3g)",
     )
     swp.set_defaults(func=cmd_sweep)
-    for command in (run, cmp, swp, rep):
+    for command in (run, cmp, swp, rep, check):
         command.add_argument(
             "--engine",
             choices=["des", "analytic"],

@@ -137,7 +137,7 @@ def analytic_legs(sc: Scenario) -> float:
     return legs * waypoints
 
 
-ANALYTIC_CALLEES = 16
+ANALYTIC_CALLEES = 8
 """The analytic engine weighs at most this many callee pods per caller pod and service."""
 ANALYTIC_MAX_LEGS = 20_000_000
 HYBRID_SHARE = 0.25

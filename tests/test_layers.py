@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     (
         "input language",
-        {"distributions", "slo", "scenario", "profiles", "loader", "changes", "work"},
+        {"distributions", "slo", "scenario", "profiles", "loader", "changes", "work", "fleet"},
     ),
     ("topology", {"topology", "balancing"}),
     ("cost model", {"components"}),
