@@ -228,6 +228,7 @@ class Solution:
     node_vcpu: dict[str, float]
     hops: dict[str, HopTally]
     closed_loop: dict[str, Any] = field(default_factory=dict)
+    batch_spread_s: float = 0.0  # fortio in step: a uniform wait on [0, this] is in latency
 
 
 class Network:
@@ -715,6 +716,7 @@ class Network:
             extra = self.batch_wait(rate)
             m, v = m + extra, v + extra**2 / 3
             latency = Moments(m, v + m * m)
+            self.spread = 2 * extra
         cpu, conc, hops = self._usage(rate, saturated)
         util: dict[str, float] = {}
         for i, c in enumerate(self.components):
@@ -744,6 +746,7 @@ class Network:
             component_concurrency=conc,
             node_vcpu=node_vcpu,
             hops=hops,
+            batch_spread_s=getattr(self, "spread", 0.0) if not saturated else 0.0,
         )
 
     def batch_wait(self, rate: float) -> float:

@@ -12,6 +12,7 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from meshsim.analytic import Moments, Solution, solve
@@ -40,6 +41,23 @@ def quantiles(m: Moments, qs: list[float]) -> list[float]:
     return [float(v) for v in stats.gamma.ppf(qs, shape, scale=scale)]
 
 
+def quantiles_with_spread(m: Moments, spread: float, qs: list[float]) -> list[float]:
+    """Quantiles of a gamma (the rest of the path) plus an independent uniform wait on
+    [0, spread] (a request's place in a batch), with these total two moments."""
+    from scipy import stats
+
+    if spread <= 0 or not math.isfinite(m.mean):
+        return quantiles(m, qs)
+    mean = m.mean - spread / 2
+    var = max(m.variance - spread**2 / 12, 1e-18 * mean * mean)
+    shape, scale = mean * mean / var, var / mean
+    top = mean + spread + 12 * math.sqrt(var)
+    t = np.linspace(0.0, top, 2048)
+    u = np.linspace(0.0, spread, 65)
+    cdf = stats.gamma.cdf(t[:, None] - u[None, :], shape, scale=scale).mean(axis=1)
+    return [float(np.interp(q, cdf, t)) for q in qs]
+
+
 def window_s(loaded: LoadedScenario, rate_rps: float) -> float:
     """The measurement window a DES run of this scenario would have, for CPU seconds."""
     wl = loaded.scenario.workload
@@ -66,7 +84,8 @@ class AnalyticResult(Result):
 
     def latency_s(self) -> dict[str, float]:
         lat = self.solution.latency
-        qs = quantiles(lat, [p / 100 for p in self.percentiles])
+        levels = [p / 100 for p in self.percentiles]
+        qs = quantiles_with_spread(lat, self.solution.batch_spread_s, levels)
         out = {"mean": lat.mean}
         out.update({percentile_key(p): q for p, q in zip(self.percentiles, qs, strict=True)})
         return out
