@@ -89,8 +89,16 @@ def test_closed_loop_carries_what_its_pacing_and_latency_allow() -> None:
 def test_run_writes_the_same_files_with_the_engine_in_the_provenance(tmp_path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run(
-        [*meshsim_cmd(), "run", str(SCENARIOS / "quickstart.yaml"), "--engine", "analytic"]
-        + ["--quiet", "--out", str(out)],
+        [
+            *meshsim_cmd(),
+            "run",
+            str(SCENARIOS / "quickstart.yaml"),
+            "--engine",
+            "analytic",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
     )
