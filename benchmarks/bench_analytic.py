@@ -107,9 +107,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/analytic.json"))
     ap.add_argument("--skip-capacity", action="store_true")
+    ap.add_argument("--only", choices=["speed", "fleet", "capacity"], help="one part alone")
     args = ap.parse_args()
-    results: dict = {"speed": {}}
-    for name in ("fortio-2pod.yaml", "quickstart.yaml"):
+    out = Path(args.out)
+    results: dict = json.loads(out.read_text()) if args.only and out.exists() else {}
+    if args.only in (None, "speed"):
+        results["speed"] = {}
+    for name in ("fortio-2pod.yaml", "quickstart.yaml") if args.only in (None, "speed") else ():
         results["speed"][name] = speed(name)
         r = results["speed"][name]
         print(
@@ -133,8 +137,8 @@ def main() -> None:
             + ", ".join(f"{m} {v:.3f}" for m, v in c["answer_ratio"].items()),
             flush=True,
         )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1, default=str) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1, default=str) + "\n")
 
 
 if __name__ == "__main__":

@@ -717,7 +717,8 @@ class Network:
             m, v = m + extra, v + extra**2 / 3
             latency = Moments(m, v + m * m)
             self.spread = 2 * extra
-        cpu, conc, hops = self._usage(rate, saturated)
+        with np.errstate(invalid="ignore"):  # saturated: infinite waits times zero
+            cpu, conc, hops = self._usage(rate, saturated)
         util: dict[str, float] = {}
         for i, c in enumerate(self.components):
             pool = int(self.comp_pool[i])

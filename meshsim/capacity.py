@@ -219,9 +219,14 @@ def _hybrid(
     max_runs: int,
     progress: Progress | None,
 ) -> Capacity:
-    """Bracket analytically, then confirm with the DES around the analytic answer."""
-    guess = search(loaded, slo, rel_tol=rel_tol / 4, max_runs=60, engine="analytic")
+    """Bracket analytically, then confirm with the DES around the analytic answer.
+
+    The first DES run, at the analytic answer, measures how far the analytic statistic is
+    from the simulated one there; the analytic search is run again with the objective scaled
+    by that ratio, and the DES brackets the corrected answer: just below, just above,
+    stepping outwards (doubling the step) when needed, then bisecting."""
     mode = loaded.scenario.mesh.mode
+    guess = search(loaded, slo, rel_tol=rel_tol / 4, max_runs=60, engine="analytic")
     if guess.max_rate_rps <= 0:  # even the lowest rate fails analytically: let the DES search
         return search(
             loaded,
@@ -232,48 +237,63 @@ def _hybrid(
             max_runs=max_runs,
             progress=progress,
         )
-    if progress:
-        progress(f"{mode}: analytic capacity {guess.max_rate_rps:,.1f} rps; confirming (DES)")
     points: list[Point] = []
     results: dict[float, Result] = {}
 
-    def run(rate: float) -> bool:
+    def run(rate: float) -> Point:
         point, result = evaluate(loaded, rate, slo, replications, requests_per_point)
         points.append(point)
         results[rate] = result
         if progress:
             mark = "pass" if point.passed else f"fail ({point.status})"
             progress(f"{mode}: {rate:,.1f} rps -> {slo.statistic} {point.value_ms:.3f} ms, {mark}")
-        return point.passed
+        return point
 
-    centre, step = guess.max_rate_rps, rel_tol / 2
-    lo: float | None = None
-    hi: float | None = None
-    if run(centre * (1 - step)):
-        lo = centre * (1 - step)
-        rate = centre * (1 + step)
-        while len(points) < max_runs and rate < 1e7:
-            if not run(rate):
-                hi = rate
-                break
-            lo, step = rate, step * 2
-            rate = centre * (1 + step)
-    else:
-        hi = centre * (1 - step)
-        while len(points) < max_runs:
-            step *= 2
+    first = guess.max_rate_rps
+    if progress:
+        progress(f"{mode}: analytic capacity {first:,.1f} rps; confirming with the DES")
+    measured = run(first)
+    centre = first
+    analytic_value = evaluate(loaded, first, slo, engine="analytic")[0].value_ms
+    if measured.status == "ok" and 0 < measured.value_ms < math.inf and analytic_value > 0:
+        ratio = measured.value_ms / analytic_value
+        scaled = Slo(slo.statistic, slo.strict, slo.threshold_ms / ratio)
+        corrected = search(
+            loaded, scaled, rel_tol=rel_tol / 4, max_runs=60, start_rps=first, engine="analytic"
+        )
+        centre = corrected.max_rate_rps or first
+
+    def lowest_failing_above(rate: float) -> float | None:
+        failing = [p.rate_rps for p in points if not p.passed and p.rate_rps > rate]
+        return min(failing) if failing else None
+
+    def highest_passing() -> float | None:
+        passing = [p.rate_rps for p in points if p.passed]
+        return max(passing) if passing else None
+
+    step = rel_tol / 2
+    lo = highest_passing()
+    if lo is None or lo < centre * (1 - rel_tol):
+        while len(points) < max_runs:  # a passing rate just below the centre
             rate = centre * max(1 - step, 1 / 1024)
-            if run(rate):
-                lo = rate
+            if run(rate).passed or rate <= centre / 1024:
                 break
-            hi = rate
-    if lo is not None and hi is not None:
-        while len(points) < max_runs and hi / lo - 1 > rel_tol:
+            step *= 2
+        lo = highest_passing()
+    if lo is not None:
+        step = rel_tol / 2
+        while lowest_failing_above(lo) is None and len(points) < max_runs and lo < 1e7:
+            rate = max(lo, centre) * (1 + step)  # a failing rate just above
+            if run(rate).passed:
+                lo, step = rate, step * 2
+        hi = lowest_failing_above(lo)
+        while hi is not None and len(points) < max_runs and hi / lo - 1 > rel_tol:
             mid = (lo + hi) / 2
-            if run(mid):
+            if run(mid).passed:
                 lo = mid
             else:
                 hi = mid
+    hi = lowest_failing_above(lo or 0.0)
     return Capacity(
         mode=mode,
         slo=slo,
@@ -281,7 +301,7 @@ def _hybrid(
         first_failing_rps=hi,
         points=sorted(points, key=lambda p: p.rate_rps),
         best=results.get(lo) if lo else None,
-        analytic_rps=guess.max_rate_rps,
+        analytic_rps=first,
     )
 
 
