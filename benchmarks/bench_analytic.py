@@ -121,14 +121,15 @@ def main() -> None:
             f"{r['ratio']:.0f}x",
             flush=True,
         )
-    results["fleet"] = fleet()
-    f = results["fleet"]
-    print(
-        f"fleet compare (4 modes, analytic): {f['wall_s']:.1f} s wall, {f['cpu_s']:.1f} s CPU, "
-        f"peak {f['peak_rss_mib']:.0f} MiB",
-        flush=True,
-    )
-    if not args.skip_capacity:
+    if args.only in (None, "fleet"):
+        results["fleet"] = fleet()
+        f = results["fleet"]
+        print(
+            f"fleet compare (4 modes, analytic): {f['wall_s']:.1f} s wall, "
+            f"{f['cpu_s']:.1f} s CPU, peak {f['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
+    if args.only == "capacity" or (args.only is None and not args.skip_capacity):
         results["capacity"] = capacity()
         c = results["capacity"]
         print(

@@ -35,7 +35,9 @@ MISSES: dict[str, dict[str, float]] = {
     # batch of 16 arriving at once. The engine adds the batch's mean wait at its slowest
     # station and spreads it uniformly; the queues a batch builds at the other stations it
     # crosses are not modelled, so sidecar and ambient come out short.
-    "fortio-2pod.yaml": {"mean": 15.0, "p50": 20.0, "p90": 15.0, "p99": 45.0},
+    # Measured (these short runs): mean -12.9..+4.9 %, p50 -17.0..+7.5 %, p90 -7.7..+11.5 %,
+    # p99 -4.2..+17.9 % (within its target).
+    "fortio-2pod.yaml": {"mean": 15.0, "p50": 20.0, "p90": 15.0},
 }
 
 
