@@ -549,6 +549,7 @@ class Network:
     def _load(self, rate: float) -> None:
         st = self.st
         wait_m, wait_2 = st.wait_mean, st.wait_second
+        self.last_rate = st.rate.copy()
         st.reset()
         client = client_cpu_s(self.sc.workload)
         if client > 0:
@@ -559,7 +560,7 @@ class Network:
             root = self.edge_is_root[self.leg_edge[g.legs]]
             # the caller's app hands the message on (the load generator: its own pacing)
             before: Any = np.where(
-                root, self.root_ca2, self._app_departures(self.leg_caller[g.legs])
+                root, self.root_ca2, self._app_departures(self.leg_caller[g.legs], lam)
             )
             steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
             callees = self.leg_callee[g.legs]
@@ -572,7 +573,7 @@ class Network:
                 cpu, var = self.step_cpu(d, request, pool)
                 st.add(core, lam, cpu, var + cpu * cpu, before)
                 if d.op != PROXY:
-                    before = st.ca2_out[core]
+                    before = self._split(core, lam)
                     continue
                 cw, cw2 = wait_m[core], wait_2[core]
                 hold = cw + cpu
@@ -583,7 +584,7 @@ class Network:
                     second = second + 2 * hold * extra + cw2 + 2 * cw * d.after_s + d.after_s**2
                     hold = hold + extra
                 st.add(pool, lam, hold, second, before)
-                before = st.ca2_out[pool]
+                before = self._split(pool, lam)
             if len(g.request) == len(steps):
                 self._load_app(callees, lam, before)
 
@@ -606,13 +607,20 @@ class Network:
             second = np.where(blocking, second + d2 + 2 * hold * dm, second)
             hold = np.where(blocking, hold + dm, hold)
             st.add(pool, lam, hold, second, ca2)
-        return self._app_departures(pods)
+        return self._app_departures(pods, lam)
 
-    def _app_departures(self, pods: np.ndarray) -> np.ndarray:
+    def _split(self, station: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """QNA's splitting: the part ``lam`` of a station's departures has variability
+        p cd^2 + 1 - p, p its share of the station's rate (last pass)."""
+        total = self.last_rate[station]
+        share = np.where(total > 0, np.minimum(lam / np.where(total > 0, total, 1), 1), 0)
+        return share * self.st.ca2_out[station] + 1 - share
+
+    def _app_departures(self, pods: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """The variability of what leaves an app: its workers' departures, else its cores'."""
         pool = self.app_pool[pods]
         core = self.core_of_node[self.pod_node[pods]]
-        return self.st.ca2_out[np.where(pool >= 0, pool, core)]
+        return self._split(np.where(pool >= 0, pool, core), lam)
 
     # --- paths ---------------------------------------------------------------------------
 
