@@ -47,13 +47,16 @@ def simulate(
     replications: int | None = None,
     progress: Progress | None = None,
     percentiles: Sequence[float] | None = None,
+    engine: str = "des",
 ) -> Result:
     """Every replication of a scenario in its own mode; ``percentiles`` (e.g. 50, 95, 99.9)
-    choose the latency columns (default: meshsim.stats.DEFAULT_PERCENTILES)."""
+    choose the latency columns (default: meshsim.stats.DEFAULT_PERCENTILES). ``engine``:
+    ``des`` (the simulation) or ``analytic`` (the queueing-network solution)."""
     from meshsim.simulate import simulate as run
     from meshsim.stats import DEFAULT_PERCENTILES
 
-    return run(loaded, replications, progress, tuple(percentiles or DEFAULT_PERCENTILES))
+    chosen = tuple(percentiles or DEFAULT_PERCENTILES)
+    return run(loaded, replications, progress, chosen, engine)
 
 
 def compare(
@@ -62,13 +65,14 @@ def compare(
     replications: int | None = None,
     progress: Progress | None = None,
     percentiles: Sequence[float] | None = None,
+    engine: str = "des",
 ) -> Comparison:
-    """The same scenario in each mode, with common random numbers."""
+    """The same scenario in each mode, with common random numbers (``engine`` as simulate)."""
     from meshsim.simulate import compare as run
     from meshsim.stats import DEFAULT_PERCENTILES
 
     chosen = tuple(percentiles or DEFAULT_PERCENTILES)
-    return run(loaded, modes, replications, progress, chosen)  # type: ignore[arg-type]
+    return run(loaded, modes, replications, progress, chosen, engine)  # type: ignore[arg-type]
 
 
 def sweep(
@@ -83,6 +87,7 @@ def sweep(
     progress: bool = True,
     percentiles: Sequence[float] | None = None,
     limits: Any = None,
+    engine: str = "des",
 ) -> pd.DataFrame:
     """The cross product of ``grid`` (``path=v1,v2``) x replications, written under ``out``;
     refused over ``limits`` (a meshsim.work.Limits; default: its defaults)."""
@@ -92,7 +97,14 @@ def sweep(
     chosen = tuple(percentiles or DEFAULT_PERCENTILES)
     spec = build_sweep(target, grid, overrides, replications, chosen)
     return run_sweep(
-        spec, Path(out), executor, scheduler, workers, progress, limits  # type: ignore[arg-type]
+        spec,
+        Path(out),
+        executor,
+        scheduler,
+        workers,
+        progress,  # type: ignore[arg-type]
+        limits,
+        engine=engine,
     )
 
 

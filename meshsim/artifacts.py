@@ -17,7 +17,8 @@ from meshsim.simulate import Comparison
 
 
 def provenance(result: Result) -> dict[str, Any]:
-    return {**result.loaded.provenance(), "meshsim_version": __version__}
+    engine = result.meta.get("engine", "des")
+    return {**result.loaded.provenance(), "engine": engine, "meshsim_version": __version__}
 
 
 def write_run(result: Result, out: Path) -> list[Path]:

@@ -1,11 +1,17 @@
 """The highest entry rate a mode carries within a latency objective, and what that costs.
 
 The search brackets the answer by doubling or halving the entry rate from the workload's own,
-then bisects. A point passes when the run is not saturated (``Result.verdict()``) and the
-objective's statistic (mean over replications) meets the threshold. Runs are kept short: a
-fixed number of requests per point, one replication by default, and a cap on requests in flight
-that stops an overloaded run early instead of simulating an ever-growing queue. With the same
-seed at every point (common random numbers) the statistic moves smoothly with the rate.
+then bisects. With ``engine="hybrid"`` (the command line's default) the analytic engine
+(``meshsim.analytic``) runs that search in milliseconds, and the DES confirms near its answer:
+it runs just below and just above it, stepping outwards (doubling the step) until one rate
+passes and the next fails, then bisects that bracket. ``engine="analytic"`` stops after the
+analytic search; ``engine="des"`` searches with the DES alone.
+
+A point passes when the run is not saturated (``Result.verdict()``) and the objective's
+statistic (mean over replications) meets the threshold. Runs are kept short: a fixed number of
+requests per point, one replication by default, and a cap on requests in flight that stops an
+overloaded run early instead of simulating an ever-growing queue. With the same seed at every
+point (common random numbers) the statistic moves smoothly with the rate.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class Capacity:
     first_failing_rps: float | None
     points: list[Point] = field(default_factory=list)
     best: Result | None = None  # the run at max_rate_rps
+    analytic_rps: float | None = None  # the analytic engine's answer (hybrid search)
 
     @property
     def bottleneck(self) -> str:
@@ -117,8 +124,10 @@ def evaluate(
     slo: Slo,
     replications: int = 1,
     requests_per_point: int = 2000,
+    engine: str = "des",
 ) -> tuple[Point, Result]:
-    result = simulate(short_run(loaded, rate_rps, slo, requests_per_point), replications)
+    short = short_run(loaded, rate_rps, slo, requests_per_point)
+    result = simulate(short, replications, engine=engine)
     verdict = result.verdict()
     lat = result.latency()["ms"]
     value = float(lat[slo.statistic])
@@ -145,22 +154,28 @@ def search(
     max_runs: int = 24,
     start_rps: float | None = None,
     progress: Progress | None = None,
+    engine: str = "des",
 ) -> Capacity:
     """Highest entry rate meeting ``slo`` in the scenario's own mode, within ``rel_tol``."""
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
     rate_field(loaded)
+    if engine == "hybrid":
+        return _hybrid(loaded, slo, replications, requests_per_point, rel_tol, max_runs, progress)
     start = start_rps or workload_rate_rps(loaded.scenario) or 100.0
     mode = loaded.scenario.mesh.mode
     points: list[Point] = []
     results: dict[float, Result] = {}
+    tag = " (analytic)" if engine == "analytic" else ""
 
     def run(rate: float) -> bool:
-        point, result = evaluate(loaded, rate, slo, replications, requests_per_point)
+        point, result = evaluate(loaded, rate, slo, replications, requests_per_point, engine)
         points.append(point)
         results[rate] = result
         if progress:
             mark = "pass" if point.passed else f"fail ({point.status})"
-            progress(f"{mode}: {rate:,.1f} rps -> {slo.statistic} {point.value_ms:.3f} ms, {mark}")
+            progress(
+                f"{mode}: {rate:,.1f} rps -> {slo.statistic} {point.value_ms:.3f} ms, {mark}{tag}"
+            )
         return point.passed
 
     lo: float | None = None
@@ -197,6 +212,101 @@ def search(
     )
 
 
+def _hybrid(
+    loaded: LoadedScenario,
+    slo: Slo,
+    replications: int,
+    requests_per_point: int,
+    rel_tol: float,
+    max_runs: int,
+    progress: Progress | None,
+) -> Capacity:
+    """Bracket analytically, then confirm with the DES around the analytic answer.
+
+    The first DES run, at the analytic answer, measures how far the analytic statistic is
+    from the simulated one there; the analytic search is run again with the objective scaled
+    by that ratio, and the DES brackets the corrected answer: just below, just above,
+    stepping outwards (doubling the step) when needed, then bisecting."""
+    mode = loaded.scenario.mesh.mode
+    guess = search(loaded, slo, rel_tol=rel_tol / 4, max_runs=60, engine="analytic")
+    if guess.max_rate_rps <= 0:  # even the lowest rate fails analytically: let the DES search
+        return search(
+            loaded,
+            slo,
+            replications=replications,
+            requests_per_point=requests_per_point,
+            rel_tol=rel_tol,
+            max_runs=max_runs,
+            progress=progress,
+        )
+    points: list[Point] = []
+    results: dict[float, Result] = {}
+
+    def run(rate: float) -> Point:
+        point, result = evaluate(loaded, rate, slo, replications, requests_per_point)
+        points.append(point)
+        results[rate] = result
+        if progress:
+            mark = "pass" if point.passed else f"fail ({point.status})"
+            progress(f"{mode}: {rate:,.1f} rps -> {slo.statistic} {point.value_ms:.3f} ms, {mark}")
+        return point
+
+    first = guess.max_rate_rps
+    if progress:
+        progress(f"{mode}: analytic capacity {first:,.1f} rps; confirming with the DES")
+    measured = run(first)
+    centre = first
+    analytic_value = evaluate(loaded, first, slo, engine="analytic")[0].value_ms
+    if measured.status == "ok" and 0 < measured.value_ms < math.inf and analytic_value > 0:
+        ratio = measured.value_ms / analytic_value
+        scaled = Slo(slo.statistic, slo.strict, slo.threshold_ms / ratio)
+        corrected = search(
+            loaded, scaled, rel_tol=rel_tol / 4, max_runs=60, start_rps=first, engine="analytic"
+        )
+        centre = corrected.max_rate_rps or first
+
+    def lowest_failing_above(rate: float) -> float | None:
+        failing = [p.rate_rps for p in points if not p.passed and p.rate_rps > rate]
+        return min(failing) if failing else None
+
+    def highest_passing() -> float | None:
+        passing = [p.rate_rps for p in points if p.passed]
+        return max(passing) if passing else None
+
+    step = rel_tol / 2
+    lo = highest_passing()
+    if lo is None or lo < centre * (1 - rel_tol):
+        while len(points) < max_runs:  # a passing rate just below the centre
+            rate = centre * max(1 - step, 1 / 1024)
+            if run(rate).passed or rate <= centre / 1024:
+                break
+            step *= 2
+        lo = highest_passing()
+    if lo is not None:
+        step = rel_tol / 2
+        while lowest_failing_above(lo) is None and len(points) < max_runs and lo < 1e7:
+            rate = max(lo, centre) * (1 + step)  # a failing rate just above
+            if run(rate).passed:
+                lo, step = rate, step * 2
+        hi = lowest_failing_above(lo)
+        while hi is not None and len(points) < max_runs and hi / lo - 1 > rel_tol:
+            mid = (lo + hi) / 2
+            if run(mid).passed:
+                lo = mid
+            else:
+                hi = mid
+    hi = lowest_failing_above(lo or 0.0)
+    return Capacity(
+        mode=mode,
+        slo=slo,
+        max_rate_rps=lo or 0.0,
+        first_failing_rps=hi,
+        points=sorted(points, key=lambda p: p.rate_rps),
+        best=results.get(lo) if lo else None,
+        analytic_rps=first,
+    )
+
+
 def capacity_row(loaded: LoadedScenario, cap: Capacity, target_rps: float | None) -> dict:
     """One CSV row: the highest rate, headroom over the workload's rate, and sizing for a
     target rate by scaling the simulated cluster linearly (k times the nodes carry k times the
@@ -228,6 +338,7 @@ def capacity_row(loaded: LoadedScenario, cap: Capacity, target_rps: float | None
         "usd_month_for_target": usd,
         "node_usd_hour": est.node.usd_per_hour,
         "runs": len(cap.points),
+        "analytic_max_rate_rps": cap.analytic_rps,
     }
 
 

@@ -164,10 +164,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args)
     sc = loaded.scenario
     events = work.replications(sc) * work.replication_events(sc)
-    work.check(events, sc, loaded.source, "the run", _limits(args))
+    work.check(events, sc, loaded.source, "the run", _limits(args), args.engine)
     with bar("run", args.quiet) as progress:
         result = api.simulate(
-            loaded, progress=progress, percentiles=parse_percentiles(args.percentiles)
+            loaded,
+            progress=progress,
+            percentiles=parse_percentiles(args.percentiles),
+            engine=args.engine,
         )
     if args.json:
         _print_json(result.summary())
@@ -201,10 +204,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     loaded = _load(args)
     sc = loaded.scenario
     events = len(modes) * work.replications(sc) * work.replication_events(sc)
-    work.check(events, sc, loaded.source, "the comparison", _limits(args))
+    work.check(events, sc, loaded.source, "the comparison", _limits(args), args.engine)
     with bar("compare", args.quiet) as progress:
         comp = api.compare(
-            loaded, modes, progress=progress, percentiles=parse_percentiles(args.percentiles)
+            loaded,
+            modes,
+            progress=progress,
+            percentiles=parse_percentiles(args.percentiles),
+            engine=args.engine,
         )
     if args.json:
         from meshsim.artifacts import comparison_summary
@@ -260,6 +267,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         not args.quiet,
         parse_percentiles(args.percentiles),
         _limits(args),
+        args.engine,
     )
     points = table["point"].nunique() if len(table) else 0
     reps = table["replication"].nunique() if len(table) else 0
@@ -295,7 +303,11 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     slo = Slo.parse(args.slo or loaded.scenario.cost.slo)
     reps = args.replications or 1
     events = work.capacity_events(loaded.scenario, len(modes), reps, args.requests_per_point)
-    work.check(events, loaded.scenario, loaded.source, "the capacity search", _limits(args))
+    if args.engine == "hybrid":
+        events *= work.HYBRID_SHARE
+    work.check(
+        events, loaded.scenario, loaded.source, "the capacity search", _limits(args), args.engine
+    )
     with bar("capacity", args.quiet) as progress:
         table, _ = api.capacity(
             loaded,
@@ -306,6 +318,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             seeds=args.replications or 1,
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
+            engine=args.engine,
         )
     prov = {**loaded.provenance(), "meshsim_version": __version__, "slo": str(slo)}
     if args.json:
@@ -337,7 +350,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     events = profiles_run * len(modes) * work.replications(sc) * work.replication_events(sc)
     if not args.no_capacity:
         events += work.capacity_events(sc, len(modes), args.capacity_seeds, args.requests_per_point)
-    work.check(events, sc, loaded.source, "the report", _limits(args))
+    if args.engine == "analytic":
+        events = 0.0
+    work.check(events, sc, loaded.source, "the report", _limits(args), args.engine)
     with bar("report", args.quiet) as progress:
         _write_out(
             args.out,
@@ -352,6 +367,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 requests_per_point=args.requests_per_point,
                 rel_tol=args.tolerance,
                 capacity_seeds=args.capacity_seeds,
+                engine=args.engine,
             ),
         )
     return 0
@@ -380,7 +396,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     loaded = _load(args)
     sc = loaded.scenario
     events = work.replications(sc) * work.replication_events(sc)
-    work.check(events, sc, loaded.source, "running it", _limits(args))
+    work.check(events, sc, loaded.source, "running it", _limits(args), args.engine)
     print(
         f"{args.scenario}: ok ({len(sc.services)} services, "
         f"{len(sc.cluster.node_names())} nodes, mode {sc.mesh.mode}, profile {loaded.profile.name})"
@@ -644,6 +660,21 @@ def parser() -> argparse.ArgumentParser:
         help="refuse a sweep of more points x replications (default %(default).3g)",
     )
     swp.set_defaults(func=cmd_sweep)
+    for command in (run, cmp, swp, rep, check):
+        command.add_argument(
+            "--engine",
+            choices=["des", "analytic"],
+            default="des",
+            help="des: the simulation; analytic: the queueing-network solution, in seconds "
+            "at any scale (default %(default)s)",
+        )
+    cap.add_argument(
+        "--engine",
+        choices=["hybrid", "des", "analytic"],
+        default="hybrid",
+        help="hybrid: bracket analytically, confirm with the DES near the answer "
+        "(default %(default)s)",
+    )
     for command in (run, cmp, swp):
         command.add_argument(
             "--percentiles",

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from meshsim import changes, profiles, quantity, safe_yaml
+from meshsim import changes, fleet, profiles, quantity, safe_yaml
 from meshsim.errors import ScenarioError
 from meshsim.scenario import InvalidReference, Params, Scenario, check_references
 
@@ -176,6 +176,7 @@ def _build(
     overrides: tuple[str, ...],
     scenario_digest: str,
 ) -> LoadedScenario:
+    raw = fleet.expand(raw, lines, file)  # "this namespace, N times", bounded
     try:
         scenario = Scenario.model_validate(raw)
         check_references(scenario)

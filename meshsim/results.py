@@ -204,6 +204,7 @@ class Result:
             "provenance": {
                 **self.loaded.provenance(),
                 "mode": self.mode,
+                "engine": self.meta.get("engine", "des"),
                 "replications": len(self.replications),
             },
             "units": UNITS,

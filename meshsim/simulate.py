@@ -77,8 +77,18 @@ def simulate(
     replications: int | None = None,
     progress: Progress | None = None,
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
+    engine: str = "des",
 ) -> Result:
-    """Run every replication of a scenario in its own mode; report these latency percentiles."""
+    """Run every replication of a scenario in its own mode; report these latency percentiles.
+    ``engine="analytic"`` solves it as a queueing network instead (``meshsim.analytic``)."""
+    if engine == "analytic":
+        from meshsim.analytic_results import solve_result
+
+        if progress:
+            progress(f"{loaded.scenario.mesh.mode}: analytic")
+        return solve_result(loaded, tuple(percentiles))
+    if engine != "des":
+        raise ValueError(f"unknown engine {engine!r}")
     sim = loaded.scenario.sim
     n = replications or sim.replications
     started = time.perf_counter()
@@ -95,7 +105,11 @@ def simulate(
         if _precise(reps, sim.precision_pct):
             break
     return Result(
-        loaded, reps, wall_time_s=time.perf_counter() - started, percentiles=tuple(percentiles)
+        loaded,
+        reps,
+        wall_time_s=time.perf_counter() - started,
+        meta={"engine": "des"},
+        percentiles=tuple(percentiles),
     )
 
 
@@ -185,11 +199,12 @@ def compare(
     replications: int | None = None,
     progress: Progress | None = None,
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
+    engine: str = "des",
 ) -> Comparison:
     """The same scenario, seed and streams in each mode: only the data path differs."""
     results = {}
     for mode in modes:
         results[mode] = simulate(
-            loaded.replace(mesh={"mode": mode}), replications, progress, percentiles
+            loaded.replace(mesh={"mode": mode}), replications, progress, percentiles, engine
         )
     return Comparison(results)

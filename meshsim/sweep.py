@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -111,6 +112,7 @@ class Task:
     params: dict[str, Any]
     loaded: LoadedScenario
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
+    engine: str = "des"
 
 
 @dataclass
@@ -326,14 +328,27 @@ def _blame_set(exc: ScenarioError, assignments: list[str], file: str, lines: dic
 def run_task(task: Task) -> dict[str, Any]:
     """Simulate one task and return its row (runs on a worker: no I/O here)."""
     started = time.perf_counter()
-    rep = run_replication(task.loaded, task.replication)
-    result = Result(task.loaded, [rep])
     row: dict[str, Any] = {"point": task.point, "replication": task.replication, **task.params}
-    for stat, value in rep.latency_ms(task.percentiles).items():
-        row[f"latency_{stat}_ms"] = value
-    row["throughput_rps"] = rep.throughput_rps
-    row["requested_rps"] = rep.requested_rps
-    row["measured_requests"] = rep.measured_completed
+    result: Result
+    if task.engine == "analytic":
+        from meshsim.analytic_results import solve_result
+
+        result = solve_result(task.loaded, task.percentiles)
+        for stat, value in result.latency()["ms"].items():
+            row[f"latency_{stat}_ms"] = value
+        summary = result.summary()
+        row["throughput_rps"] = summary["throughput_rps"]
+        row["requested_rps"] = summary["requested_rps"]
+        row["measured_requests"] = summary["requests"]["measured"]
+    else:
+        rep = run_replication(task.loaded, task.replication)
+        result = Result(task.loaded, [rep])
+        for stat, value in rep.latency_ms(task.percentiles).items():
+            row[f"latency_{stat}_ms"] = value
+        row["throughput_rps"] = rep.throughput_rps
+        row["requested_rps"] = rep.requested_rps
+        row["measured_requests"] = rep.measured_completed
+    row["engine"] = task.engine
     verdict = result.verdict()
     row["verdict"] = verdict["status"]
     row["bottleneck"] = verdict["bottleneck"]
@@ -483,8 +498,12 @@ def run_sweep(
     workers: int | None = None,
     progress: bool = True,
     limits: work.Limits | None = None,
+    engine: str = "des",
 ) -> pd.DataFrame:
     """Run the tasks not yet on disk, then assemble and write the table; returns it.
+
+    ``engine="analytic"`` solves each point as a queueing network (one replication each,
+    in this process: a point takes milliseconds).
 
     ``scheduler``: a Dask scheduler address or ``dask.distributed.Client`` (dask executor);
     without one, a LocalCluster of ``workers`` processes is started for the sweep.
@@ -501,18 +520,28 @@ def run_sweep(
     out = Path(out)
     limits = limits or work.Limits()
     where = sweep.source or sweep.base.source
+    analytic = engine == "analytic"
+    if analytic:
+        sweep = dataclasses.replace(sweep, replications=1)
     work.check_tasks(sweep.size(), where, limits)
-    tasks = sweep.tasks()
-    events = sum(work.replication_events(t.loaded.scenario) for t in tasks)
+    tasks = [dataclasses.replace(t, engine=engine) for t in sweep.tasks()]
+    if analytic:
+        tasks = [dataclasses.replace(t, key=t.key + "-analytic") for t in tasks]
+    events = 0.0 if analytic else sum(work.replication_events(t.loaded.scenario) for t in tasks)
     largest = max((t.loaded.scenario for t in tasks), key=work.components)
-    work.check(events, largest, where, "the sweep", limits)
+    work.check(events, largest, where, "the sweep", limits, engine)
     with outdir.locked(out):
         _check_same_sweep(out, sweep)
         store = _Store(out)
         todo = [t for t in tasks if not store.done(t.key)]
         started = time.perf_counter()
         if todo:
-            rows = _local(todo, workers) if executor == "local" else _dask(todo, scheduler, workers)
+            if analytic and executor == "local":
+                rows: Iterator[dict[str, Any]] = (run_task(t) for t in todo)
+            elif executor == "local":
+                rows = _local(todo, workers)
+            else:
+                rows = _dask(todo, scheduler, workers)
             bar = _bar(len(tasks), len(tasks) - len(todo), progress)
             try:
                 for row in rows:

@@ -124,13 +124,45 @@ def components(sc: Scenario) -> float:
     return 2 * pods + 2 * nodes + waypoints + connections
 
 
-def check(events: float, sc: Scenario, file: str, what: str, limits: Limits) -> None:
+def analytic_legs(sc: Scenario) -> float:
+    """Callee pods the analytic engine weighs, summed over caller pods and services: its
+    work and memory grow with this (``meshsim.analytic``)."""
+    pods = {name: s.replicas for name, s in sc.services.items()}
+    waypoints = max([w.replicas for w in sc.mesh.waypoints] or [1])
+    legs = float(pods[sc.workload.entry])
+    for svc in sc.services.values():
+        for step in svc.calls:
+            for call in step:
+                legs += svc.replicas * min(pods[call.service], ANALYTIC_CALLEES)
+    return legs * waypoints
+
+
+ANALYTIC_CALLEES = 8
+"""The analytic engine weighs at most this many callee pods per caller pod and service."""
+ANALYTIC_MAX_LEGS = 20_000_000
+HYBRID_SHARE = 0.25
+"""A hybrid capacity search runs about this share of the DES runs of a DES-only one."""
+
+
+def check(
+    events: float, sc: Scenario, file: str, what: str, limits: Limits, engine: str = "des"
+) -> None:
     """Refuse, in one line, a command whose estimated work is over a limit."""
+    if engine == "analytic":
+        legs = analytic_legs(sc)
+        if legs > ANALYTIC_MAX_LEGS:
+            raise ScenarioError(
+                f"{what} would weigh about {legs:.3g} caller-callee pod pairs analytically, "
+                f"over the limit of {ANALYTIC_MAX_LEGS:.3g}",
+                file,
+            )
+        return
     parts = components(sc)
     if parts > limits.max_components:
         raise ScenarioError(
             f"{what} would hold about {parts:.3g} simulated components in memory, over the "
-            f"limit of {limits.max_components:.3g}; raise it with --max-components",
+            f"limit of {limits.max_components:.3g}; use --engine analytic, or raise it with "
+            "--max-components",
             file,
         )
     if not events <= limits.max_events:
@@ -141,8 +173,8 @@ def check(events: float, sc: Scenario, file: str, what: str, limits: Limits) -> 
             estimate = "more events than a float can count"
         raise ScenarioError(
             f"{what} would simulate {estimate}, "
-            f"over the limit of {limits.max_events:.3g}; shorten the run or raise the limit "
-            "with --max-events",
+            f"over the limit of {limits.max_events:.3g}; use --engine analytic, shorten the "
+            "run or raise the limit with --max-events",
             file,
         )
 

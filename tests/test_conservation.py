@@ -9,7 +9,8 @@ from meshsim.loader import load_scenario
 from meshsim.scenario import MODES
 from meshsim.simulate import run_replication
 
-SHIPPED = sorted(p.name for p in SCENARIOS.glob("*.yaml"))
+# fleet.yaml is beyond the DES (its work limits refuse it): the analytic engine's tests cover it
+SHIPPED = sorted(p.name for p in SCENARIOS.glob("*.yaml") if p.name != "fleet.yaml")
 
 
 def _short(name: str, mode: str):

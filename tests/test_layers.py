@@ -36,12 +36,22 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     (
         "input language",
-        {"distributions", "slo", "events", "scenario", "profiles", "loader", "changes", "work"},
+        {
+            "distributions",
+            "slo",
+            "events",
+            "scenario",
+            "profiles",
+            "loader",
+            "changes",
+            "work",
+            "fleet",
+        },
     ),
     ("topology", {"topology", "balancing"}),
     ("cost model", {"components"}),
-    ("engine", {"recorder", "engine", "operations"}),
-    ("statistics", {"resources", "results", "simulate", "additive", "theory"}),
+    ("engine", {"recorder", "engine", "operations", "analytic"}),
+    ("statistics", {"resources", "results", "simulate", "additive", "theory", "analytic_results"}),
     (
         "cost, capacity, reports, calibration",
         {

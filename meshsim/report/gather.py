@@ -47,8 +47,9 @@ def run_profile(
     modes: Sequence[str],
     replications: int | None,
     progress: Progress | None,
+    engine: str = "des",
 ) -> ProfileRun:
-    comparison = compare(loaded, modes, replications, progress)
+    comparison = compare(loaded, modes, replications, progress, engine=engine)
     costs = {mode: cost.estimate(r.loaded, r) for mode, r in comparison.results.items()}
     return ProfileRun(loaded.profile.name, comparison, costs)
 
@@ -65,10 +66,12 @@ def gather(
     rel_tol: float = 0.03,
     capacity_seeds: int = 3,
     progress: Progress | None = None,
+    engine: str = "des",
 ) -> ReportData:
-    """Simulate every mode at the workload's rate, search each mode's capacity, price it."""
+    """Simulate every mode at the workload's rate, search each mode's capacity, price it
+    (``engine="analytic"``: solve them all analytically instead)."""
     slo = Slo.parse(slo or loaded.scenario.cost.slo) if not isinstance(slo, Slo) else slo
-    main = run_profile(loaded, modes, replications, progress)
+    main = run_profile(loaded, modes, replications, progress, engine)
     caps: dict[str, Capacity] = {}
     table = pd.DataFrame()
     if capacity:
@@ -80,9 +83,12 @@ def gather(
             requests_per_point=requests_per_point,
             rel_tol=rel_tol,
             seeds=capacity_seeds,
+            engine=engine,
         )
     others = [
-        run_profile(loaded.with_changes(f"mesh.profile={name}"), modes, replications, progress)
+        run_profile(
+            loaded.with_changes(f"mesh.profile={name}"), modes, replications, progress, engine
+        )
         for name in other_profiles
     ]
     settings = {
@@ -90,5 +96,6 @@ def gather(
         "replications_per_point": 1,
         "seeds": capacity_seeds,
         "relative_tolerance": rel_tol,
+        "engine": engine,
     }
     return ReportData(loaded, slo, main, caps, table, others, settings)

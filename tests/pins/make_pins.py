@@ -37,7 +37,8 @@ VOLATILE = (("meshsim_version",), ("run", "wall_time_s"))
 
 
 def scenarios() -> list[str]:
-    files = sorted((ROOT / "scenarios").glob("*.yaml"))
+    # fleet.yaml: 50,000 pods, refused by the DES's work limits (tests/test_analytic_fleet.py)
+    files = sorted(f for f in (ROOT / "scenarios").glob("*.yaml") if f.name != "fleet.yaml")
     files += sorted((ROOT / "scenarios" / "calibration").glob("*.yaml"))
     return [str(f.relative_to(ROOT)) for f in files]
 

@@ -1,0 +1,938 @@
+"""The analytic engine: the same scenario as the DES, solved as a queueing network in seconds.
+
+It reads what the DES reads: the topology's pods and routes per mode (``topology.py``) and the
+component cost model (``components.route_demands`` and friends), and defines no cost of its
+own. The model:
+
+- **visit ratios** from the call graph: a call's probability and count scale the rate a pod
+  sends to a service; a caller splits its calls evenly over the callee's pods (and waypoint
+  pods), as every balancer does on average (``balancing.py``); ``prefer_same_zone`` keeps the
+  same-zone pods. A caller weighs at most ``MAX_CALLEES`` callee pods, rotated so that every
+  pod of a larger service gets an equal share (exact below that size);
+- **stations**: each node's cores are one multi-server station carrying every CPU burst on the
+  node (apps, proxies, kernels, telemetry); each proxy's worker threads, and an app's
+  ``concurrency``, are multi-server stations whose service time is the holding time (the core
+  wait, the CPU, and for a proxy's response its telemetry); wires are pure delays;
+- **waiting** at a c-server station by Allen-Cunneen's M/G/c approximation (Erlang C scaled by
+  (ca^2 + cs^2) / 2: exact for M/M/c and for the mean of M/G/1), the arrival variability ca^2
+  propagated along each path as in Whitt's QNA (a station's departures have
+  cd^2 = 1 + (1 - rho^2)(ca^2 - 1) + rho^2 (cs^2 - 1) / sqrt(c); its arrivals are the
+  rate-weighted merge of what reaches it); a wait is 0 with probability 1 - P(wait) and
+  exponential otherwise, which gives its variance;
+- **paths**: a call's sojourn is the sum of its steps (means and variances add), mixed over the
+  callee pods it may reach; parallel calls of one step take the maximum of the branches (each
+  a gamma of its two moments, present with its probability: the CDF of the maximum is the
+  product of theirs, integrated on a grid);
+- **fortio's closed loop**: C connections, each paced at qps / C (the pacing is the think
+  time); the throughput X solves X = C / cycle(R(X)) by bisection (``closed_loop``);
+- **saturation** exactly: a station at utilisation >= 1 saturates the run, and is named.
+
+The work is vectorised over every (caller pod, waypoint pod, callee pod) *leg* of a call-graph
+edge: the route of one representative leg per kind of leg (which endpoints share a node or a
+zone) gives the demands, and each demand's station is looked up per leg by its role (the
+caller's, the waypoint's or the callee's pod or node).
+
+Not modelled (the DES has them): the wake-up delay of idle components
+(``cluster.wakeup_latency_us``), least request's preference for the less busy pod (an even
+split here), fortio's synchronised connection starts (a smooth stream here).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from meshsim.components import (
+    KERNEL,
+    PROXY,
+    WIRE,
+    Demand,
+    app_cpu_cap_s,
+    client_cpu_s,
+    route_demands,
+    worker_threads,
+)
+from meshsim.domain import CLIENT, HOPS, Hop, Kind, component_name
+from meshsim.scenario import Fortio
+from meshsim.topology import Component, Pod, Topology
+
+if TYPE_CHECKING:
+    from meshsim.loader import LoadedScenario
+
+MAX_CALLEES = 8  # callee pods one caller pod weighs (work.ANALYTIC_CALLEES)
+GRID_POINTS = 128  # the grid on which the maximum of parallel branches is integrated
+QNA_PASSES = 2  # passes of load, waits and path times (variability and blocking settle)
+FLOAT = np.float64
+
+
+# --- queueing formulas -------------------------------------------------------------------
+
+
+def erlang_c(servers: int, offered: float) -> float:
+    """P(wait) in M/M/c with offered load a (Erlang B's stable recursion, then C)."""
+    if offered <= 0:
+        return 0.0
+    if offered >= servers:
+        return 1.0
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = offered * b / (k + offered * b)
+    rho = offered / servers
+    return b / (1 - rho + rho * b)
+
+
+def _erlang_c_vec(servers: np.ndarray, offered: np.ndarray) -> np.ndarray:
+    """Erlang C for many stations at once (the recursion up to the largest pool)."""
+    b = np.ones_like(offered)
+    top = int(servers.max()) if len(servers) else 0
+    out = np.zeros_like(offered)
+    for k in range(1, top + 1):
+        b = offered * b / (k + offered * b)
+        done = servers == k
+        if done.any():
+            rho = offered[done] / k
+            out[done] = b[done] / (1 - rho + rho * b[done])
+    out[offered <= 0] = 0.0
+    out[offered >= servers] = 1.0
+    return out
+
+
+@dataclass
+class Moments:
+    """Mean and second moment of a duration, seconds."""
+
+    mean: float = 0.0
+    second: float = 0.0
+
+    @property
+    def variance(self) -> float:
+        return max(0.0, self.second - self.mean**2)
+
+
+# --- stations ------------------------------------------------------------------------------
+
+
+class Stations:
+    """Every station's servers, its load this pass, and its waits (arrays over stations)."""
+
+    def __init__(self, names: list[str], servers: list[int]) -> None:
+        self.names = names
+        self.servers = np.array(servers, dtype=FLOAT)
+        n = len(names)
+        self.wait_mean = np.zeros(n)
+        self.wait_second = np.zeros(n)
+        self.p_wait = np.zeros(n)
+        self.rho = np.zeros(n)
+        self.ca2 = np.ones(n)
+        self.ca2_out = np.ones(n)
+        self.reset()
+
+    def reset(self) -> None:
+        n = len(self.names)
+        self.rate, self.busy, self.second, self.ca2_in = (np.zeros(n) for _ in range(4))
+
+    def add(self, idx: np.ndarray, rate: np.ndarray, mean: Any, second: Any, ca2: Any) -> None:
+        """Arrivals at stations ``idx`` (-1: none) with their holding time's two moments."""
+        keep = idx >= 0
+        if not keep.all():
+            idx, rate = idx[keep], rate[keep]
+            mean, second, ca2 = (np.broadcast_to(a, keep.shape)[keep] for a in (mean, second, ca2))
+        n = len(self.names)
+        self.rate += np.bincount(idx, rate, n)
+        self.busy += np.bincount(idx, rate * mean, n)
+        self.second += np.bincount(idx, rate * second, n)
+        self.ca2_in += np.bincount(idx, rate * ca2, n)
+
+    def solve(self) -> None:
+        """Allen-Cunneen waits at this load, and QNA's variability of the departures."""
+        on = self.rate > 0
+        mean = np.where(on, self.busy / np.where(on, self.rate, 1), 0.0)
+        second = np.where(on, self.second / np.where(on, self.rate, 1), 0.0)
+        self.ca2 = np.where(on, self.ca2_in / np.where(on, self.rate, 1), 1.0)
+        cs2 = np.where(mean > 0, np.maximum(second / np.where(mean > 0, mean, 1) ** 2 - 1, 0), 0)
+        offered = self.busy
+        self.rho = offered / self.servers
+        pw = _erlang_c_vec(self.servers, offered)
+        room = np.maximum(self.servers - offered, 1e-300)
+        wq = pw * mean / room * (self.ca2 + cs2) / 2
+        wq[self.rho >= 1] = math.inf
+        self.wait_mean = np.where(mean > 0, wq, 0.0)
+        self.p_wait = np.where(mean > 0, pw, 0.0)
+        safe_pw = np.where(self.p_wait > 0, self.p_wait, 1.0)
+        self.wait_second = np.where(self.p_wait > 0, 2 * self.wait_mean**2 / safe_pw, 0.0)
+        rho = np.minimum(self.rho, 0.999)
+        self.ca2_out = np.where(
+            on,
+            1 + (1 - rho**2) * (self.ca2 - 1) + rho**2 * (cs2 - 1) / np.sqrt(self.servers),
+            1.0,
+        )
+
+
+# --- legs ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Group:
+    """Legs (of any edges) whose routes have the same shape and costs: the demands of one
+    representative, and per demand and leg the station and component that carry it."""
+
+    legs: np.ndarray  # indices into the network's leg arrays
+    request: list[Demand]
+    response: list[Demand]
+    core: np.ndarray  # (steps, legs) core station per step (-1 for a wire)
+    pool: np.ndarray  # (steps, legs) worker station, -1 for none
+    comp: np.ndarray  # (steps, legs) component, -1 for a wire
+
+
+@dataclass
+class Edge:
+    """Calls from the pods of one caller (a service, or the load generator) to one service:
+    the legs ``start:stop`` of the network's leg arrays."""
+
+    caller: str
+    service: str
+    times: float  # expected calls per request of the caller
+    start: int = 0
+    stop: int = 0
+
+
+@dataclass
+class HopTally:
+    """A hop kind per root request: visits, and rate-weighted moments of wait and service."""
+
+    visits: float = 0.0
+    wait: Moments = field(default_factory=Moments)
+    service: Moments = field(default_factory=Moments)
+    total: Moments = field(default_factory=Moments)
+
+
+@dataclass
+class Solution:
+    """What the analytic engine found for one scenario in one mode."""
+
+    topo: Topology
+    rate_rps: float  # root requests per second carried
+    requested_rps: float | None
+    latency: Moments  # of a root request, seconds
+    saturated: bool
+    bottleneck: str
+    bottleneck_utilisation: float
+    components: list[Component]
+    component_workers: list[int | None]
+    component_cpu: dict[str, float]  # vCPU per component
+    component_utilisation: dict[str, float]
+    component_concurrency: dict[str, float]  # mean messages held (Little's law)
+    node_vcpu: dict[str, float]
+    hops: dict[str, HopTally]
+    closed_loop: dict[str, Any] = field(default_factory=dict)
+    batch_spread_s: float = 0.0  # fortio in step: a uniform wait on [0, this] is in latency
+
+
+class Network:
+    """The queueing network of one scenario in its mode; ``solve(rate)`` at a root rate."""
+
+    def __init__(self, loaded: LoadedScenario) -> None:
+        sc = self.sc = loaded.scenario
+        self.params = loaded.params
+        topo = self.topo = Topology(sc, self.params)
+        self.pods = topo.all_pods()
+        self.pod_ix = {p.name: i for i, p in enumerate(self.pods)}
+        node_names = list(topo.nodes)
+        self.node_ix = {n: i for i, n in enumerate(node_names)}
+        self.pod_node = np.array([self.node_ix[p.node] for p in self.pods], dtype=np.int64)
+        zones = {z: i for i, z in enumerate(sorted({n.zone for n in topo.nodes.values()}))}
+        self.node_zone = np.array([zones[topo.nodes[n].zone] for n in node_names])
+        self._stations(loaded)
+        self.new_conn = 1.0 / sc.mesh.requests_per_connection
+        gen = sc.workload.generator
+        # fortio's connections all start together and stay in step (unless -uniform or
+        # -jitter): they send in batches of C at the same instants
+        self.batch = (
+            gen.connections if isinstance(gen, Fortio) and not gen.uniform and not gen.jitter else 1
+        )
+        if isinstance(gen, Fortio):
+            self.root_ca2 = 1.0 if gen.jitter else 0.0
+        else:
+            self.root_ca2 = 0.0 if gen.arrivals == "constant" else 1.0
+        self.order = self._topological()
+        self.edges = self._edges()
+        self.visits = self._visit_rates()
+        self.groups = self._groups()
+
+    # --- structure -------------------------------------------------------------------
+
+    def _stations(self, loaded: LoadedScenario) -> None:
+        sc, topo = self.sc, self.topo
+        names: list[str] = []
+        servers: list[int] = []
+        shared = sc.cluster.shared_cores
+        if shared:
+            names.append("host")
+            servers.append(shared)
+            self.core_of_node = np.zeros(len(topo.nodes), dtype=np.int32)
+        else:
+            self.core_of_node = np.arange(len(topo.nodes), dtype=np.int32)
+            for name, node in topo.nodes.items():
+                names.append(name)
+                servers.append(node.cores)
+        self.components = topo.components()
+        n_pods, n_nodes = len(self.pods), len(topo.nodes)
+        self.pool_by = {k: np.full(n, -1, dtype=np.int32) for k, n in self._role_sizes().items()}
+        self.comp_by = {k: np.full(n, -1, dtype=np.int32) for k, n in self._role_sizes().items()}
+        self.comp_pool = np.full(len(self.components), -1, dtype=np.int64)
+        threads_of: dict[tuple[str, str], int | None] = {}  # the same for every pod of a service
+        for i, c in enumerate(self.components):
+            key = Kind.APP if c.kind == Kind.CLIENT else c.kind
+            where = self.node_ix[c.node] if c.pod is None else self.pod_ix[c.pod]
+            self.comp_by[key][where] = i
+            service = self.pods[where].service if c.pod is not None else ""
+            if (c.kind, service) not in threads_of:
+                threads_of[(c.kind, service)] = worker_threads(sc, self.params, topo, c)
+            threads = threads_of[(c.kind, service)]
+            if threads is not None:
+                self.comp_pool[i] = len(names)
+                self.pool_by[key][where] = len(names)
+                names.append(c.name)
+                servers.append(threads)
+        assert n_pods and n_nodes
+        self.st = Stations(names, servers)
+
+    def _role_sizes(self) -> dict[Kind, int]:
+        n_pods, n_nodes = len(self.pods), len(self.topo.nodes)
+        return {
+            Kind.APP: n_pods,
+            Kind.SIDECAR: n_pods,
+            Kind.WAYPOINT: n_pods,
+            Kind.ZTUNNEL: n_nodes,
+            Kind.KERNEL: n_nodes,
+        }
+
+    def _topological(self) -> list[str]:
+        """Services callers first (Kahn's algorithm; the graph is acyclic once validated)."""
+        callers = dict.fromkeys(self.sc.services, 0)
+        for svc in self.sc.services.values():
+            for step in svc.calls:
+                for call in step:
+                    callers[call.service] += 1
+        ready = sorted((n for n, k in callers.items() if k == 0), reverse=True)
+        order: list[str] = []
+        while ready:
+            name = ready.pop()
+            order.append(name)
+            for step in self.sc.services[name].calls:
+                for call in step:
+                    callers[call.service] -= 1
+                    if callers[call.service] == 0:
+                        ready.append(call.service)
+        return order
+
+    def _edges(self) -> dict[tuple[str, str], Edge]:
+        """Every edge of the call graph (callers in topological order) and its legs, as the
+        arrays ``leg_caller``, ``leg_waypoint`` (-1: none), ``leg_callee``, ``leg_weight``
+        (the leg's probability given a call from its caller) and ``leg_edge``."""
+        edges: dict[tuple[str, str], Edge] = {}
+        entry = self.sc.workload.entry
+        parts: list[tuple[np.ndarray, ...]] = []
+        todo = [(CLIENT, [self.topo.client], entry, 1.0)]
+        for name in self.order:
+            times: dict[str, float] = {}
+            for step in self.sc.services[name].calls:
+                for call in step:
+                    share = call.probability * call.count
+                    times[call.service] = times.get(call.service, 0.0) + share
+            todo += [(name, self.topo.pods[name], svc, t) for svc, t in times.items()]
+        start = 0
+        for caller, pods, service, times_ in todo:
+            legs = self._legs(pods, service)
+            n = len(legs[0])
+            edge = Edge(caller, service, times_, start, start + n)
+            parts.append((*legs, np.full(n, len(edges))))
+            edges[(caller, service)] = edge
+            start += n
+        cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
+        self.leg_caller, self.leg_waypoint, self.leg_callee, self.leg_weight, self.leg_edge = cols
+        self.edge_list = list(edges.values())
+        self.edge_times = np.array([e.times for e in self.edge_list])
+        self.edge_is_root = np.array([e.caller == CLIENT for e in self.edge_list])
+        return edges
+
+    def _legs(self, pods: list[Pod], service: str) -> tuple[np.ndarray, ...]:
+        """The legs of calls from ``pods`` to ``service``: every waypoint pod, and every callee
+        pod (same-zone ones with ``prefer_same_zone``), at most MAX_CALLEES of them, rotated."""
+        topo, svc = self.topo, self.sc.services[service]
+        callers = np.array([self.pod_ix[p.name] for p in pods], dtype=np.int64)
+        targets = np.array([self.pod_ix[p.name] for p in topo.pods[service]], dtype=np.int64)
+        wp_name = topo.waypoint_of.get(service)
+        meshed = pods[0].in_mesh  # the load generator alone may be outside the mesh
+        wps = topo.waypoints[wp_name] if wp_name is not None and meshed else [None]
+        rank = np.arange(len(callers))
+        out: list[tuple[np.ndarray, ...]] = []
+        for wp in wps:
+            w_ix = self.pod_ix[wp.name] if wp is not None else -1
+            picker_zone = self.node_zone[self.pod_node[callers if wp is None else [w_ix]]]
+            picker_zone = np.broadcast_to(picker_zone, callers.shape)
+            target_zone = self.node_zone[self.pod_node[targets]]
+            zones = np.unique(picker_zone) if svc.prefer_same_zone else [None]
+            for zone in zones:
+                mine = picker_zone == zone if zone is not None else np.ones(len(callers), bool)
+                chosen = targets
+                if zone is not None and (target_zone == zone).any():
+                    chosen = targets[target_zone == zone]
+                # enough callees that every one is weighed by some caller
+                k = min(len(chosen), max(MAX_CALLEES, -(-len(chosen) // int(mine.sum()))))
+                offsets = (rank[mine, None] * k + np.arange(k)[None, :]) % len(chosen)
+                if k == len(chosen):
+                    offsets = np.broadcast_to(np.arange(k), offsets.shape)
+                callee = chosen[offsets].ravel()
+                caller = np.repeat(callers[mine], k)
+                out.append(
+                    (
+                        caller,
+                        np.full(len(caller), w_ix),
+                        callee,
+                        np.full(len(caller), 1.0 / (len(wps) * k)),
+                    )
+                )
+        return tuple(np.concatenate(c) for c in zip(*out, strict=True))
+
+    def _relation(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """0 same node, 1 same zone, 2 across zones, between the nodes of pods a and b."""
+        na, nb = self.pod_node[a], self.pod_node[b]
+        return np.where(na == nb, 0, np.where(self.node_zone[na] == self.node_zone[nb], 1, 2))
+
+    def _groups(self) -> list[Group]:
+        """Legs grouped by route shape: one route (and ``route_demands``) per edge and kind of
+        leg (which of caller, waypoint and callee share a node or a zone), then merged over
+        edges whose demands cost the same, so that each pass is a few array operations."""
+        p, w, q = self.leg_caller, self.leg_waypoint, self.leg_callee
+        w_or_p = np.where(w >= 0, w, p)
+        kind = self._relation(p, q) * 9 + self._relation(p, w_or_p) * 3 + self._relation(w_or_p, q)
+        key = self.leg_edge * 27 + kind
+        order = np.argsort(key, kind="stable")
+        bounds = np.flatnonzero(np.diff(key[order])) + 1
+        merged: dict[tuple, tuple[list[Demand], list[Demand], list[tuple], list[np.ndarray]]] = {}
+        for legs in np.split(order, bounds):
+            i = legs[0]
+            edge = self.edge_list[self.leg_edge[i]]
+            p0, q0 = self.pods[p[i]], self.pods[q[i]]
+            w0 = self.pods[w[i]] if w[i] >= 0 else None
+            route = self.topo.route(p0, q0, w0)
+            svc = self.sc.services[edge.service]
+            request, response = route_demands(self.params, self.sc.network, route, svc)
+            roles = [self._roles(d, p0, w0, q0) for d in (*request, *response)]
+            sig = (
+                len(request),
+                tuple(_constants(d) for d in (*request, *response)),
+                tuple(roles),
+            )
+            found = merged.setdefault(sig, (request, response, roles, []))
+            found[3].append(legs)
+        groups = []
+        for request, response, roles, parts in merged.values():
+            legs = np.sort(np.concatenate(parts))
+            pods = {"P": p[legs], "W": w[legs], "Q": q[legs]}
+            found_ = [self._stations_of(r, pods) for r in roles]
+            empty = np.zeros((0, len(legs)), dtype=np.int32)
+            core, pool, comp = (
+                (np.stack([f[i] for f in found_]) if found_ else empty) for i in range(3)
+            )
+            groups.append(Group(legs, request, response, core, pool, comp))
+        return groups
+
+    def _roles(self, d: Demand, p0: Pod, w0: Pod | None, q0: Pod) -> tuple[str, str, str]:
+        """Which endpoint's node carries demand ``d``, its component kind, and whose pod (or
+        node) that component is: (node role, kind, owner role); roles P, W, Q."""
+        if d.op == WIRE:
+            return ("", "", "")
+        ends = (("P", p0), ("W", w0), ("Q", q0))
+        role = next(r for r, pod in ends if pod is not None and pod.node == d.node)
+        if d.op == KERNEL:
+            return (role, str(Kind.KERNEL), role)
+        kind = Kind(d.proxy)
+        if kind == Kind.ZTUNNEL:
+            return (role, str(kind), role)
+        owner = "W" if kind == Kind.WAYPOINT else "P"
+        if kind == Kind.SIDECAR and d.component != component_name(p0.name, Kind.SIDECAR):
+            owner = "Q"
+        return (role, str(kind), owner)
+
+    def _stations_of(
+        self, roles: tuple[str, str, str], pods: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per leg: the core station, worker station and component of one demand."""
+        role, kind_name, owner = roles
+        n = len(pods["P"])
+        none = np.full(n, -1, dtype=np.int32)
+        if not role:
+            return none, none, none
+        nodes = self.pod_node[pods[role]]
+        core = self.core_of_node[nodes]
+        kind = Kind(kind_name)
+        where = self.pod_node[pods[owner]] if kind in (Kind.KERNEL, Kind.ZTUNNEL) else pods[owner]
+        return core, self.pool_by[kind][where], self.comp_by[kind][where]
+
+    def _visit_rates(self) -> np.ndarray:
+        """Arrivals per second at each pod's app per root request per second; and
+        ``leg_rate``, each leg's calls per root request."""
+        visits = np.zeros(len(self.pods))
+        client = self.pod_ix[self.topo.client.name]
+        visits[client] = 1.0
+        self.leg_rate = np.zeros(len(self.leg_callee))
+        for edge in self.edge_list:  # in topological order of the callers
+            sl = slice(edge.start, edge.stop)
+            flow = visits[self.leg_caller[sl]] * edge.times * self.leg_weight[sl]
+            self.leg_rate[sl] = flow
+            visits += np.bincount(self.leg_callee[sl], flow, len(self.pods))
+        visits[client] = 0.0
+        return visits
+
+    # --- one step's CPU and the apps ------------------------------------------------------
+
+    def step_cpu(self, d: Demand, request: bool, pool: np.ndarray) -> tuple[Any, Any]:
+        """Mean and variance of the CPU of one kernel or proxy step (before any queueing):
+        the cost model's demand, a handshake on a new connection, a wake-up of an idle
+        worker."""
+        cpu: Any = d.cpu_s
+        var: Any = (d.cpu_s * d.cpu_cv) ** 2
+        if request and d.handshake_s:
+            q = self.new_conn
+            cpu += q * d.handshake_s
+            var += d.handshake_s**2 * q * (1 - q)
+        if d.wakeup_s:
+            free = 1 - np.where(pool >= 0, self.st.p_wait[pool], 0.0)
+            cpu = cpu + free * d.wakeup_s
+            var = var + d.wakeup_s**2 * free * (1 - free)
+        return cpu, var
+
+    def _app_arrays(self) -> None:
+        """Per pod: mean and variance of the app's duration, and its mean CPU."""
+        from meshsim.distributions import Exponential
+
+        n = len(self.pods)
+        self.app_mean, self.app_var, self.app_cpu = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.app_blocking = np.zeros(n, dtype=bool)
+        for name, svc in self.sc.services.items():
+            dist, cap = svc.service_time, app_cpu_cap_s(svc)
+            mean = dist.mean_s
+            if isinstance(dist, Exponential) and math.isfinite(cap):
+                cpu = mean * (1 - math.exp(-cap / mean))  # E[min(D, cap)]
+            else:
+                cpu = min(mean, cap)
+            ix = [self.pod_ix[p.name] for p in self.topo.pods[name]]
+            self.app_mean[ix], self.app_var[ix], self.app_cpu[ix] = mean, dist.variance_s2, cpu
+            self.app_blocking[ix] = svc.blocking_calls
+        self.app_pool = self.pool_by[Kind.APP]
+
+    # --- solving -----------------------------------------------------------------------
+
+    def solve(self, rate: float) -> Solution:
+        """The network at ``rate`` root requests per second."""
+        self._app_arrays()
+        st = self.st
+        st.ca2[:] = 1.0
+        st.ca2_out[:] = 1.0
+        st.wait_mean[:] = st.wait_second[:] = st.p_wait[:] = 0.0
+        self.downstream = (np.zeros(len(self.pods)), np.zeros(len(self.pods)))
+        blocking = bool((self.app_blocking & (self.app_pool >= 0)).any())
+        for _ in range(QNA_PASSES):
+            self._load(rate)
+            st.solve()
+            if (st.rho >= 1).any():
+                break
+            if blocking:  # a blocking app holds its worker through its calls
+                self._paths()
+        return self._solution(rate)
+
+    def _load(self, rate: float) -> None:
+        st = self.st
+        wait_m, wait_2 = st.wait_mean, st.wait_second
+        self.last_rate = st.rate.copy()
+        st.reset()
+        client = client_cpu_s(self.sc.workload)
+        if client > 0:
+            core = self.core_of_node[[self.pod_node[self.pod_ix[self.topo.client.name]]]]
+            st.add(core, np.array([rate]), client, client * client, self.root_ca2)
+        for g in self.groups:
+            lam = rate * self.leg_rate[g.legs]
+            root = self.edge_is_root[self.leg_edge[g.legs]]
+            # the caller's app hands the message on (the load generator: its own pacing)
+            before: Any = np.where(
+                root, self.root_ca2, self._app_departures(self.leg_caller[g.legs], lam)
+            )
+            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+            callees = self.leg_callee[g.legs]
+            for j, (request, d) in enumerate(steps):
+                if j == len(g.request):
+                    before = self._load_app(callees, lam, before)
+                if d.op == WIRE:
+                    continue
+                core, pool = g.core[j], g.pool[j]
+                cpu, var = self.step_cpu(d, request, pool)
+                st.add(core, lam, cpu, var + cpu * cpu, before)
+                if d.op != PROXY:
+                    before = self._split(core, lam)
+                    continue
+                cw, cw2 = wait_m[core], wait_2[core]
+                hold = cw + cpu
+                second = cw2 + var + cpu * cpu + 2 * cw * cpu
+                if not request and d.after_s > 0:  # telemetry: the worker stays busy
+                    st.add(core, lam, d.after_s, d.after_s**2, before)
+                    extra = cw + d.after_s
+                    second = second + 2 * hold * extra + cw2 + 2 * cw * d.after_s + d.after_s**2
+                    hold = hold + extra
+                st.add(pool, lam, hold, second, before)
+                before = self._split(pool, lam)
+            if len(g.request) == len(steps):
+                self._load_app(callees, lam, before)
+
+    def _load_app(self, pods: np.ndarray, lam: np.ndarray, ca2: Any) -> np.ndarray:
+        """The app's CPU on its node's cores, and its hold on its own workers (with its
+        calls, when they block)."""
+        st = self.st
+        mean, var, cpu = self.app_mean[pods], self.app_var[pods], self.app_cpu[pods]
+        core = self.core_of_node[self.pod_node[pods]]
+        cv2 = np.where(mean > 0, var / np.where(mean > 0, mean, 1) ** 2, 0.0)
+        st.add(core, np.where(cpu > 0, lam, 0.0), cpu, cpu * cpu * (1 + cv2), ca2)
+        pool = self.app_pool[pods]
+        if (pool >= 0).any():
+            cw = np.where(cpu > 0, st.wait_mean[core], 0.0)
+            cw2 = np.where(cpu > 0, st.wait_second[core], 0.0)
+            hold = cw + mean
+            second = cw2 + var + mean * mean + 2 * cw * mean
+            dm, d2 = self.downstream[0][pods], self.downstream[1][pods]
+            blocking = self.app_blocking[pods]
+            second = np.where(blocking, second + d2 + 2 * hold * dm, second)
+            hold = np.where(blocking, hold + dm, hold)
+            st.add(pool, lam, hold, second, ca2)
+        return self._app_departures(pods, lam)
+
+    def _split(self, station: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """QNA's splitting: the part ``lam`` of a station's departures has variability
+        p cd^2 + 1 - p, p its share of the station's rate (last pass)."""
+        total = self.last_rate[station]
+        share = np.where(total > 0, np.minimum(lam / np.where(total > 0, total, 1), 1), 0)
+        return share * self.st.ca2_out[station] + 1 - share
+
+    def _app_departures(self, pods: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """The variability of what leaves an app: its workers' departures, else its cores'."""
+        pool = self.app_pool[pods]
+        core = self.core_of_node[self.pod_node[pods]]
+        return self._split(np.where(pool >= 0, pool, core), lam)
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def step_time(
+        self, d: Demand, request: bool, core: np.ndarray, pool: np.ndarray
+    ) -> tuple[Any, Any, Any, Any]:
+        """(wait mean, wait second moment, service mean, service variance) of one step."""
+        st = self.st
+        if d.op == WIRE:
+            dist = getattr(self.sc.network, f"{d.relation}_ms")
+            return 0.0, 0.0, d.wire_mean_s + d.serialise_s, dist.variance_s2
+        cpu, var = self.step_cpu(d, request, pool)
+        wm, w2 = st.wait_mean[core], st.wait_second[core]
+        if d.op == PROXY:
+            pm, p2 = st.wait_mean[pool], st.wait_second[pool]
+            w2 = w2 + p2 + 2 * pm * wm
+            wm = wm + pm
+        return wm, w2, cpu + d.latency_s, var
+
+    def app_time(self, pods: np.ndarray) -> tuple[Any, Any, Any, Any]:
+        """(wait mean, wait second, service mean, service variance) of the apps' own work."""
+        st = self.st
+        core = self.core_of_node[self.pod_node[pods]]
+        has_cpu = self.app_cpu[pods] > 0
+        wm = np.where(has_cpu, st.wait_mean[core], 0.0)
+        w2 = np.where(has_cpu, st.wait_second[core], 0.0)
+        pool = self.app_pool[pods]
+        pm = np.where(pool >= 0, st.wait_mean[pool], 0.0)
+        p2 = np.where(pool >= 0, st.wait_second[pool], 0.0)
+        return wm + pm, w2 + p2 + 2 * wm * pm, self.app_mean[pods], self.app_var[pods]
+
+    def leg_times(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of every leg's messages both ways (not the callee's time)."""
+        n = len(self.leg_callee)
+        mean, var = np.zeros(n), np.zeros(n)
+        for g in self.groups:
+            m = np.zeros(len(g.legs))
+            v = np.zeros(len(g.legs))
+            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+            for j, (request, d) in enumerate(steps):
+                wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
+                m = m + wm + sm
+                v = v + (w2 - np.square(wm)) + sv
+            mean[g.legs], var[g.legs] = m, v
+        return mean, var
+
+    def call_time(self, edge: Edge, at_mean: np.ndarray, at_var: np.ndarray) -> tuple[Any, Any]:
+        """Per caller pod: mean and variance of one call along this edge (mixed over legs)."""
+        sl = slice(edge.start, edge.stop)
+        lm, lv = self.legs_mean[sl], self.legs_var[sl]
+        callees, weight = self.leg_callee[sl], self.leg_weight[sl]
+        m = lm + at_mean[callees]
+        second = lv + at_var[callees] + m * m
+        n = len(self.pods)
+        mean = np.bincount(self.leg_caller[sl], weight * m, n)
+        sec = np.bincount(self.leg_caller[sl], weight * second, n)
+        return mean, np.maximum(sec - mean * mean, 0.0)
+
+    def _paths(self) -> None:
+        """Bottom-up: the time from a request reaching each app pod to its response leaving."""
+        n = len(self.pods)
+        self.legs_mean, self.legs_var = self.leg_times()
+        at_mean, at_var = np.zeros(n), np.zeros(n)
+        down_mean, down_second = np.zeros(n), np.zeros(n)
+        for name in reversed(self.order):
+            svc = self.sc.services[name]
+            pods = np.array([self.pod_ix[p.name] for p in self.topo.pods[name]], dtype=np.int64)
+            wm, w2, sm, sv = self.app_time(pods)
+            calls_m, calls_v = np.zeros(len(pods)), np.zeros(len(pods))
+            times = {}
+            for step in svc.calls:
+                branches = []
+                for call in step:
+                    if call.service not in times:
+                        cm, cv = self.call_time(self.edges[(name, call.service)], at_mean, at_var)
+                        times[call.service] = (cm[pods], cv[pods])
+                    branches.append((call.probability, *times[call.service], call.count))
+                bm, bv = fork_join(branches)
+                calls_m, calls_v = calls_m + bm, calls_v + bv
+            down_mean[pods] = calls_m
+            down_second[pods] = calls_v + calls_m**2
+            at_mean[pods] = wm + sm + calls_m
+            at_var[pods] = (w2 - wm**2) + sv + calls_v
+        self.at = (at_mean, at_var)
+        self.downstream = (down_mean, down_second)
+
+    # --- the answer ------------------------------------------------------------------------
+
+    def _solution(self, rate: float) -> Solution:
+        st = self.st
+        worst = int(np.argmax(st.rho))
+        saturated = bool(st.rho[worst] >= 1)
+        if saturated:
+            latency = Moments(math.inf, math.inf)
+        else:
+            self._paths()
+            edge = self.edges[(CLIENT, self.sc.workload.entry)]
+            mean, var = self.call_time(edge, *self.at)
+            c = self.pod_ix[self.topo.client.name]
+            m, v = float(mean[c]), float(var[c])
+            extra = self.batch_wait(rate)
+            m, v = m + extra, v + extra**2 / 3
+            latency = Moments(m, v + m * m)
+            self.spread = 2 * extra
+        with np.errstate(invalid="ignore"):  # saturated: infinite waits times zero
+            cpu, conc, hops = self._usage(rate, saturated)
+        util: dict[str, float] = {}
+        for i, c in enumerate(self.components):
+            pool = int(self.comp_pool[i])
+            if pool >= 0:
+                util[c.name] = float(st.busy[pool] / st.servers[pool])
+            else:
+                util[c.name] = cpu[c.name] / self.topo.nodes[c.node].cores
+        node_vcpu = dict.fromkeys(self.topo.nodes, 0.0)
+        for c in self.components:
+            node_vcpu[c.node] += cpu[c.name]
+        gen = self.sc.workload.generator
+        return Solution(
+            topo=self.topo,
+            rate_rps=rate,
+            requested_rps=gen.qps if isinstance(gen, Fortio) else gen.rate_rps,
+            latency=latency,
+            saturated=saturated,
+            bottleneck=st.names[worst],
+            bottleneck_utilisation=float(st.rho[worst]),
+            components=self.components,
+            component_workers=[
+                int(st.servers[k]) if k >= 0 else None for k in self.comp_pool.tolist()
+            ],
+            component_cpu=cpu,
+            component_utilisation=util,
+            component_concurrency=conc,
+            node_vcpu=node_vcpu,
+            hops=hops,
+            batch_spread_s=getattr(self, "spread", 0.0) if not saturated else 0.0,
+        )
+
+    def batch_wait(self, rate: float) -> float:
+        """The mean extra wait of a request sent in a batch of C at once (fortio's
+        connections in step): the batch leaves its slowest station one by one, c at a time,
+        D apart (D: that station's holding time per root request), so a request waits
+        D (C / c - 1) / 2 on average, uniformly spread (the stations' own waits assume a
+        smooth stream)."""
+        if self.batch <= 1 or rate <= 0:
+            return 0.0
+        st = self.st
+        per_root = st.busy / rate
+        spread = per_root * np.maximum(self.batch / st.servers - 1, 0.0) / 2
+        return float(spread.max())
+
+    def _usage(
+        self, rate: float, saturated: bool
+    ) -> tuple[dict[str, float], dict[str, float], dict[str, HopTally]]:
+        """vCPU and mean messages held per component, and the hop tallies per root request."""
+        n = len(self.components)
+        cpu, conc = np.zeros(n), np.zeros(n)
+        tallies: dict[str, np.ndarray] = {}  # visits, wait m/2, service m/2 (rate-weighted)
+        client = client_cpu_s(self.sc.workload)
+        cpu[self.comp_by[Kind.APP][self.pod_ix[self.topo.client.name]]] += rate * client
+
+        def tally(kind: str, lam: np.ndarray, wm: Any, w2: Any, sm: Any, sv: Any) -> None:
+            if saturated:
+                return
+            acc = tallies.setdefault(kind, np.zeros(7))
+            wm, w2, sm, sv = (np.broadcast_to(a, lam.shape) for a in (wm, w2, sm, sv))
+            s2 = sv + sm * sm
+            acc += [
+                lam.sum(),
+                (lam * wm).sum(),
+                (lam * w2).sum(),
+                (lam * sm).sum(),
+                (lam * s2).sum(),
+                (lam * (wm + sm)).sum(),
+                (lam * (w2 + s2 + 2 * wm * sm)).sum(),
+            ]
+
+        for g in self.groups:
+            lam = rate * self.leg_rate[g.legs]
+            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+            for j, (request, d) in enumerate(steps):
+                wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
+                if d.op == WIRE:
+                    tally(str(Hop.NETWORK), lam, wm, w2, sm, sv)
+                    continue
+                step_cpu, _ = self.step_cpu(d, request, g.pool[j])
+                after = d.after_s if not request else 0.0
+                cpu += np.bincount(g.comp[j], lam * (step_cpu + after), n)
+                if d.op == PROXY and not saturated:
+                    conc += np.bincount(g.comp[j], lam * (wm + sm), n)
+                tally(str(d.hop), lam, wm, w2, sm, sv)
+            callees = self.leg_callee[g.legs]
+            app = self.comp_by[Kind.APP][callees]
+            cpu += np.bincount(app, lam * self.app_cpu[callees], n)
+            tally(str(Hop.APP), lam, *self.app_time(callees))
+        hops = {}
+        root = rate if rate > 0 else 1.0
+        for kind in sorted(tallies, key=lambda k: HOPS.index(k) if k in HOPS else len(HOPS)):
+            v, wm, w2, sm, s2, tm, t2 = tallies[kind] / root
+            hops[kind] = HopTally(v, Moments(wm, w2), Moments(sm, s2), Moments(tm, t2))
+        names = [c.name for c in self.components]
+        return (
+            dict(zip(names, cpu.tolist(), strict=True)),
+            dict(zip(names, conc.tolist(), strict=True)),
+            hops,
+        )
+
+
+def _constants(d: Demand) -> tuple:
+    """What a demand costs, without where: legs whose demands agree on this share a group."""
+    return (
+        d.op,
+        str(d.hop),
+        d.cpu_s,
+        d.proxy,
+        d.handshake_s,
+        d.after_s,
+        d.latency_s,
+        d.wakeup_s,
+        d.cpu_cv,
+        d.relation,
+        d.wire_mean_s,
+        d.serialise_s,
+    )
+
+
+def fork_join(branches: list[tuple[float, np.ndarray, np.ndarray, int]]) -> tuple[Any, Any]:
+    """Mean and variance (arrays over pods) of a step of parallel calls: branch i is present
+    with probability p_i and is count_i calls in a row; the step ends with its last branch."""
+    from scipy import stats
+
+    present = [(p, c * m, c * v) for p, m, v, c in branches if p > 0 and np.any(m > 0)]
+    if not present:
+        return 0.0, 0.0
+    if len(present) == 1:
+        p, m, v = present[0]
+        mean = p * m
+        return mean, np.maximum(p * (v + m * m) - mean * mean, 0.0)
+    upper = np.max([m + 12 * np.sqrt(v) for _, m, v in present], axis=0)
+    t = np.linspace(0.0, 1.0, GRID_POINTS)[None, :] * upper[:, None]
+    cdf = np.ones_like(t)
+    for p, m, v in present:
+        m, v = m[:, None], v[:, None]
+        point = v <= 1e-18 * m * m
+        safe_v = np.where(point, 1.0, v)
+        shape = np.where(point, 1.0, m * m / safe_v)
+        scale = np.where(point, 1.0, safe_v / np.where(m > 0, m, 1.0))
+        g = np.where(point, (t >= m).astype(float), stats.gamma.cdf(t, shape, scale=scale))
+        cdf *= 1 - p + p * g
+    tail = 1 - cdf
+    mean = np.trapezoid(tail, t, axis=1)
+    second = np.trapezoid(2 * t * tail, t, axis=1)
+    return mean, np.maximum(second - mean * mean, 0.0)
+
+
+# --- the entry point ------------------------------------------------------------------------
+
+
+def solve(loaded: LoadedScenario) -> Solution:
+    """The scenario in its own mode: open loop at its rate, fortio's closed loop at the rate
+    its pacing and the latency it meets allow."""
+    net = Network(loaded)
+    gen = loaded.scenario.workload.generator
+    if not isinstance(gen, Fortio):
+        return net.solve(gen.rate_rps)
+    return closed_loop(net, gen)
+
+
+def closed_loop(net: Network, gen: Fortio) -> Solution:
+    """fortio: C connections, each a closed loop paced at qps / C. With catch-up (fortio's
+    default) a late connection sends back to back until it is on schedule, so it carries
+    min(qps, C / R); without, a late slot is skipped and its cycle is E[max(period, R)]. The
+    rate X solves X = carried(R(X)) by bisection."""
+    period = gen.connections / gen.qps if gen.qps else 0.0
+
+    def carried(rate: float) -> float:
+        sol = net.solve(rate)
+        if sol.saturated:
+            return 0.0
+        mean, var = sol.latency.mean, sol.latency.variance
+        if gen.catchup or not period or var <= 0:
+            cycle = max(period, mean)
+        else:
+            cycle = period + _gamma_excess(mean, var, period)
+        return gen.connections / cycle if cycle > 0 else math.inf
+
+    hi = gen.qps or 1.0
+    if not gen.qps:
+        while carried(hi) >= hi and hi < 1e9:
+            hi *= 2
+    if carried(hi) >= hi:
+        rate = hi
+    else:
+        lo = 0.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if carried(mid) >= mid:
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo <= 1e-4 * hi:
+                break
+        rate = lo
+    sol = net.solve(rate)
+    sol.closed_loop = {"connections": gen.connections, "period_s": period, "carried_rps": rate}
+    return sol
+
+
+def _gamma_excess(mean: float, var: float, t: float) -> float:
+    """E[(R - t)+] for R gamma with this mean and variance."""
+    from scipy import stats
+
+    shape, scale = mean * mean / var, var / mean
+    return float(
+        mean * stats.gamma.sf(t, shape + 1, scale=scale) - t * stats.gamma.sf(t, shape, scale=scale)
+    )

@@ -1,0 +1,296 @@
+"""The analytic engine's answer as a ``Result``: the same tables and summary.json as the DES.
+
+Latency percentiles come from a gamma distribution matched to the mean and variance of a root
+request's latency (``meshsim.analytic``); a hop's percentiles likewise from its own moments.
+There are no replications, so no confidence intervals (NaN), and request counts are the
+expected ones over the workload's measurement window.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from meshsim.analytic import Moments, Solution, solve
+from meshsim.components import memory_mib, proxy_memory_mib, proxy_params, visible_config
+from meshsim.domain import MS_PER_S, PROXY_KINDS
+from meshsim.loader import LoadedScenario
+from meshsim.results import Result, _hop_order, _num
+from meshsim.scenario import Fortio
+from meshsim.stats import DEFAULT_PERCENTILES, percentile_key
+
+ENGINE = "analytic"
+
+
+LOGNORMAL_BELOW_SCV = 0.3
+"""A latency whose squared coefficient of variation is below this is mostly service times
+(sums and maxima of right-skewed work, little queueing): its percentiles come from a lognormal,
+whose median sits lower and tail higher than a gamma's of the same moments. Above it, queueing
+dominates and a gamma fits (exact for M/M/1). Chosen by measurement against the DES
+(benchmarks/README.md): quickstart (SCV 0.1-0.2) p50 error +5.1..5.9 % with a gamma,
++2.7..4.2 % with a lognormal; M/M/1 and M/M/c (SCV 0.7-1) are better with the gamma."""
+
+
+def quantiles(m: Moments, qs: list[float]) -> list[float]:
+    """Quantiles of the distribution matched to these two moments: a lognormal when the SCV
+    is below LOGNORMAL_BELOW_SCV, else a gamma (a point mass without variance)."""
+    from scipy import stats
+
+    if not math.isfinite(m.mean):
+        return [math.inf for _ in qs]
+    var = m.variance
+    if m.mean <= 0:
+        return [0.0 for _ in qs]
+    if var <= 1e-18 * m.mean**2:
+        return [m.mean for _ in qs]
+    scv = var / m.mean**2
+    if scv < LOGNORMAL_BELOW_SCV:
+        sigma2 = math.log1p(scv)
+        dist = stats.lognorm(math.sqrt(sigma2), scale=m.mean * math.exp(-sigma2 / 2))
+        return [float(v) for v in dist.ppf(qs)]
+    shape, scale = m.mean**2 / var, var / m.mean
+    return [float(v) for v in stats.gamma.ppf(qs, shape, scale=scale)]
+
+
+def quantiles_with_spread(m: Moments, spread: float, qs: list[float]) -> list[float]:
+    """Quantiles of a gamma (the rest of the path) plus an independent uniform wait on
+    [0, spread] (a request's place in a batch), with these total two moments."""
+    from scipy import stats
+
+    if spread <= 0 or not math.isfinite(m.mean):
+        return quantiles(m, qs)
+    mean = m.mean - spread / 2
+    var = max(m.variance - spread**2 / 12, 1e-18 * mean * mean)
+    shape, scale = mean * mean / var, var / mean
+    top = mean + spread + 12 * math.sqrt(var)
+    t = np.linspace(0.0, top, 2048)
+    u = np.linspace(0.0, spread, 65)
+    cdf = stats.gamma.cdf(t[:, None] - u[None, :], shape, scale=scale).mean(axis=1)
+    return [float(np.interp(q, cdf, t)) for q in qs]
+
+
+def window_s(loaded: LoadedScenario, rate_rps: float) -> float:
+    """The measurement window a DES run of this scenario would have, for CPU seconds."""
+    wl = loaded.scenario.workload
+    if wl.duration_s is not None:
+        return max(wl.duration_s - wl.warmup_s, 0.0) or wl.duration_s
+    return (wl.requests or 0) / rate_rps if rate_rps > 0 else 0.0
+
+
+class AnalyticResult(Result):
+    """One scenario in one mode, solved analytically (``meshsim.analytic``)."""
+
+    def __init__(
+        self,
+        loaded: LoadedScenario,
+        solution: Solution,
+        wall_time_s: float = 0.0,
+        percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
+    ) -> None:
+        super().__init__(loaded, [], wall_time_s, {"engine": ENGINE}, tuple(percentiles))
+        self.solution = solution
+        self._resources: pd.DataFrame | None = None
+
+    # --- latency -------------------------------------------------------------------------
+
+    def latency_s(self) -> dict[str, float]:
+        lat = self.solution.latency
+        levels = [p / 100 for p in self.percentiles]
+        qs = quantiles_with_spread(lat, self.solution.batch_spread_s, levels)
+        out = {"mean": lat.mean}
+        out.update({percentile_key(p): q for p, q in zip(self.percentiles, qs, strict=True)})
+        return out
+
+    def latency(self) -> pd.DataFrame:
+        rows = [
+            {"statistic": k, "ms": v * MS_PER_S, "ci95_low_ms": math.nan, "ci95_high_ms": math.nan}
+            for k, v in self.latency_s().items()
+        ]
+        return pd.DataFrame(rows).set_index("statistic")
+
+    # --- hops and resources ----------------------------------------------------------------
+
+    def hops(self) -> pd.DataFrame:
+        rows = []
+        window = window_s(self.loaded, self.solution.rate_rps)
+        for kind in sorted(self.solution.hops, key=_hop_order):
+            t = self.solution.hops[kind]
+            if t.visits <= 0:
+                continue
+            per = {
+                name: Moments(m.mean / t.visits, m.second / t.visits)
+                for name, m in (("wait", t.wait), ("service", t.service), ("total", t.total))
+            }
+            w50, w99 = quantiles(per["wait"], [0.5, 0.99])
+            s50, s99 = quantiles(per["service"], [0.5, 0.99])
+            t50, t99 = quantiles(per["total"], [0.5, 0.99])
+            rows.append(
+                {
+                    "hop": kind,
+                    "visits": t.visits * self.solution.rate_rps * window,
+                    "visits_per_request": t.visits,
+                    "wait_mean_ms": per["wait"].mean * MS_PER_S,
+                    "wait_p50_ms": w50 * MS_PER_S,
+                    "wait_p99_ms": w99 * MS_PER_S,
+                    "service_mean_ms": per["service"].mean * MS_PER_S,
+                    "service_p50_ms": s50 * MS_PER_S,
+                    "service_p99_ms": s99 * MS_PER_S,
+                    "total_p50_ms": t50 * MS_PER_S,
+                    "total_p99_ms": t99 * MS_PER_S,
+                    "per_request_ms": t.total.mean * MS_PER_S,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def resources(self) -> pd.DataFrame:
+        if self._resources is None:  # a fleet has 100,000 components: built once
+            self._resources = self._component_table()
+        return self._resources.copy()
+
+    def _component_table(self) -> pd.DataFrame:
+        sol, sc, params = self.solution, self.loaded.scenario, self.loaded.params
+        topo = sol.topo
+        window = window_s(self.loaded, sol.rate_rps)
+        rows = []
+        visible: dict[tuple[str, str], int] = {}  # the same for every pod of a service
+        for c, workers in zip(sol.components, sol.component_workers, strict=True):
+            vcpu = sol.component_cpu[c.name]
+            held = sol.component_concurrency[c.name]
+            if c.kind in PROXY_KINDS:
+                key = (c.kind, topo.pod_by_name[c.pod].service if c.pod else "")
+                if key not in visible:
+                    visible[key] = visible_config(sc, topo, c)
+                memory = proxy_memory_mib(proxy_params(params, c.kind), visible[key], held)
+            else:
+                memory = memory_mib(sc, params, topo, c, held)
+            rows.append(
+                {
+                    "component": c.name,
+                    "kind": c.kind,
+                    "node": c.node,
+                    "workers": workers,
+                    "cpu_s": vcpu * window,
+                    "vcpu": vcpu,
+                    "utilisation": sol.component_utilisation[c.name],
+                    "memory_mib": memory,
+                }
+            )
+        cores = sc.cluster.shared_cores
+        for name, node in topo.nodes.items():
+            vcpu = sol.node_vcpu[name]
+            rows.append(
+                {
+                    "component": name,
+                    "kind": "node",
+                    "node": name,
+                    "workers": node.cores,
+                    "cpu_s": vcpu * window,
+                    "vcpu": vcpu,
+                    "utilisation": (
+                        sum(sol.node_vcpu.values()) / cores if cores else vcpu / node.cores
+                    ),
+                    "memory_mib": None,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    # --- verdict and summary -----------------------------------------------------------------
+
+    def verdict(self) -> dict[str, Any]:
+        sol = self.solution
+        if sol.saturated:
+            return {
+                "status": "saturated",
+                "reason": f"utilisation {sol.bottleneck_utilisation:.3f} >= 1 (analytic)",
+                "bottleneck": sol.bottleneck,
+                "bottleneck_utilisation": sol.bottleneck_utilisation,
+            }
+        res = self.resources()
+        busiest = res.sort_values("utilisation", ascending=False, kind="stable").iloc[0]
+        status, why = "ok", "every station below utilisation 1 (analytic)"
+        gen = self.loaded.scenario.workload.generator
+        if isinstance(gen, Fortio) and gen.qps and sol.rate_rps < 0.98 * gen.qps:
+            status = "qps_not_achieved"
+            why = f"closed loop carries {sol.rate_rps:.1f} of {gen.qps:g} qps requested"
+        return {
+            "status": status,
+            "reason": why,
+            "bottleneck": busiest["component"],
+            "bottleneck_utilisation": _num(busiest["utilisation"]),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        sol = self.solution
+        lat = self.latency_s()
+        kinds = self.by_kind()
+        window = window_s(self.loaded, sol.rate_rps)
+        expected = sol.rate_rps * window
+        return {
+            "meshsim_version": self._version(),
+            "provenance": {
+                **self.loaded.provenance(),
+                "mode": self.mode,
+                "engine": ENGINE,
+                "replications": 0,
+            },
+            "units": self._units(),
+            "mode": self.mode,
+            "engine": ENGINE,
+            "latency_percentiles": list(self.percentiles),
+            "latency_ms": {k: _num(v * MS_PER_S) for k, v in lat.items()},
+            "latency_ms_ci95": {k: [None, None] for k in lat},
+            "throughput_rps": _num(sol.rate_rps if not sol.saturated else math.nan),
+            "throughput_rps_ci95": [None, None],
+            "requested_rps": sol.requested_rps,
+            "requests": {
+                "arrived": expected,
+                "completed": expected,
+                "in_flight_at_end": 0,
+                "measured": expected,
+                "errors": 0,
+            },
+            "verdict": self.verdict(),
+            "resources_by_kind": {
+                kind: {"vcpu": _num(row["vcpu"]), "memory_mib": _num(row["memory_mib"])}
+                for kind, row in kinds.iterrows()
+            },
+            "replications": [],
+            "analytic": {
+                "latency_mean_s": _num(sol.latency.mean),
+                "latency_sd_s": _num(math.sqrt(sol.latency.variance))
+                if math.isfinite(sol.latency.mean)
+                else None,
+                "percentiles_from": "gamma matched to the latency's mean and variance",
+                **sol.closed_loop,
+            },
+            "run": {"wall_time_s": round(self.wall_time_s, 3), **self.meta},
+        }
+
+    @staticmethod
+    def _version() -> str:
+        from meshsim import __version__
+
+        return __version__
+
+    @staticmethod
+    def _units() -> dict[str, str]:
+        from meshsim.results import UNITS
+
+        return {
+            **UNITS,
+            "latency_ms": "milliseconds, end to end, per root request (analytic: mean exact "
+            "for the model, pNN from a gamma matched to mean and variance)",
+        }
+
+
+def solve_result(
+    loaded: LoadedScenario, percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
+) -> AnalyticResult:
+    """Solve a scenario in its own mode and wrap the answer as a Result."""
+    started = time.perf_counter()
+    solution = solve(loaded)
+    return AnalyticResult(loaded, solution, time.perf_counter() - started, percentiles)
