@@ -67,6 +67,10 @@ GRID_POINTS = 128  # the grid on which the maximum of parallel branches is integ
 QNA_PASSES = 2  # passes of load, waits and path times (variability and blocking settle)
 FLOAT = np.float64
 
+# Proxies that belong to a pod (its sidecar) and those shared by a node (a DaemonSet).
+PER_POD_PROXIES = (Kind.SIDECAR, Kind.LINKERD_PROXY)
+PER_NODE_PROXIES = (Kind.ZTUNNEL, Kind.CILIUM_ENVOY)
+
 
 # --- queueing formulas -------------------------------------------------------------------
 
@@ -300,14 +304,12 @@ class Network:
         assert n_pods and n_nodes
         self.st = Stations(names, servers)
 
-    def _role_sizes(self) -> dict[Kind, int]:
+    def _role_sizes(self) -> dict[str, int]:
         n_pods, n_nodes = len(self.pods), len(self.topo.nodes)
+        per_pod = (Kind.APP, Kind.WAYPOINT, *PER_POD_PROXIES)
         return {
-            Kind.APP: n_pods,
-            Kind.SIDECAR: n_pods,
-            Kind.WAYPOINT: n_pods,
-            Kind.ZTUNNEL: n_nodes,
-            Kind.KERNEL: n_nodes,
+            **dict.fromkeys(per_pod, n_pods),
+            **dict.fromkeys((Kind.KERNEL, Kind.CILIUM_AGENT, *PER_NODE_PROXIES), n_nodes),
         }
 
     def _topological(self) -> list[str]:
@@ -451,13 +453,13 @@ class Network:
         role = next(r for r, pod in ends if pod is not None and pod.node == d.node)
         if d.op == KERNEL:
             return (role, str(Kind.KERNEL), role)
-        kind = Kind(d.proxy)
-        if kind == Kind.ZTUNNEL:
-            return (role, str(kind), role)
+        kind = d.proxy
+        if kind in PER_NODE_PROXIES:
+            return (role, kind, role)
         owner = "W" if kind == Kind.WAYPOINT else "P"
-        if kind == Kind.SIDECAR and d.component != component_name(p0.name, Kind.SIDECAR):
+        if kind in PER_POD_PROXIES and d.component != component_name(p0.name, kind):
             owner = "Q"
-        return (role, str(kind), owner)
+        return (role, kind, owner)
 
     def _stations_of(
         self, roles: tuple[str, str, str], pods: dict[str, np.ndarray]
@@ -470,8 +472,9 @@ class Network:
             return none, none, none
         nodes = self.pod_node[pods[role]]
         core = self.core_of_node[nodes]
-        kind = Kind(kind_name)
-        where = self.pod_node[pods[owner]] if kind in (Kind.KERNEL, Kind.ZTUNNEL) else pods[owner]
+        kind = kind_name
+        per_node = kind == Kind.KERNEL or kind in PER_NODE_PROXIES
+        where = self.pod_node[pods[owner]] if per_node else pods[owner]
         return core, self.pool_by[kind][where], self.comp_by[kind][where]
 
     def _visit_rates(self) -> np.ndarray:

@@ -108,7 +108,9 @@ def test_run_writes_the_same_files_with_the_engine_in_the_provenance(tmp_path) -
     assert summary["verdict"]["status"] == "ok"
     assert set(summary["latency_ms"]) == {"mean", "p50", "p90", "p95", "p99", "p999"}
     hops = (out / "hops.csv").read_text()
-    assert "# engine: analytic" in hops and "sidecar_out" in hops
+    assert "sidecar_out" in hops
+    tables = json.loads((out / "provenance.json").read_text())["tables"]
+    assert tables["hops.csv"]["provenance"]["engine"] == "analytic"
     assert "frontend-0.sidecar" in (out / "resources.csv").read_text()
 
 
