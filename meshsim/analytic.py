@@ -35,6 +35,9 @@ caller's, the waypoint's or the callee's pod or node).
 Not modelled (the DES has them): the wake-up delay of idle components
 (``cluster.wakeup_latency_us``), least request's preference for the less busy pod (an even
 split here), fortio's synchronised connection starts (a smooth stream here).
+
+Length: one model, kept in one file (stations, paths, fork-join, closed loop) so that its
+formulas read in order; its results wrapper is ``analytic_results.py``.
 """
 
 from __future__ import annotations

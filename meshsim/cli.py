@@ -7,6 +7,9 @@ and nothing half-written (``outdir.staged``). Work is estimated before anything 
 and refused over the limits (``meshsim.work``; ``--max-events``, ``--max-components``).
 Ctrl-C and SIGTERM end a command the same way: one line, temporary output removed, exit
 status 128 + the signal (130, 143).
+
+Length: every subcommand's arguments and their boundary checks live here, one short function
+per command over ``meshsim.api``; splitting the parser from the commands is the next step.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Four views of one scenario in one mode, each with its units in its names:
 - *control plane*: istiod vCPU and memory from the number of proxies and their config size.
 
 Everything here is arithmetic on the scenario and a ``Result``; nothing is simulated.
+
+Length: requests, prices, node packing, istiod and Linkerd control planes and traffic cost
+are one estimate; ``density.py`` holds the pods-per-node arithmetic.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ The model, kept small on purpose (``meshsim/events.py`` cites the behaviour it f
   ``retry_on``, or past the attempts, fails the request. A downstream failure makes the calling
   app's response an error that is not retried further up (an app's 500, not a proxy's 503).
 - Every attempt ends once: served, failed or retried; every request once: served or failed.
+
+Length: the SimPy side of every event kind (rollouts, failures, drains, pushes) and the retry
+path share one state (slots, instances, connections), so they stay together.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ scenario that validates can be simulated.
 
 Types are strict (``replicas: true`` is not 1, ``replicas: 2.5`` is not 2) and every number
 must be finite: a ``.inf`` or ``.nan`` anywhere is an error, not a plausible-looking result.
+
+Length: the whole input language is one pydantic schema, section by section, with its
+validators; a reader finds every field here.
 """
 
 from __future__ import annotations

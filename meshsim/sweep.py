@@ -31,6 +31,9 @@ line::
       mesh.mode: [none, sidecar, ambient, waypoint]
       workload.generator.rate_rps: [100, 300, 1000]
     replications: 2
+
+Length: the grid, the sweep file, the task key, the local and Dask executors, the lock and
+the resumable table belong to one workflow; each part is a short function.
 """
 
 from __future__ import annotations

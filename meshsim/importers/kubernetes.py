@@ -7,6 +7,9 @@ name pin pods to nodes. The call graph comes from traces, else Istio metrics, el
 addresses in container environment variables (then rates and times are defaults, and a warning
 says so). The scenario is validated before it is written (atomically), and its comments say,
 per figure, what was inferred from which file and what was defaulted.
+
+Length: joins manifests, traces, metrics and environment variables into one scenario,
+with the comments that say what was inferred; the readers are in sibling modules.
 """
 
 from __future__ import annotations
