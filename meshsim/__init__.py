@@ -2,28 +2,31 @@
 
 The public API (``meshsim.api``, loaded on first use so ``import meshsim`` stays cheap)::
 
-    load  change  simulate  compare  sweep  calibrate  validate  capacity  report
+    load  change  simulate  compare  rollout  sweep  calibrate  validate  capacity  report
 
 The layers, each importing only from itself and those above it (``tests/test_layers.py``
 checks this, and that there are no import cycles)::
 
-    domain, errors, random, pool, stats, output, progress, markdown
-      |     words and units; tools that know no domain model
-    distributions, scenario, profiles, loader, changes
-      |     the input language: scenario YAML, validated, with its parameter profile
-    topology
-      |     pods placed on nodes, the path each mode builds for a call (frozen data)
+    domain, errors, random, pool, stats, output, progress, markdown, selectors, outdir,
+    safe_yaml, quantity
+      |     words and units; tools that know no domain model; bounded readers and writers
+    distributions, slo, events, scenario, fleet, profiles, loader, changes, work
+      |     the input language: scenario YAML, validated and expanded, with its profile;
+      |     the work a scenario asks for, estimated before anything runs
+    topology, balancing
+      |     pods placed on nodes, the path each mode builds for a call, who picks which pod
     components
       |     the component cost model: CPU per message, memory, requests, visible config
-    recorder, engine
-      |     the SimPy model, and what one replication observed
-    resources, results, simulate, additive, theory
+    recorder, engine, operations  |  analytic
+      |     the SimPy model (operations: events over time) | the same scenario as a queueing
+      |     network, solved in closed form
+    resources, results, simulate, additive, theory, analytic_results
       |     statistics: per-component tables, latency with CIs, analytic baselines
-    cost, density, capacity, sweep, measurements, calibrate, validate, artifacts,
-    report/ (gather -> tables -> plots -> document, render)
+    cost, density, capacity, sweep, measurements, published, calibrate, validate, artifacts,
+    rollout, export, report/ (gather -> tables -> plots -> document, render)
       |     money, capacity, sweeps, calibration and validation, files and reports
-    api  ->  cli
-            one function per command; the command line parses arguments and calls it
+    api  ->  importers  ->  cli
+            one function per command; scenarios from Kubernetes; the command line
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ _API = (
     "change",
     "simulate",
     "compare",
+    "rollout",
     "sweep",
     "calibrate",
     "validate",
@@ -51,6 +55,7 @@ __all__ = [  # noqa: RUF022 (the API in the order of the docstring)
     "change",
     "simulate",
     "compare",
+    "rollout",
     "sweep",
     "calibrate",
     "validate",
