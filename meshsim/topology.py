@@ -309,9 +309,10 @@ class Topology:
         Ambient, caller and callee on one node (``mesh.ambient_same_node``): ``local`` is the
         in-memory fast path that ztunnel added in 2022 (istio/ztunnel pull request 141:
         outbound hands the stream to inbound, no HBONE, no TLS). In-pod redirection (default
-        since Istio 1.21) dropped it (pull request 915, "not used in any deployment modes now
-        that k8s runs on inpod mode"; today's src/proxy/outbound.rs always sends HBONE), so a
-        same-node call takes the outbound and inbound steps with mTLS: ``tunnel``.
+        since Istio 1.21) made it unused (pull request 915 removes it: "not used in any
+        deployment modes now that k8s runs on inpod mode"; today's src/proxy/outbound.rs always
+        sends HBONE), so a same-node call takes the outbound and inbound steps with mTLS:
+        ``tunnel``. The default stays ``local`` so that existing scenarios keep their numbers.
         """
         meshed = caller.in_mesh
         tls = int(self.mtls)
