@@ -174,6 +174,7 @@ class Topology:
         self.mode = mesh.mode
         self.mtls = mesh.mtls
         self.ebpf = mesh.ebpf_shortcircuit
+        self.same_node_local = mesh.ambient_same_node == "local"
         self.nodes: dict[str, Node] = {
             name: Node(name, pool.cores, pool.zone, pool.memory_gib)
             for pool in scenario.cluster.nodes
@@ -303,6 +304,16 @@ class Topology:
         return self._routes[key]
 
     def _proxies(self, caller: Pod, callee: Pod, waypoint: Pod | None) -> list[ProxyHop]:
+        """The proxies a call crosses, in order.
+
+        Ambient, caller and callee on one node (``mesh.ambient_same_node``): ``local`` is the
+        in-memory fast path that ztunnel added in 2022 (istio/ztunnel pull request 141:
+        outbound hands the stream to inbound, no HBONE, no TLS). In-pod redirection (default
+        since Istio 1.21) made it unused (pull request 915 removes it: "not used in any
+        deployment modes now that k8s runs on inpod mode"; today's src/proxy/outbound.rs always
+        sends HBONE), so a same-node call takes the outbound and inbound steps with mTLS:
+        ``tunnel``. The default stays ``local`` so that existing scenarios keep their numbers.
+        """
         meshed = caller.in_mesh
         tls = int(self.mtls)
 
@@ -337,7 +348,7 @@ class Topology:
                     ProxyHop(name, Kind.WAYPOINT, Hop.WAYPOINT, waypoint.node, 2 * tls),
                     ztunnel(callee.node, Hop.ZTUNNEL_IN, tls),
                 ]
-            if meshed and caller.node == callee.node:
+            if meshed and caller.node == callee.node and self.same_node_local:
                 return [ztunnel(caller.node, Hop.ZTUNNEL_LOCAL, 0)]
             hops = [ztunnel(caller.node, Hop.ZTUNNEL_OUT, tls)] if meshed else []
             return [*hops, ztunnel(callee.node, Hop.ZTUNNEL_IN, tls * meshed)]

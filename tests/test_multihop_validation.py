@@ -14,7 +14,6 @@ from conftest import ROOT, SCENARIOS
 from meshsim import simulate
 from meshsim.loader import load_scenario
 from meshsim.measurements import load_points
-from meshsim.output import read_csv
 from meshsim.topology import ProxyHop, Topology, Transit
 from meshsim.validate import summarise
 
@@ -24,6 +23,14 @@ REPORTS = sorted(
     p.parent for p in (ROOT / "reports/validation").glob("real-bench-local-hbone*/summary.json")
 )
 MODES = ("none", "sidecar", "ambient", "waypoint")
+
+
+def read_csv(path) -> pd.DataFrame:
+    """A shipped table: plain CSV, or (written before provenance.json) with its provenance in
+    leading '#' lines."""
+    lines = path.read_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    return pd.read_csv(path, skiprows=header)
 
 
 def _measured_hops() -> dict[tuple[str, str], str]:

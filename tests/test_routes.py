@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import SCENARIOS
 
+from meshsim.errors import ScenarioError
 from meshsim.loader import load_scenario
 from meshsim.topology import ProxyHop, Topology, Transit
 
@@ -66,6 +67,28 @@ def test_ambient_crosses_two_ztunnels_or_one_on_the_same_node() -> None:
         "ztunnel_local@n2/tls0",
         "same_node",
     ]
+
+
+def test_ambient_same_node_tunnel_takes_both_ztunnel_steps_with_mtls() -> None:
+    shapes = {}
+    for how in ("local", "tunnel"):
+        topo = _topology(
+            "mesh.mode=ambient", "workload.client.node=n2", f"mesh.ambient_same_node={how}"
+        )
+        shapes[how] = _shape(topo, topo.client, topo.pods["fortioserver"][0])
+    assert shapes["local"] == ["same_node", "ztunnel_local@n2/tls0", "same_node"]
+    assert shapes["tunnel"] == [
+        "same_node",
+        "ztunnel_out@n2/tls1",
+        "same_node",
+        "ztunnel_in@n2/tls1",
+        "same_node",
+    ]
+
+
+def test_ambient_same_node_rejects_unknown_values() -> None:
+    with pytest.raises(ScenarioError, match="ambient_same_node"):
+        _topology("mesh.mode=ambient", "mesh.ambient_same_node=fast")
 
 
 def test_waypoint_adds_an_l7_hop_on_its_own_node() -> None:

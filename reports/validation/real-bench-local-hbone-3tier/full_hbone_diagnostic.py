@@ -1,14 +1,15 @@
-"""Diagnostic: how much of the ambient miss on the 3-tier runs is the same-node path.
+"""Diagnostic: how much of the ambient result on the 3-tier runs is the same-node path.
 
 The stand-in sends a same-node call through the node's full HBONE path (redsocks + nghttpx
-out, then nghttpx + tinyproxy in, with TLS); meshsim sends it through one ztunnel pass without
-TLS (real ztunnel's same-node shortcut). Three of the five 3-tier hops are same-node. This
-simulates the 3-tier template with the fitted profile twice per rate: as measured (client, a,
-b1 on node1; b2, c on node2) and with a on node2 and b2 on node1, where every hop crosses
-nodes and so takes the full out+in path (on shared cores the node a pod sits on changes
-nothing else). Written: full-hbone-diagnostic.csv: p50, p90 (ms) and ztunnel CPU (mcores)
-per placement, mode and rate; the p50 each mode adds to no mesh (ms), and the sidecar/ambient
-ratio of it beside the measured one (from validation.csv) and its error (%).
+out, then nghttpx + tinyproxy in, with TLS), and so does the 3-tier template
+(``mesh.ambient_same_node: tunnel``). Three of the five 3-tier hops are same-node. This
+simulates the template with the fitted profile three ways per rate: as measured with the
+same-node shortcut (``ambient_same_node=local``: one ztunnel pass without TLS, the old
+ztunnel fast path), as measured with the template's tunnel, and with a on node2 and b2 on node1,
+where every hop crosses nodes (on shared cores the node a pod sits on changes nothing else).
+Written: full-hbone-diagnostic.csv: p50, p90 (ms) and ztunnel CPU (mcores) per variant
+(column ``placement``), mode and rate; the p50 each mode adds to no mesh (ms), and the
+sidecar/ambient ratio of it beside the measured one (from validation.csv) and its error (%).
 
     .venv/bin/python reports/validation/real-bench-local-hbone-3tier/full_hbone_diagnostic.py
 """
@@ -28,7 +29,8 @@ ROOT = HERE.parents[2]
 PROFILE = ROOT / "reports/validation/real-bench-local-hbone/profile.yaml"
 TEMPLATE = ROOT / "scenarios/calibration/real-bench-local-3tier.yaml"
 PLACEMENTS = {
-    "as measured": (),
+    "as measured, same-node shortcut": ("mesh.ambient_same_node=local",),
+    "as measured, same-node tunnel": (),
     "every hop cross-node": ("services.a.nodes=[node2]", "services.b2.nodes=[node1]"),
 }
 
