@@ -59,6 +59,7 @@ from meshsim.components import (
     worker_threads,
 )
 from meshsim.domain import CLIENT, HOPS, Hop, Kind, component_name
+from meshsim.errors import ScenarioError
 from meshsim.scenario import Fortio
 from meshsim.topology import Component, Pod, Topology
 
@@ -887,6 +888,14 @@ def fork_join(branches: list[tuple[float, np.ndarray, np.ndarray, int]]) -> tupl
 def solve(loaded: LoadedScenario) -> Solution:
     """The scenario in its own mode: open loop at its rate, fortio's closed loop at the rate
     its pacing and the latency it meets allow."""
+    if loaded.scenario.events:
+        raise ScenarioError(
+            "the analytic engine solves steady state: a scenario with events needs the DES "
+            "(--engine des)",
+            loaded.source,
+            None,
+            "events",
+        )
     net = Network(loaded)
     gen = loaded.scenario.workload.generator
     if not isinstance(gen, Fortio):

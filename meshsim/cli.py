@@ -377,9 +377,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from meshsim.scenario import Scenario
+    from meshsim.loader import json_schema
 
-    text = json.dumps(Scenario.model_json_schema(), indent=2) + "\n"
+    schema = json_schema()
+    text = json.dumps(schema, indent=2) + "\n"
     if args.out:
         from meshsim.output import write_text
 

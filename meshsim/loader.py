@@ -243,3 +243,14 @@ def _blame(
 def pydantic_message(err: Any) -> str:
     """pydantic's message without its 'Value error, ' prefix for our own checks."""
     return str(err["msg"]).removeprefix("Value error, ")
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file, for editors (``meshsim schema``): the pydantic
+    model's, plus ``fleets:``, which is expanded into services when the file is read."""
+    schema = Scenario.model_json_schema()
+    fleet_schema = fleet.Fleet.model_json_schema()
+    schema.setdefault("$defs", {}).update(fleet_schema.pop("$defs", {}))
+    schema["$defs"]["Fleet"] = fleet_schema
+    schema["properties"]["fleets"] = {"type": "array", "items": {"$ref": "#/$defs/Fleet"}}
+    return schema

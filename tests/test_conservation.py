@@ -21,8 +21,16 @@ def _short(name: str, mode: str):
     return run_replication(loaded, 0)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-@pytest.mark.parametrize("mode", MODES)
+# meshsim refuses events (cve-rollout.yaml) in modes meshsim.operations does not model
+CASES = [
+    (mode, name)
+    for mode in MODES
+    for name in SHIPPED
+    if not (mode in ("linkerd", "cilium") and "events:" in (SCENARIOS / name).read_text())
+]
+
+
+@pytest.mark.parametrize(("mode", "name"), CASES)
 def test_every_request_is_accounted_for(name: str, mode: str) -> None:
     rep = _short(name, mode)
     c = rep.conservation

@@ -165,7 +165,7 @@ def test_html_renders_in_headless_chromium(report: tuple[Path, ReportData], tmp_
     assert proc.returncode == 0, proc.stderr[-2000:]
     title = re.search(r"<title>(.*?)</title>", proc.stdout)
     assert title is not None, proc.stdout[:500]
-    assert title.group(1) == "IMAGES 4 DECODED 4"
+    assert title.group(1) == "IMAGES 5 DECODED 5"  # waterfall, percentiles, load, cost, scaling
     shot = tmp_path / "shot.png"
     subprocess.run(
         [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
