@@ -395,8 +395,8 @@ rates, many connections). Linkerd passes two single-threaded linkerd-proxies; Ci
 user-space proxy on an L4 path (eBPF in the kernel; WireGuard encrypts only between nodes, so
 nothing here); ambient passes the node's one ztunnel twice (out and in, as in-pod ztunnel
 does). Parameters: `istio-1.24-published` plus the built-in Linkerd and Cilium values (every
-number's source in `meshsim/profile_data/dataplanes/linkerd-cilium-published.yaml`). Then the same at a high rate
-with Cilium's shared per-node Envoy on the path (`mesh.cilium.l7_services`).
+number's source in `meshsim/profile_data/dataplanes/linkerd-cilium-published.yaml`). Then the
+same at a high rate with Cilium's shared per-node Envoy on the path (`mesh.cilium.l7_services`).
 """),
     code("""
 import meshsim
