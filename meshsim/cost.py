@@ -60,11 +60,9 @@ PROVENANCE = {
     "ztunnel requests": "istio/istio manifests/charts/ztunnel/values.yaml: 200m CPU, 512 Mi "
     "per node (profile)",
     "waypoint requests": "profile (assumption: the sidecar's default proxy resources)",
-    "linkerd-proxy requests": "linkerd/linkerd2 HA chart values: 100m CPU, 20 Mi per pod "
-    "(the default "
+    "linkerd-proxy requests": "linkerd2 values-ha.yaml: 100m CPU, 20 Mi per pod (the default "
     "install requests nothing; profile `linkerd`)",
-    "linkerd control plane": "linkerd/linkerd2 HA chart values: 3 replicas each of "
-    "destination, identity "
+    "linkerd control plane": "linkerd2 values-ha.yaml: 3 replicas each of destination, identity "
     "and proxy-injector at 100m; use measured in Buoyant's 2025 runs (profile "
     "`linkerd_control`)",
     "cilium requests": "Cilium Helm: agent `resources: {}` and `envoy.resources: {}` (no "

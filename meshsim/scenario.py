@@ -280,11 +280,12 @@ class Mesh(Strict):
         1000, ge=1, description="mean requests carried by one mTLS connection (reuse)"
     )
     ambient_same_node: Literal["local", "tunnel"] = Field(
-        "local",
-        description="ambient/waypoint, caller and callee on one node: 'local' = one ztunnel "
-        "pass without mTLS (the in-memory fast path of ztunnel before in-pod redirection); "
-        "'tunnel' = the outbound and inbound ztunnel steps with mTLS over loopback, as "
-        "in-pod ztunnel (Istio 1.21+) and the real-bench local HBONE stand-in do",
+        "tunnel",
+        description="ambient/waypoint, caller and callee on one node: 'tunnel' (default) = the "
+        "outbound and inbound ztunnel steps with mTLS over loopback, as in-pod ztunnel "
+        "(Istio 1.21+, today's only mode) and the real-bench local HBONE stand-in do; 'local' "
+        "= one ztunnel pass without mTLS, the in-memory fast path of ztunnel before in-pod "
+        "redirection (Istio before 1.21)",
     )
     cilium: CiliumMesh = Field(default_factory=CiliumMesh, description="mode cilium only")
 

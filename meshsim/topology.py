@@ -312,7 +312,7 @@ class Topology:
         since Istio 1.21) made it unused (pull request 915 removes it: "not used in any
         deployment modes now that k8s runs on inpod mode"; today's src/proxy/outbound.rs always
         sends HBONE), so a same-node call takes the outbound and inbound steps with mTLS:
-        ``tunnel``. The default stays ``local`` so that existing scenarios keep their numbers.
+        ``tunnel``, the default. ``local`` remains to model ztunnel before in-pod mode.
         """
         meshed = caller.in_mesh
         tls = int(self.mtls)

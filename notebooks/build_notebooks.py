@@ -393,10 +393,10 @@ size.pivot(index="services", columns="variant", values="mesh_memory_gib")
 load (arXiv 2411.02267: fortio client and one server on a single 8-vCPU node, mTLS, several
 rates, many connections). Linkerd passes two single-threaded linkerd-proxies; Cilium has no
 user-space proxy on an L4 path (eBPF in the kernel; WireGuard encrypts only between nodes, so
-nothing here); ambient passes one ztunnel (both ends on one node). Parameters:
-`istio-1.24-published` plus the built-in Linkerd and Cilium values (every number's source in
-`meshsim/profile_data/dataplanes/linkerd-cilium-published.yaml`). Then the same at a high rate
-with Cilium's shared per-node Envoy on the path (`mesh.cilium.l7_services`).
+nothing here); ambient passes the node's one ztunnel twice (out and in, as in-pod ztunnel
+does). Parameters: `istio-1.24-published` plus the built-in Linkerd and Cilium values (every
+number's source in `meshsim/profile_data/dataplanes/linkerd-cilium-published.yaml`). Then the
+same at a high rate with Cilium's shared per-node Envoy on the path (`mesh.cilium.l7_services`).
 """),
     code("""
 import meshsim

@@ -100,9 +100,8 @@ def _check_citations(report_dir: Path) -> None:
     cited = set(re.findall(r"[\w.:/-]+\.(?:ya?ml|md|json|csv|py|png)\b", md))
     assert cited
     for name in cited:
-        if re.search(
-            r"\b(istio|envoyproxy|kubernetes|linkerd|cilium)/[\w.-]+ " + re.escape(name), md
-        ):
+        repo = r"\b(?:(?:istio|envoyproxy|kubernetes|linkerd|cilium)/[\w.-]+|linkerd2) "
+        if re.search(repo + re.escape(name), md):
             continue  # a file of another project's repository, named with that repository
         path = name.removeprefix("meshsim:")
         path = "meshsim/" + path if name.startswith("meshsim:") else path

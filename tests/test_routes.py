@@ -50,7 +50,7 @@ def test_sidecar_without_client_capture_is_server_only() -> None:
     assert _shape(topo, topo.client, server) == ["same_zone", "sidecar_in@n2/tls0", "same_node"]
 
 
-def test_ambient_crosses_two_ztunnels_or_one_on_the_same_node() -> None:
+def test_ambient_crosses_two_ztunnels_even_on_the_same_node() -> None:
     topo = _topology("mesh.mode=ambient")
     server = topo.pods["fortioserver"][0]
     assert _shape(topo, topo.client, server) == [
@@ -62,9 +62,11 @@ def test_ambient_crosses_two_ztunnels_or_one_on_the_same_node() -> None:
     ]
     local = _topology("mesh.mode=ambient", "workload.client.node=n2")
     server = local.pods["fortioserver"][0]
-    assert _shape(local, local.client, server) == [
+    assert _shape(local, local.client, server) == [  # in-pod ztunnel: no fast path
         "same_node",
-        "ztunnel_local@n2/tls0",
+        "ztunnel_out@n2/tls1",
+        "same_node",
+        "ztunnel_in@n2/tls1",
         "same_node",
     ]
 
