@@ -55,6 +55,21 @@ def aimed(loaded: LoadedScenario, component: str) -> LoadedScenario:
     return loaded.with_changes(*(f"events.{i}.component={component}" for i in updates))
 
 
+def rollout_row(block: dict[str, Any]) -> dict[str, Any]:
+    """The columns of one mode's row in a rollout table, from its summary's ``rollout`` block."""
+    return {
+        "duration_s": block["duration_s"],
+        "settled_s": block["settled_s"],
+        "app_pods_restarted": block["app_pods_restarted"],
+        "proxies_restarted": sum(block["proxies_restarted"].values()),
+        "requests_failed": block["requests_failed"],
+        "attempts_retried": block["attempts"]["retried"],
+        "p99_before_ms": block["median_window_p99_before_ms"],
+        "worst_window_p99_ms": block["worst_window_p99_ms"],
+        "lowest_ready_pct": block["lowest_ready_pct"],
+    }
+
+
 @dataclass
 class Rollout:
     """One upgrade simulated in several modes."""
@@ -73,15 +88,7 @@ class Rollout:
                 {
                     "mode": mode,
                     "component": self.component,
-                    "duration_s": block["duration_s"],
-                    "settled_s": block["settled_s"],
-                    "app_pods_restarted": block["app_pods_restarted"],
-                    "proxies_restarted": sum(block["proxies_restarted"].values()),
-                    "requests_failed": block["requests_failed"],
-                    "attempts_retried": block["attempts"]["retried"],
-                    "p99_before_ms": block["median_window_p99_before_ms"],
-                    "worst_window_p99_ms": block["worst_window_p99_ms"],
-                    "lowest_ready_pct": block["lowest_ready_pct"],
+                    **rollout_row(block),
                     "lowest_throughput_rps": (
                         float(during["throughput_rps"].min()) if len(during) else math.nan
                     ),

@@ -7,6 +7,7 @@ import pandas as pd
 
 from meshsim.report.gather import ProfileRun
 from meshsim.report.render import Section, Table
+from meshsim.rollout import rollout_row
 
 CAPTION = (
     "Per mode, the scenario's events as simulated in the runs above (common random numbers). "
@@ -26,20 +27,7 @@ def upgrading_table(run: ProfileRun) -> pd.DataFrame | None:
         block = result.summary().get("rollout")
         if block is None:
             return None
-        rows.append(
-            {
-                "mode": mode,
-                "duration_s": block["duration_s"],
-                "settled_s": block["settled_s"],
-                "app_pods_restarted": block["app_pods_restarted"],
-                "proxies_restarted": sum(block["proxies_restarted"].values()),
-                "requests_failed": block["requests_failed"],
-                "attempts_retried": block["attempts"]["retried"],
-                "p99_before_ms": block["median_window_p99_before_ms"],
-                "worst_window_p99_ms": block["worst_window_p99_ms"],
-                "lowest_ready_pct": block["lowest_ready_pct"],
-            }
-        )
+        rows.append({"mode": mode, **rollout_row(block)})
     return pd.DataFrame(rows)
 
 
