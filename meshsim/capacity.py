@@ -17,7 +17,7 @@ point (common random numbers) the statistic moves smoothly with the rate.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,12 +196,7 @@ def search(
                 break
             hi, rate = rate, rate / 2
     if lo is not None and hi is not None:
-        while len(points) < max_runs and hi / lo - 1 > rel_tol:
-            mid = (lo + hi) / 2
-            if run(mid):
-                lo = mid
-            else:
-                hi = mid
+        lo, hi = _bisect(lo, hi, run, lambda: len(points) < max_runs, rel_tol)
     return Capacity(
         mode=mode,
         slo=slo,
@@ -210,6 +205,23 @@ def search(
         points=sorted(points, key=lambda p: p.rate_rps),
         best=results.get(lo) if lo else None,
     )
+
+
+def _bisect(
+    lo: float,
+    hi: float,
+    passes: Callable[[float], bool],
+    may_run: Callable[[], bool],
+    rel_tol: float,
+) -> tuple[float, float]:
+    """Halve the bracket (``lo`` passes, ``hi`` fails) until it is within ``rel_tol``."""
+    while may_run() and hi / lo - 1 > rel_tol:
+        mid = (lo + hi) / 2
+        if passes(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, hi
 
 
 def _hybrid(
@@ -289,12 +301,10 @@ def _hybrid(
             if run(rate).passed:
                 lo, step = rate, step * 2
         hi = lowest_failing_above(lo)
-        while hi is not None and len(points) < max_runs and hi / lo - 1 > rel_tol:
-            mid = (lo + hi) / 2
-            if run(mid).passed:
-                lo = mid
-            else:
-                hi = mid
+        if hi is not None:
+            lo, hi = _bisect(
+                lo, hi, lambda rate: run(rate).passed, lambda: len(points) < max_runs, rel_tol
+            )
     hi = lowest_failing_above(lo or 0.0)
     return Capacity(
         mode=mode,

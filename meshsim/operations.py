@@ -381,11 +381,8 @@ class Operations:
             yield self.env.timeout(self._duration(key, dists))
             new.accepting = True
             self._set_ready(slot, True)
-        slot.restarts += 1
-        if slot.kind == "app":
-            self.restarted["app_pods"] += 1
+        self._count_restart(slot)
         for kind in self._proxy_kinds(slot):
-            self.restarted[kind] += 1
             self.restarting[kind] -= 1
 
     def _terminate(self, slot: Slot, old: Instance, drain: Drain) -> Proc:
@@ -518,6 +515,10 @@ class Operations:
         yield self.env.timeout(self._duration(key, [startup]))
         slot.current.accepting = True
         self._set_ready(slot, True)
+        self._count_restart(slot)
+
+    def _count_restart(self, slot: Slot) -> None:
+        """A slot's replacement is up: count the app pod and the proxies restarted with it."""
         slot.restarts += 1
         if slot.kind == "app":
             self.restarted["app_pods"] += 1
