@@ -19,7 +19,7 @@ from meshsim.analytic import Moments, Solution, solve
 from meshsim.components import memory_mib, proxy_memory_mib, proxy_params, visible_config
 from meshsim.domain import MS_PER_S, PROXY_KINDS
 from meshsim.loader import LoadedScenario
-from meshsim.results import Result, _hop_order, _num
+from meshsim.results import QPS_ACHIEVED_FRACTION, Result, _hop_order, _num
 from meshsim.scenario import Fortio
 from meshsim.stats import DEFAULT_PERCENTILES, percentile_key
 
@@ -213,7 +213,7 @@ class AnalyticResult(Result):
         busiest = res.sort_values("utilisation", ascending=False, kind="stable").iloc[0]
         status, why = "ok", "every station below utilisation 1 (analytic)"
         gen = self.loaded.scenario.workload.generator
-        if isinstance(gen, Fortio) and gen.qps and sol.rate_rps < 0.98 * gen.qps:
+        if isinstance(gen, Fortio) and gen.qps and sol.rate_rps < QPS_ACHIEVED_FRACTION * gen.qps:
             status = "qps_not_achieved"
             why = f"closed loop carries {sol.rate_rps:.1f} of {gen.qps:g} qps requested"
         return {

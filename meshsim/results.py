@@ -19,6 +19,7 @@ from meshsim.scenario import Fortio
 from meshsim.stats import DEFAULT_PERCENTILES, Histogram, confidence_interval, percentile_key
 
 SATURATION_UTILISATION = 0.99
+QPS_ACHIEVED_FRACTION = 0.98  # a closed loop below this share of its requested qps fell short
 
 UNITS = {
     "latency_ms": "milliseconds, end to end, per root request; pNN = NN-th percentile, "
@@ -294,7 +295,7 @@ def verdict(result: Result) -> dict[str, Any]:
         gen = result.loaded.scenario.workload.generator
         if isinstance(gen, Fortio) and gen.qps:
             achieved = sum(r.throughput_rps for r in result.replications) / len(result.replications)
-            if achieved < 0.98 * gen.qps:
+            if achieved < QPS_ACHIEVED_FRACTION * gen.qps:
                 status = "qps_not_achieved"
                 why = f"closed loop achieved {achieved:.1f} of {gen.qps:g} qps requested"
     return {
