@@ -204,7 +204,7 @@ def _build(
         source=file,
         scenario_sha256=scenario_digest,
         profile_source=where,
-        profile_sha256=profiles.digest(text),
+        profile_sha256=profiles.digest(text, profile),
         overrides=overrides,
     )
 

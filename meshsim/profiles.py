@@ -22,6 +22,7 @@ from meshsim.scenario import Params, Strict
 PACKAGE_DATA = "profile_data"
 # Linkerd and Cilium parameters for profiles that give none (the Istio profiles predate them)
 DATAPLANE_DEFAULTS = "dataplanes/linkerd-cilium-published.yaml"
+DEFAULTS_SOURCE = f"meshsim:{PACKAGE_DATA}/{DATAPLANE_DEFAULTS}"  # marks a section taken from it
 DATAPLANE_SECTIONS = ("linkerd", "linkerd_control", "cilium_envoy", "cilium")
 MAX_BYTES = 1_000_000  # a profile is a page or two of numbers
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,59}$")  # a key fit to print back
@@ -116,7 +117,7 @@ def with_dataplane_defaults(doc: dict[str, Any]) -> dict[str, Any]:
     defaults = yaml.safe_load(res.read_text())
     provenance = dict(doc.get("provenance") or {})
     for section in missing:
-        provenance[f"{section}.from"] = f"meshsim:{PACKAGE_DATA}/{DATAPLANE_DEFAULTS}"
+        provenance[f"{section}.from"] = DEFAULTS_SOURCE
         for key, value in defaults["provenance"].items():
             if key == section or key.startswith(section + "."):
                 provenance.setdefault(key, value)
@@ -184,8 +185,14 @@ def _kind(value: Any) -> str:
     )
 
 
-def digest(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+def digest(text: str, profile: Profile | None = None) -> str:
+    """The profile's fingerprint for provenance: its text, and the built-in defaults file too
+    when the profile took sections from it (an edit there changes the numbers as well)."""
+    data = text.encode()
+    if profile is not None and DEFAULTS_SOURCE in profile.provenance.values():
+        defaults = resources.files("meshsim") / PACKAGE_DATA / DATAPLANE_DEFAULTS
+        data += b"\0" + defaults.read_bytes()
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

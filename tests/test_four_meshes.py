@@ -189,6 +189,28 @@ def test_istio_profiles_get_published_linkerd_and_cilium_sections() -> None:
     assert "ASSUMPTION" in prov["cilium.ebpf_cpu_per_packet_us"]
 
 
+def test_profile_digest_covers_the_defaults_it_took(tmp_path: Any) -> None:
+    """A profile that took the Linkerd and Cilium sections from the built-in defaults file is
+    fingerprinted with that file too; one that gives every section is its text alone."""
+    from meshsim import profiles
+
+    base = load_scenario(SCENARIOS / "fortio-2pod.yaml")
+    text, _ = profiles.profile_source(base.scenario.mesh.profile)
+    assert base.profile_sha256 != profiles.digest(text)  # its own text alone is not enough
+    assert base.profile_sha256 == profiles.digest(text, base.profile)
+    whole = base.profile.model_dump(mode="json")
+    for key in [k for k, v in whole["provenance"].items() if v == profiles.DEFAULTS_SOURCE]:
+        del whole["provenance"][key]  # every section now given by the profile itself
+    own = tmp_path / "own.yaml"
+    import yaml
+
+    own.write_text(yaml.safe_dump(whole))
+    loaded = load_scenario_dict(
+        {**base.scenario.model_dump(mode="json"), "mesh": {"mode": "sidecar", "profile": str(own)}}
+    )
+    assert loaded.profile_sha256 == profiles.digest(own.read_text())
+
+
 # --- balancing ---------------------------------------------------------------------------
 
 
