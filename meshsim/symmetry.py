@@ -192,9 +192,13 @@ def reduce(loaded: LoadedScenario, copies: int | None = None) -> Reduction:
     _check_shared(sc, fleet, members, shared)
     factors = _divisible(sc, n, shared)
     if copies is None:
-        k = math.gcd(*(value for _, value in factors))
-        if k == 1:
+        common = math.gcd(*(value for _, value in factors))
+        if common == 1:
             raise NotSymmetric(_no_factor(n, factors))
+        fits = [d for d in range(common, 1, -1) if common % d == 0 and not _zones(sc, shared, d)]
+        if not fits:
+            raise NotSymmetric(_zones(sc, shared, min(_divisors(common))))
+        k = fits[0]
     else:
         if copies < 1 or n % copies:
             raise NotSymmetric(f"{copies} does not divide the {n} copies of fleet {fleet}")
@@ -202,9 +206,9 @@ def reduce(loaded: LoadedScenario, copies: int | None = None) -> Reduction:
         stuck = [what for what, value in factors if value % k]
         if stuck:
             raise NotSymmetric(f"{', '.join(stuck)} not divisible by {k}")
+        if _zones(sc, shared, k):
+            raise NotSymmetric(_zones(sc, shared, k))
     m = n // k
-    if k == 1:
-        raise NotSymmetric(f"{m} copies is every copy of fleet {fleet}")
     reduced = _reduced_scenario(sc, fleet, members, k)
     return Reduction(
         full=loaded,
@@ -336,6 +340,35 @@ def _divisible(sc: Scenario, n: int, shared: list[str]) -> list[tuple[str, int]]
     return out
 
 
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(2, n + 1) if n % d == 0]
+
+
+def _zones(sc: Scenario, shared: list[str], k: int) -> str:
+    """Why 1/k of each shared service would not split over the zones as the whole does, or
+    "". ``spread`` places a service's pods over zones in proportion to their nodes (fewest
+    pods per node first), so a shared service of R pods has R x (zone's nodes / nodes) in a
+    zone: each must divide by k. Where the whole split is uneven already, 1/k must still keep
+    a pod per zone."""
+    per_zone: dict[str, int] = {}
+    for pool in sc.cluster.nodes:
+        per_zone[pool.zone] = per_zone.get(pool.zone, 0) + pool.count
+    nodes = sum(per_zone.values())
+    for name in shared:
+        replicas = sc.services[name].replicas
+        split = [replicas * count / nodes for count in per_zone.values()]
+        if all(c.is_integer() for c in split):
+            if any(int(c) % k for c in split):
+                shown = ", ".join(f"{c:g}" for c in split)
+                return (
+                    f"{name}'s pods per zone ({shown}) do not divide by {k}: the load "
+                    "generator and other callers would cross zones in other proportions"
+                )
+        elif replicas // k < len(per_zone):
+            return f"1/{k} of {name}'s {replicas} pods leaves a zone without one"
+    return ""
+
+
 def _no_factor(n: int, factors: list[tuple[str, int]]) -> str:
     """Which fields leave no common factor with the copies, in one line."""
     common, blocking = n, []
@@ -404,13 +437,20 @@ def _approximations(sc: Scenario, fleet: str, shared: list[str], n: int, k: int)
     for pool in sc.cluster.nodes:
         per_zone[pool.zone] = per_zone.get(pool.zone, 0) + pool.count
     zoned = any(s.prefer_same_zone for s in sc.services.values())
-    among = min(per_zone.values()) if zoned else nodes
+    fewest = min(per_zone.values())
+    among = fewest if zoned else nodes
     out.append(
         f"placement: {sc.cluster.placement} puts the copies on shared nodes in the full "
         f"cluster ({nodes}); here a share has 1/{k} of them, so a call finds its callee on its "
         f"own node about {k}x as often (about 1 in {max(1, among // k)} in place of 1 in "
         f"{among}{' within a zone' if zoned else ''})"
     )
+    uneven = [s for s in shared if (sc.services[s].replicas * fewest / nodes) % 1]
+    if uneven:
+        out.append(
+            f"{', '.join(uneven)}: the pods do not split evenly over the zones, so 1/{k} of "
+            "them split in other proportions"
+        )
     called_inside = {c.service for s in sc.services.values() for step in s.calls for c in step}
     picked = [s for s in shared if s in called_inside]
     if picked:

@@ -64,7 +64,7 @@ def fleet(copies: int = 4, **changes: Any) -> dict[str, Any]:
         ],
         "services": {
             "gateway": {
-                "replicas": 4,
+                "replicas": 8,
                 "service_time": {"type": "exponential", "mean_ms": 0.2},
                 "calls": [{"service": "shop/frontend"}],
             }
@@ -110,7 +110,7 @@ def test_the_reduced_scenario_is_one_copy_on_its_share():
     assert (reduction.copies_total, reduction.copies_simulated, reduction.factor) == (4, 1, 4)
     assert [(p.count, p.zone) for p in sc.cluster.nodes] == [(1, "zone-a"), (1, "zone-b")]
     assert sorted(sc.services) == ["db-shop-0", "frontend-shop-0", "gateway"]
-    assert sc.services["gateway"].replicas == 1
+    assert sc.services["gateway"].replicas == 2  # one per zone, as the 8 were 4 per zone
     assert sc.workload.generator.rate_rps == 300
     assert sc.sim.max_in_flight == 5000
     # the fleet call keeps its 4 calls of probability 1/4, all to the one copy simulated
@@ -119,9 +119,11 @@ def test_the_reduced_scenario_is_one_copy_on_its_share():
 
 
 def test_the_largest_even_reduction_and_an_explicit_one():
-    loaded = load_scenario_dict(fleet(copies=4, services__gateway__replicas=2))
-    reduction, _ = symmetry.decide(loaded, "auto")  # gcd(4 copies, 4, 4 nodes, 2 replicas)
+    loaded = load_scenario_dict(fleet(copies=4, services__gateway__replicas=4))
+    reduction, _ = symmetry.decide(loaded, "auto")  # 2 gateway pods per zone: 1/2 of them
     assert reduction is not None and reduction.copies_simulated == 2
+    with pytest.raises(ScenarioError, match=r"gateway's pods per zone \(2, 2\) do not divide by 4"):
+        symmetry.decide(loaded, 1)
     two, _ = symmetry.decide(load_scenario_dict(fleet()), 2)
     assert two is not None and two.copies_simulated == 2
     assert sorted(two.reduced.scenario.services)[:2] == ["db-shop-0", "db-shop-1"]
@@ -135,6 +137,7 @@ def test_the_largest_even_reduction_and_an_explicit_one():
         ({"fleets": []}, "no fleet"),
         ({"cluster__nodes": [{"name": "a", "count": 3, "cores": 2}]}, "no common factor"),
         ({"workload__entry": "frontend-shop-0"}, "the load enters one copy"),
+        ({"services__gateway__replicas": 2}, "gateway's pods per zone (1, 1) do not divide by 2"),
         ({"workload__client": {"in_mesh": True}}, "load generator is in the mesh"),
         (
             {"mesh": {"mode": "waypoint", "waypoints": [{"name": "w", "namespace": "shop-0"}]}},
