@@ -190,10 +190,10 @@ def _check_work(args: argparse.Namespace, loaded, modes: tuple[str, ...], what: 
         raise ScenarioError(f"{exc.message}; {hint}", exc.file, exc.line, exc.field) from None
 
 
-def _say_symmetry(record: dict | None, json_on_stdout: bool) -> None:
-    """The symmetry statement above a run's tables (the note of a fallback went to stderr)."""
+def _say_symmetry(record: dict | None) -> None:
+    """The symmetry statement above the tables (a fallback's note went to stderr)."""
     if record is not None and "statement" in record:
-        print(record["statement"] + "\n", file=_say(json_on_stdout))
+        print(record["statement"] + "\n")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -216,7 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result.summary())
     else:
-        _say_symmetry(result.symmetry, False)
+        _say_symmetry(result.symmetry)
         print(run_tables(result))
     if args.fortio_json or args.hgrm:
         from meshsim import export
@@ -259,7 +259,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         _print_json(comparison_summary(comp))
     else:
-        _say_symmetry(next(iter(comp.results.values())).symmetry, False)
+        _say_symmetry(next(iter(comp.results.values())).symmetry)
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
             print("\nper-hop breakdown, ms per request (why each mode adds what it adds):")

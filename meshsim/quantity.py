@@ -253,4 +253,3 @@ def schema_spellings(schema: dict[str, Any], model: type) -> None:
             schema.setdefault("allOf", []).append(either)
         else:
             schema.setdefault("allOf", []).append({"not": {"required": [field, stem]}})
-

@@ -4,14 +4,16 @@ A scenario whose ``fleets:`` expanded into N copies of a namespace (``shop-0`` .
 ``shop-99``, services ``frontend-shop-0`` ...) behind shared services (a gateway) can be
 simulated as m = N/k copies: every node pool's count, every shared service's replicas, the
 load (open-loop rate, fortio qps and connections, a request count) and ``sim.max_in_flight``
-divided by k. k is the largest factor of N that divides all of them (``reduce``). Results are
-scaled back (``scale``): latency distributions as they are; counts and totals times k (the
-fields are listed in ``SCALED_FIELDS`` and recorded with the result).
+divided by k, each zone keeping its share of the nodes and of every shared service's pods.
+k is the largest factor of N that divides all of them (``reduce``; or the user's number of
+copies). Results are scaled back (``scale``): latency distributions as they are; counts, CPU
+and memory times k (``SCALED_FIELDS``, recorded with the result); proxy memory that grows with
+the cluster (configuration: visible services, workloads, pods) recomputed for the full one.
 
 A call into the fleet keeps its expanded form: the N calls of a step (``shop/frontend``, each
 with probability p/N) stay N calls, call i going to copy i mod m. The number of copies a
-request calls is then the same in distribution as in the full run (Binomial(N, p/N), often 0
-or 2 for p = 1), and each copy receives 1/N of the calls.
+request calls is then the same in distribution as in the full run (Binomial(N, p/N): for
+p = 1 and N = 100, none 37 % of the time, two 18 %), and each copy receives 1/N of the calls.
 
 Exact in distribution when the full cluster is k independent shares, each like the reduced
 run: Poisson arrivals (a random split of a Poisson stream is Poisson), shared services picked
@@ -19,20 +21,19 @@ at random (a shared pod sees the same Poisson stream among G or G/k pods), and p
 keeps each share's pods on its own nodes in the same pattern. meshsim's ``spread`` placement
 does not do the last: in the full cluster every service spreads over all nodes, so the copies
 share nodes and a call finds its callee on its own node about 1 time in (nodes per zone); on
-1/k of the nodes, k times as often. Same-node calls cost less kernel CPU and wire time, so
-the reduced run is an approximation with that bias; ``Reduction.approximations`` says which
-approximations apply to a scenario (placement, least-request picks over fewer shared pods,
-two calls of one request reaching one copy, constant or closed-loop arrivals, the load
-generator's node), and the README's fleet section gives the measured differences. Proxy
-memory that grows with the cluster (configuration: visible services, workloads, pods) is
-recomputed for the full cluster, so memory totals are exact in the model.
+1/k of the nodes, k times as often. Same-node calls cost less kernel CPU and wire time, so the
+reduced run is an approximation biased that way; ``Reduction.approximations`` names the ones
+that apply to a scenario (placement; least-request picks over fewer shared pods; two calls of
+one request reaching one copy; constant or closed-loop arrivals; the load generator's CPU on
+its node), the output states them, and the README's fleet section gives measured differences.
 
 Refused (one line, ``NotSymmetric``): no fleet of N >= 2 identical copies; copies that differ,
 call each other or another fleet; the load entering one copy; more than one fleet; services
 or the load generator pinned to nodes; scenario events; explicit waypoints; Cilium L7 services;
 the load generator in the mesh (its one proxy carries every copy's requests); in waypoint mode,
-shared services called from inside the mesh (their namespace's single waypoint); shared
-services called unevenly across the copies; and no common factor k > 1.
+shared services called from inside the mesh (their namespace's one waypoint); shared services
+calling the copies unevenly; and no factor k > 1 that divides everything above and keeps the
+zones' shares (a shared service's pods per zone divisible by k).
 """
 
 from __future__ import annotations
@@ -465,8 +466,8 @@ def _approximations(sc: Scenario, fleet: str, shared: list[str], n: int, k: int)
     )
     if spreads:
         out.append(
-            f"the parallel calls of one request into fleet {fleet} go to {n // k} copies in "
-            f"place of {n}: as many calls in distribution, but two may reach the same copy"
+            f"the parallel calls of one request into fleet {fleet} go to {n // k} of {n} "
+            "copies: as many calls in distribution, but two may reach the same copy"
         )
     gen = sc.workload.generator
     if isinstance(gen, Fortio):
