@@ -380,9 +380,8 @@ def capacity(
         if seeds > 1:
             seed = in_mode.scenario.sim.seed
             answers = [caps[mode].max_rate_rps] + [
-                search(
-                    in_mode.replace(sim={"seed": seed + k}), slo, progress=progress, **kwargs
-                ).max_rate_rps
+                search(in_mode.replace(sim={"seed": seed + k}), slo, progress=progress, **kwargs)
+                .max_rate_rps
                 for k in range(1, seeds)
             ]
             row.update(seed_spread(answers, kwargs.get("rel_tol", 0.02)))

@@ -253,3 +253,4 @@ def schema_spellings(schema: dict[str, Any], model: type) -> None:
             schema.setdefault("allOf", []).append(either)
         else:
             schema.setdefault("allOf", []).append({"not": {"required": [field, stem]}})
+

@@ -90,7 +90,6 @@ class Inventory:
 
 # -- quantities ------------------------------------------------------------------------------
 
-
 def quantity(value: object, kind: Kind = "memory") -> float | None:
     """A Kubernetes quantity (``500m``, ``2``, ``128Mi``, ``1e3``) in cores or bytes, or None
     (``meshsim.quantity`` reads it, as a scenario's ``cpu_request: 500m``)."""
