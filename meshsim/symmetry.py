@@ -45,7 +45,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from meshsim.domain import Mode
+from meshsim.domain import Kind, Mode
 from meshsim.errors import ScenarioError
 from meshsim.fleet import copy_name
 from meshsim.scenario import Fortio, OpenLoop, Scenario, check_references
@@ -489,14 +489,18 @@ def scale(result: Result, reduction: Reduction) -> Result:
     full = reduction.full
     if result.mode != full.scenario.mesh.mode:
         full = full.replace(mesh={"mode": result.mode})
-    extra = _config_memory(result.loaded, full)
-    reps = [_scale_replication(r, k, extra) for r in result.replications]
+    extra, once = _components(result.loaded, full, reduction.fleet)
+    reps = [_scale_replication(r, k, extra, once) for r in result.replications]
     return dataclasses.replace(result, loaded=full, replications=reps, symmetry=reduction.record())
 
 
-def _config_memory(reduced: LoadedScenario, full: LoadedScenario) -> dict[str, float]:
+def _components(
+    reduced: LoadedScenario, full: LoadedScenario, fleet: str
+) -> tuple[dict[str, float], set[str]]:
     """Per simulated component, the memory (MiB) its configuration adds in the full cluster
-    (visible services, workloads, pods), by the component cost model."""
+    (visible services, workloads, pods), by the component cost model; and the components the
+    full cluster has once, not k times (the waypoints of the shared services' namespaces,
+    which carry no fleet traffic: ``reduce`` refuses them otherwise)."""
     from meshsim.components import memory_mib
     from meshsim.topology import Topology
 
@@ -517,18 +521,28 @@ def _config_memory(reduced: LoadedScenario, full: LoadedScenario) -> dict[str, f
             continue
         grown = memory_mib(full.scenario, full.params, big, twin, 0.0)
         extra[c.name] = grown - memory_mib(reduced.scenario, reduced.params, small, c, 0.0)
-    return extra
+    copy_waypoint = re.compile(rf"waypoint-{re.escape(fleet)}-\d+")
+    once = {
+        c.name
+        for c in small.components()
+        if c.kind == Kind.WAYPOINT
+        and not copy_waypoint.fullmatch(small.pod_by_name[str(c.pod)].service)
+    }
+    return extra, once
 
 
-def _scale_replication(r: Replication, k: int, extra: dict[str, float]) -> Replication:
+def _scale_replication(
+    r: Replication, k: int, extra: dict[str, float], once: set[str]
+) -> Replication:
     from meshsim.stats import HopStats
 
     resources = r.resources.copy()
+    times = resources["component"].map(lambda name: 1 if name in once else k)
     memory = resources["memory_mib"].astype(float)
     memory = memory + resources["component"].map(extra).fillna(0.0)
-    resources["memory_mib"] = memory * k
-    resources["cpu_s"] = resources["cpu_s"] * k
-    resources["vcpu"] = resources["vcpu"] * k
+    resources["memory_mib"] = memory * times
+    resources["cpu_s"] = resources["cpu_s"] * times
+    resources["vcpu"] = resources["vcpu"] * times
     hops = {
         kind: HopStats(_times(h.wait, k), _times(h.service, k), _times(h.total, k))
         for kind, h in r.hops.items()

@@ -244,6 +244,26 @@ def test_memory_and_pods_are_the_full_clusters(runs):
     )
 
 
+def test_compare_scales_every_mode_and_counts_shared_waypoints_once():
+    doc = fleet()
+    doc["sim"] = {"seed": 2, "replications": 1}
+    doc["workload"].update(duration_s=0.4, warmup_s=0.1)
+    loaded = load_scenario_dict(doc)
+    modes = ("sidecar", "waypoint")
+    full = api.compare(loaded, modes).table().set_index("mode")
+    reduced_comp = api.compare(loaded, modes, symmetry="auto")
+    reduced = reduced_comp.table().set_index("mode")
+    for mode in modes:
+        assert reduced_comp.results[mode].symmetry["copies_simulated"] == 1
+        assert reduced_comp.results[mode].mode == mode
+    # waypoint-default (the gateway's namespace) exists once in the full cluster, the copies'
+    # waypoints four times: mesh memory as the full run's (connections: within the noise)
+    for mode in modes:
+        assert reduced.loc[mode, "memory_mib_mesh"] == pytest.approx(
+            full.loc[mode, "memory_mib_mesh"], rel=0.005
+        )
+
+
 def test_without_a_fleet_nothing_changes():
     doc = fleet(copies=1)
     loaded = load_scenario_dict({**doc, "sim": {"seed": 3, "replications": 1}})
