@@ -48,15 +48,25 @@ def simulate(
     progress: Progress | None = None,
     percentiles: Sequence[float] | None = None,
     engine: str = "des",
+    symmetry: str | int = "off",
 ) -> Result:
     """Every replication of a scenario in its own mode; ``percentiles`` (e.g. 50, 95, 99.9)
     choose the latency columns (default: meshsim.stats.DEFAULT_PERCENTILES). ``engine``:
-    ``des`` (the simulation) or ``analytic`` (the queueing-network solution)."""
+    ``des`` (the simulation) or ``analytic`` (the queueing-network solution). ``symmetry``:
+    ``off``, ``auto`` or a number of copies: a fleet of identical copies simulated as fewer,
+    results scaled back (meshsim.symmetry; ``auto`` runs every copy when it cannot)."""
+    from meshsim import symmetry as sym
     from meshsim.simulate import simulate as run
     from meshsim.stats import DEFAULT_PERCENTILES
 
     chosen = tuple(percentiles or DEFAULT_PERCENTILES)
-    return run(loaded, replications, progress, chosen, engine)
+    reduction, why_not = sym.decide(loaded, symmetry, engine)
+    if reduction is None:
+        result = run(loaded, replications, progress, chosen, engine)
+        if why_not:
+            result.symmetry = sym.not_reduced(why_not)
+        return result
+    return sym.scale(run(reduction.reduced, replications, progress, chosen, engine), reduction)
 
 
 def compare(
@@ -66,13 +76,25 @@ def compare(
     progress: Progress | None = None,
     percentiles: Sequence[float] | None = None,
     engine: str = "des",
+    symmetry: str | int = "off",
 ) -> Comparison:
-    """The same scenario in each mode, with common random numbers (``engine`` as simulate)."""
+    """The same scenario in each mode, with common random numbers (``engine`` and
+    ``symmetry`` as simulate; one reduction for every mode)."""
+    from meshsim import symmetry as sym
+    from meshsim.simulate import Comparison
     from meshsim.simulate import compare as run
     from meshsim.stats import DEFAULT_PERCENTILES
 
     chosen = tuple(percentiles or DEFAULT_PERCENTILES)
-    return run(loaded, modes, replications, progress, chosen, engine)  # type: ignore[arg-type]
+    modes = tuple(modes)
+    reduction, why_not = sym.decide(loaded, symmetry, engine, modes)
+    if reduction is None:
+        comp = run(loaded, modes, replications, progress, chosen, engine)  # type: ignore[arg-type]
+        for result in comp.results.values():
+            result.symmetry = sym.not_reduced(why_not) if why_not else None
+        return comp
+    comp = run(reduction.reduced, modes, replications, progress, chosen, engine)  # type: ignore[arg-type]
+    return Comparison({m: sym.scale(r, reduction) for m, r in comp.results.items()})
 
 
 def sweep(

@@ -18,7 +18,13 @@ from meshsim.simulate import Comparison
 
 def provenance(result: Result) -> dict[str, Any]:
     engine = result.meta.get("engine", "des")
-    return {**result.loaded.provenance(), "engine": engine, "meshsim_version": __version__}
+    symmetry = {"symmetry": result.symmetry} if result.symmetry is not None else {}
+    return {
+        **result.loaded.provenance(),
+        "engine": engine,
+        **symmetry,
+        "meshsim_version": __version__,
+    }
 
 
 def write_run(result: Result, out: Path) -> list[Path]:

@@ -157,6 +157,45 @@ def _load(args: argparse.Namespace):
     return api.load(args.scenario, extra)
 
 
+def _symmetry_flag(text: str) -> str | int:
+    """``--symmetry``: off, auto, or the number of copies to simulate."""
+    if text in ("off", "auto"):
+        return text
+    try:
+        return _integer(1)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be off, auto or a number of copies >= 1, not {text!r}"
+        ) from None
+
+
+def _check_work(args: argparse.Namespace, loaded, modes: tuple[str, ...], what: str) -> None:
+    """Refuse over the work limits what will be simulated: the reduced scenario under
+    ``--symmetry``; a refused full run says which reduction would fit."""
+    from meshsim import symmetry
+
+    reduction, why_not = symmetry.decide(loaded, args.symmetry, args.engine, modes)
+    if why_not:
+        print(f"symmetry: every copy simulated: {why_not}", file=sys.stderr)
+    sc = reduction.reduced.scenario if reduction else loaded.scenario
+    events = len(modes) * work.replications(sc) * work.replication_events(sc)
+    limits = _limits(args)
+    try:
+        work.check(events, sc, loaded.source, what, limits, args.engine)
+    except ScenarioError as exc:
+        over = max(events / limits.max_events, work.components(sc) / limits.max_components)
+        hint = symmetry.advice(loaded, over) if reduction is None and args.engine == "des" else ""
+        if not hint:
+            raise
+        raise ScenarioError(f"{exc.message}; {hint}", exc.file, exc.line, exc.field) from None
+
+
+def _say_symmetry(record: dict | None) -> None:
+    """The symmetry statement above the tables (a fallback's note went to stderr)."""
+    if record is not None and "statement" in record:
+        print(record["statement"] + "\n")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from meshsim.artifacts import run_tables, write_run
 
@@ -165,19 +204,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         if path and Path(path).exists() and not Path(path).is_file():
             raise ScenarioError(f"{path} exists and is not a regular file", option)
     loaded = _load(args)
-    sc = loaded.scenario
-    events = work.replications(sc) * work.replication_events(sc)
-    work.check(events, sc, loaded.source, "the run", _limits(args), args.engine)
+    _check_work(args, loaded, (loaded.scenario.mesh.mode,), "the run")
     with bar("run", args.quiet) as progress:
         result = api.simulate(
             loaded,
             progress=progress,
             percentiles=parse_percentiles(args.percentiles),
             engine=args.engine,
+            symmetry=args.symmetry,
         )
     if args.json:
         _print_json(result.summary())
     else:
+        _say_symmetry(result.symmetry)
         print(run_tables(result))
     if args.fortio_json or args.hgrm:
         from meshsim import export
@@ -205,9 +244,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     modes = _modes(args.modes)
     _check_out(args.out)
     loaded = _load(args)
-    sc = loaded.scenario
-    events = len(modes) * work.replications(sc) * work.replication_events(sc)
-    work.check(events, sc, loaded.source, "the comparison", _limits(args), args.engine)
+    _check_work(args, loaded, tuple(modes), "the comparison")
     with bar("compare", args.quiet) as progress:
         comp = api.compare(
             loaded,
@@ -215,12 +252,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             progress=progress,
             percentiles=parse_percentiles(args.percentiles),
             engine=args.engine,
+            symmetry=args.symmetry,
         )
     if args.json:
         from meshsim.artifacts import comparison_summary
 
         _print_json(comparison_summary(comp))
     else:
+        _say_symmetry(next(iter(comp.results.values())).symmetry)
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             print(compare_table(comp).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
             print("\nper-hop breakdown, ms per request (why each mode adds what it adds):")
@@ -679,6 +718,17 @@ def parser() -> argparse.ArgumentParser:
         help="hybrid: bracket analytically, confirm with the DES near the answer "
         "(default %(default)s)",
     )
+    for command in (run, cmp):
+        command.add_argument(
+            "--symmetry",
+            type=_symmetry_flag,
+            default="off",
+            metavar="auto|off|COPIES",
+            help="a fleet of identical copies simulated as fewer copies on their share of the "
+            "nodes and load, results scaled back (see the README's fleet section); auto: as few "
+            "as divide evenly, else every copy with a note; COPIES: that many, else an error "
+            "(default %(default)s)",
+        )
     for command in (run, cmp, swp):
         command.add_argument(
             "--percentiles",
@@ -694,9 +744,7 @@ def parser() -> argparse.ArgumentParser:
         "--fit-on",
         help="points to fit, a query, e.g. 'connections == 16' (default: all points)",
     )
-    cal.add_argument(
-        "--holdout", help="points to validate on afterwards, a query (default: none)"
-    )
+    cal.add_argument("--holdout", help="points to validate on afterwards, a query (default: none)")
     cal.add_argument("--report", help="validation output folder (default: beside --out)")
     cal.add_argument(
         "--free",
@@ -710,9 +758,7 @@ def parser() -> argparse.ArgumentParser:
         help="fitted metrics (comma-separated)",
     )
     cal.add_argument("--duration", type=float, default=4.0, help="simulated seconds per point")
-    cal.add_argument(
-        "--max-evaluations", type=int, default=80, help="simulations the fit may run"
-    )
+    cal.add_argument("--max-evaluations", type=int, default=80, help="simulations the fit may run")
     cal.add_argument(
         "--allow-single-load",
         action="store_true",

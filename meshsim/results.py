@@ -81,6 +81,7 @@ class Result:
     wall_time_s: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES  # which latency percentiles to report
+    symmetry: dict[str, Any] | None = None  # fewer copies simulated (meshsim.symmetry.record)
 
     @property
     def mode(self) -> str:
@@ -207,6 +208,7 @@ class Result:
                 "mode": self.mode,
                 "engine": self.meta.get("engine", "des"),
                 "replications": len(self.replications),
+                **({"symmetry": self.symmetry} if self.symmetry is not None else {}),
             },
             "units": UNITS,
             "mode": self.mode,

@@ -51,7 +51,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("topology", {"topology", "balancing"}),
     ("cost model", {"components"}),
     ("engine", {"recorder", "engine", "operations", "analytic"}),
-    ("statistics", {"resources", "results", "simulate", "additive", "theory", "analytic_results"}),
+    (
+        "statistics",
+        {"resources", "results", "simulate", "additive", "theory", "analytic_results", "symmetry"},
+    ),
     (
         "cost, capacity, reports, calibration",
         {
