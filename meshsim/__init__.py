@@ -20,8 +20,9 @@ checks this, and that there are no import cycles)::
     recorder, engine, operations  |  analytic
       |     the SimPy model (operations: events over time) | the same scenario as a queueing
       |     network, solved in closed form
-    resources, results, simulate, additive, theory, analytic_results
-      |     statistics: per-component tables, latency with CIs, analytic baselines
+    resources, results, simulate, additive, theory, analytic_results, symmetry
+      |     statistics: per-component tables, latency with CIs, analytic baselines; a fleet
+      |     of identical copies simulated as fewer copies and scaled back
     cost, density, capacity, sweep, measurements, published, calibrate, validate, artifacts,
     rollout, export, report/ (gather -> tables -> plots -> document, render)
       |     money, capacity, sweeps, calibration and validation, files and reports

@@ -304,5 +304,20 @@ def comparison_markdown(comp: Comparison) -> str:
             ["hop", "visits_per_request", "wait_mean_ms", "service_mean_ms", "per_request_ms"]
         ]
         parts += [f"### {mode}", _table(hops)]
+    parts += _symmetry_section(prov.pop("symmetry", None))
     parts += ["## Provenance", "\n".join(f"- {k}: `{v}`" for k, v in prov.items())]
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _symmetry_section(record: dict[str, Any] | None) -> list[str]:
+    """What a symmetric reduction simulated, what it scaled back and what is approximate."""
+    if not record:
+        return []
+    lines = [record.get("statement", "")]
+    for key in ("copies_simulated", "copies_total"):
+        if key in record:
+            lines.append(f"- {key}: {record[key]}")
+    if record.get("scaled_fields"):
+        lines.append("- scaled back by the reduction: " + "; ".join(record["scaled_fields"]))
+    lines += [f"- approximate: {a}" for a in record.get("approximations", ())]
+    return ["## Symmetry", "\n".join(line for line in lines if line)]

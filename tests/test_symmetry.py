@@ -341,3 +341,33 @@ def test_cli_states_the_reduction_and_refuses_an_impossible_one(tmp_path):
     assert fallback.stderr.splitlines()[0].startswith(
         "symmetry: every copy simulated: the 4 copies, node pool a (3 nodes) have no common"
     )
+
+
+def test_compare_report_states_the_reduction(tmp_path):
+    doc = fleet()
+    doc["sim"] = {"seed": 1, "replications": 1}
+    doc["workload"].update(duration_s=0.3, warmup_s=0.1)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            *meshsim_cmd(),
+            "compare",
+            str(_scenario_file(tmp_path, doc)),
+            "--symmetry",
+            "auto",
+            "--modes",
+            "none,sidecar",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    md = (out / "report.md").read_text()
+    section = md.split("## Symmetry", 1)[1].split("## Provenance", 1)[0]
+    assert "simulated 1 of 4 copies" in section and "- copies_total: 4" in section
+    assert "- approximate: placement" in section
+    assert "{" not in md.split("## Provenance", 1)[1]  # no raw dict left in the provenance
