@@ -42,6 +42,7 @@ formulas read in order; its results wrapper is ``analytic_results.py``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
 MAX_CALLEES = 8  # callee pods one caller pod weighs (work.ANALYTIC_CALLEES)
 GRID_POINTS = 128  # the grid on which the maximum of parallel branches is integrated
 QNA_PASSES = 2  # passes of load, waits and path times (variability and blocking settle)
+OPENER_SPOTS = 4  # places in a lockstep batch at which a member opening a connection is traced
 FLOAT = np.float64
 
 # Proxies that belong to a pod (its sidecar) and those shared by a node (a DaemonSet).
@@ -236,7 +238,9 @@ class Solution:
     node_vcpu: dict[str, float]
     hops: dict[str, HopTally]
     closed_loop: dict[str, Any] = field(default_factory=dict)
-    batch_spread_s: float = 0.0  # fortio in step: a uniform wait on [0, this] is in latency
+    # fortio in step: each batch position's own queueing wait, seconds (in ``latency``)
+    batch_waits_s: tuple[float, ...] = ()
+    batch_chances: tuple[float, ...] = ()  # the probability of each of those waits
 
 
 class Network:
@@ -265,6 +269,7 @@ class Network:
             self.root_ca2 = 1.0 if gen.jitter else 0.0
         else:
             self.root_ca2 = 0.0 if gen.arrivals == "constant" else 1.0
+        self._traces: dict = {}  # lockstep traces, which do not depend on the load
         self.order = self._topological()
         self.edges = self._edges()
         self.visits = self._visit_rates()
@@ -720,6 +725,8 @@ class Network:
         st = self.st
         worst = int(np.argmax(st.rho))
         saturated = bool(st.rho[worst] >= 1)
+        waits, prob = np.zeros(0), np.zeros(0)
+        by_hop: dict[str, float] = {}
         if saturated:
             latency = Moments(math.inf, math.inf)
         else:
@@ -728,12 +735,17 @@ class Network:
             mean, var = self.call_time(edge, *self.at)
             c = self.pod_ix[self.topo.client.name]
             m, v = float(mean[c]), float(var[c])
-            extra = self.batch_wait(rate)
-            m, v = m + extra, v + extra**2 / 3
+            if self.batch > 1 and rate > 0:
+                waits, prob, by_hop = self.lockstep(rate)
+                extra = float(prob @ waits)
+                m, v = m + extra, v + float(prob @ (waits - extra) ** 2)
             latency = Moments(m, v + m * m)
-            self.spread = 2 * extra
         with np.errstate(invalid="ignore"):  # saturated: infinite waits times zero
             cpu, conc, hops = self._usage(rate, saturated)
+        for kind, wait in by_hop.items():  # the batch's own queueing, per hop kind
+            tally = hops.setdefault(kind, HopTally())
+            tally.wait.mean += wait
+            tally.total.mean += wait
         util: dict[str, float] = {}
         for i, c in enumerate(self.components):
             pool = int(self.comp_pool[i])
@@ -762,21 +774,138 @@ class Network:
             component_concurrency=conc,
             node_vcpu=node_vcpu,
             hops=hops,
-            batch_spread_s=getattr(self, "spread", 0.0) if not saturated else 0.0,
+            batch_waits_s=tuple(waits.tolist()),
+            batch_chances=tuple(prob.tolist()),
         )
 
-    def batch_wait(self, rate: float) -> float:
-        """The mean extra wait of a request sent in a batch of C at once (fortio's
-        connections in step): the batch leaves its slowest station one by one, c at a time,
-        D apart (D: that station's holding time per root request), so a request waits
-        D (C / c - 1) / 2 on average, uniformly spread (the stations' own waits assume a
-        smooth stream)."""
-        if self.batch <= 1 or rate <= 0:
-            return 0.0
-        st = self.st
-        per_root = st.busy / rate
-        spread = per_root * np.maximum(self.batch / st.servers - 1, 0.0) / 2
-        return float(spread.max())
+    def lockstep(self, rate: float) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """fortio's batch of C requests sent at once (``meshsim.lockstep``): each position's
+        queueing wait with its probability, and the batch's mean wait per hop kind.
+
+        Position k takes the entry edge's legs in proportion to their weights; every step
+        costs its mean, or a random step its quantiles in turn (the CPU and the app's
+        duration as in the stations, downstream calls as their mean time). A new connection
+        is rare (1 / requests_per_connection) but its handshakes hold a worker while the
+        rest of the batch queues behind it: the batch in which one member opens a
+        connection, at one of ``OPENER_SPOTS`` places in the batch, is traced too, with the
+        probability that one of the C members opens one."""
+        from meshsim.lockstep import batch_waits
+
+        edge = self.edges[(CLIENT, self.sc.workload.entry)]
+        weights = self.leg_weight[edge.start : edge.stop]
+        spots = np.cumsum(weights) / weights.sum()
+        legs = [
+            edge.start + int(np.searchsorted(spots, (k + 0.5) / self.batch))
+            for k in range(self.batch)
+        ]
+        before = self._client_visits()
+        servers = [int(n) for n in self.st.servers]
+        opens = any(
+            d.handshake_s > 0 for leg in set(legs) for d in self._leg_columns()[leg][0].request
+        )
+        openers: list[int | None] = [None]
+        p_open = 1 - (1 - self.new_conn) ** self.batch if opens else 0.0
+        if p_open > 0:
+            n = min(OPENER_SPOTS, self.batch)
+            openers += sorted({int((i + 0.5) * self.batch / n) for i in range(n)})
+        chance = [1 - p_open] + [p_open / max(len(openers) - 1, 1)] * (len(openers) - 1)
+        waits, prob = [], []
+        by_hop: dict[str, float] = {}
+        built: dict[tuple[int, bool], list[Any]] = {}  # members on one leg share a path
+        for opener, p in zip(openers, chance, strict=True):
+            paths = []
+            for k, leg in enumerate(legs):
+                if (leg, k == opener) not in built:
+                    built[(leg, k == opener)] = self._batch_path(leg, k == opener)
+                paths.append(built[(leg, k == opener)])
+            w, hops = batch_waits(paths, servers, self.batch / rate, before, self._traces)
+            waits += w
+            prob += [p / self.batch] * self.batch
+            for member in hops:
+                for kind, v in member.items():
+                    by_hop[kind] = by_hop.get(kind, 0.0) + p / self.batch * v
+        return np.array(waits), np.array(prob), by_hop
+
+    def _client_visits(self) -> list[list[Any]] | None:
+        """The load generator's own CPU before each member's clock starts (fortio's timer)."""
+        from meshsim.lockstep import Visit
+
+        client = client_cpu_s(self.sc.workload)
+        if client <= 0:
+            return None
+        core = int(self.core_of_node[self.pod_node[self.pod_ix[self.topo.client.name]]])
+        return [[Visit(core=core, cpu_s=client)]] * self.batch
+
+    def _batch_path(self, leg: int, opens: bool) -> list[Any]:
+        """The visits of one batch member along ``leg``; ``opens``: it opens a connection
+        (its request's proxies add their handshakes), else none does."""
+        from meshsim.lockstep import Visit
+
+        g, col = self._leg_columns()[leg]
+        visits = []
+        steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+        key = leg * (len(steps) + 1)  # one per random step of a leg
+        callee = int(self.leg_callee[leg])
+        for j, (request, d) in enumerate(steps):
+            if j == len(g.request):
+                visits.append(self._app_visit(callee, key + j))
+            if d.op == WIRE:
+                dist = getattr(self.sc.network, f"{d.relation}_ms")
+                draws = _draws(d.wire_mean_s, dist.variance_s2, self.batch, d.serialise_s)
+                fixed = 0.0 if draws else d.wire_mean_s + d.serialise_s
+                visits.append(Visit(held_s=fixed, draws=draws, key=key + j))
+                continue
+            pool = g.pool[j][col : col + 1]
+            cpu = float(np.asarray(self.step_cpu(d, request, pool)[0]).reshape(-1)[0])
+            if request and d.handshake_s:
+                cpu += d.handshake_s * ((1.0 if opens else 0.0) - self.new_conn)
+            spread = (d.cpu_s * d.cpu_cv) ** 2
+            visits.append(
+                Visit(
+                    core=int(g.core[j][col]),
+                    cpu_s=cpu,
+                    pool=int(pool[0]) if d.op == PROXY else -1,
+                    after_s=d.after_s if d.op == PROXY and not request else 0.0,
+                    delay_s=d.latency_s,
+                    hop=str(d.hop),
+                    draws=_draws(d.cpu_s, spread, self.batch, cpu - d.cpu_s),
+                    key=key + j,
+                )
+            )
+        if len(g.request) == len(steps):
+            visits.append(self._app_visit(callee, key + len(steps)))
+        return visits
+
+    def _app_visit(self, pod: int, key: int) -> Any:
+        """The callee app's step of a batch member: its workers, its CPU (its duration up to
+        its cap) on its node's cores, the rest of its duration, and its downstream calls
+        (held through when blocking)."""
+        from meshsim.lockstep import Visit
+
+        cpu, mean = float(self.app_cpu[pod]), float(self.app_mean[pod])
+        down = float(self.downstream[0][pod])
+        blocking = bool(self.app_blocking[pod])
+        svc = self.sc.services[self.pods[pod].service]
+        draws = _draws(mean, float(self.app_var[pod]), self.batch)
+        return Visit(
+            core=int(self.core_of_node[self.pod_node[pod]]),
+            cpu_s=cpu,
+            pool=int(self.app_pool[pod]),
+            held_s=(0.0 if draws else mean - cpu) + (down if blocking else 0.0),
+            delay_s=0.0 if blocking else down,
+            hop=str(Hop.APP),
+            draws=draws,
+            cap_s=app_cpu_cap_s(svc),
+            key=key,
+        )
+
+    def _leg_columns(self) -> dict[int, tuple[Group, int]]:
+        """Each leg's group and column in it (for the batch's paths)."""
+        if not hasattr(self, "_columns"):
+            self._columns = {
+                int(leg): (g, col) for g in self.groups for col, leg in enumerate(g.legs)
+            }
+        return self._columns
 
     def _usage(
         self, rate: float, saturated: bool
@@ -833,6 +962,20 @@ class Network:
             dict(zip(names, conc.tolist(), strict=True)),
             hops,
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _draws(mean: float, var: float, n: int, shift: float = 0.0) -> tuple[float, ...]:
+    """n values standing for a random duration in a batch of n: the quantiles at
+    (i + 1/2) / n of a lognormal of this mean and variance, plus ``shift``; none (the mean
+    stands) without variance."""
+    if var <= 0 or mean <= 0:
+        return ()
+    from scipy.special import ndtri
+
+    sigma2 = math.log1p(var / mean**2)
+    z = ndtri((np.arange(n) + 0.5) / n)
+    return tuple((mean * np.exp(math.sqrt(sigma2) * z - sigma2 / 2) + shift).tolist())
 
 
 def _constants(d: Demand) -> tuple:

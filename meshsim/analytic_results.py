@@ -56,21 +56,48 @@ def quantiles(m: Moments, qs: list[float]) -> list[float]:
     return [float(v) for v in stats.gamma.ppf(qs, shape, scale=scale)]
 
 
-def quantiles_with_spread(m: Moments, spread: float, qs: list[float]) -> list[float]:
-    """Quantiles of a gamma (the rest of the path) plus an independent uniform wait on
-    [0, spread] (a request's place in a batch), with these total two moments."""
+def quantiles_in_batch(
+    m: Moments, waits: tuple[float, ...], chances: tuple[float, ...], qs: list[float]
+) -> list[float]:
+    """Quantiles of the mixture over a batch's positions (fortio in step, ``meshsim.lockstep``):
+    a position's latency is its own queueing wait (``waits``, each with its probability in
+    ``chances``) plus the rest of the path, a distribution (``quantiles``' choice) matched to
+    the moments left once the waits' mean and variance are taken out of ``m``."""
+    from scipy import optimize
+
+    if not waits or not math.isfinite(m.mean):
+        return quantiles(m, qs)
+    w, p = np.asarray(waits), np.asarray(chances)
+    extra = float(p @ w)
+    mean = m.mean - extra
+    var = max(m.variance - float(p @ (w - extra) ** 2), 0.0)
+    rest = Moments(mean, var + mean * mean)
+    cdf = _cdf(rest)
+    out = []
+    for q, top in zip(qs, quantiles(rest, qs), strict=True):
+        lo, hi = float(w.min()), float(w.max()) + max(top, 1e-12)
+
+        def below(t: float, q: float = q) -> float:
+            return float(p @ cdf(t - w)) - q
+
+        out.append(float(optimize.brentq(below, lo, hi, xtol=1e-12)))
+    return out
+
+
+def _cdf(m: Moments) -> Any:
+    """The CDF of ``quantiles``' distribution for these moments (vectorised)."""
     from scipy import stats
 
-    if spread <= 0 or not math.isfinite(m.mean):
-        return quantiles(m, qs)
-    mean = m.mean - spread / 2
-    var = max(m.variance - spread**2 / 12, 1e-18 * mean * mean)
-    shape, scale = mean * mean / var, var / mean
-    top = mean + spread + 12 * math.sqrt(var)
-    t = np.linspace(0.0, top, 2048)
-    u = np.linspace(0.0, spread, 65)
-    cdf = stats.gamma.cdf(t[:, None] - u[None, :], shape, scale=scale).mean(axis=1)
-    return [float(np.interp(q, cdf, t)) for q in qs]
+    var = m.variance
+    if m.mean <= 0 or var <= 1e-18 * m.mean**2:
+        return lambda t: (np.asarray(t) >= m.mean).astype(float)
+    scv = var / m.mean**2
+    if scv < LOGNORMAL_BELOW_SCV:
+        sigma2 = math.log1p(scv)
+        dist = stats.lognorm(math.sqrt(sigma2), scale=m.mean * math.exp(-sigma2 / 2))
+    else:
+        dist = stats.gamma(m.mean**2 / var, scale=var / m.mean)
+    return dist.cdf
 
 
 def window_s(loaded: LoadedScenario, rate_rps: float) -> float:
@@ -100,7 +127,8 @@ class AnalyticResult(Result):
     def latency_s(self) -> dict[str, float]:
         lat = self.solution.latency
         levels = [p / 100 for p in self.percentiles]
-        qs = quantiles_with_spread(lat, self.solution.batch_spread_s, levels)
+        sol = self.solution
+        qs = quantiles_in_batch(lat, sol.batch_waits_s, sol.batch_chances, levels)
         out = {"mean": lat.mean}
         out.update({percentile_key(p): q for p, q in zip(self.percentiles, qs, strict=True)})
         return out

@@ -1,0 +1,217 @@
+"""fortio's lockstep batch: the waits of B requests sent at the same instant.
+
+fortio's connections are paced at the same period and, unless ``-uniform`` or ``-jitter``,
+start together and stay in step: every period B requests (one per connection) leave at once.
+A renewal-stream (M/G/c, QNA) view misses what that batch does: it queues at the first station,
+leaves it c at a time, and builds queues again wherever its spread is shorter than a station's
+work for it (a proxy that serves the batch's requests and its responses interleaved). Between
+batches the network drains, so at utilisation below 1 nearly all queueing is within a batch.
+
+The batch's waits come from its *mean-value trace*: the B members walk their paths through the
+stations in time order, every service time at its mean, each station a FIFO multi-server queue
+(the DES's order: a proxy takes a worker, then a core; telemetry after the response keeps the
+worker). With deterministic times this is the batch's exact sample path: at one c-server
+station the k-th of B simultaneous arrivals (k = 0..B-1) waits floor(k / c) service times, the
+D^B/D/c queue of bulk-arrival theory (Chaudhry & Templeton, "A First Course in Bulk Queues",
+Wiley 1983, ch. 3), and the departure times it gives are the next stations' arrival times, as
+in Kiefer & Wolfowitz's workload recursion for FIFO multi-server queues (Trans. AMS 78, 1955).
+The random parts of the path (service and wire variability) are added by the caller
+(``meshsim.analytic``); latency percentiles then come from the mixture over positions in the
+batch, not from one distribution matched to the moments.
+
+The trace costs O(B x visits x log) and does not depend on the load; batches overlap only when
+one batch has not finished before the next leaves, and then the trace runs consecutive batches
+at the pacing period and keeps the last (``MAX_BATCHES`` at most).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+MAX_BATCHES = 8  # consecutive batches traced when one batch outlasts the pacing period
+GOLDEN = (math.sqrt(5) - 1) / 2
+SILVER = math.sqrt(2) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One step of a batch member's path: optionally a worker (``pool``, a station index,
+    -1 none) taken first, then a core (``core``) for ``cpu_s``; after the core, ``after_s`` more
+    CPU while the worker is still held (telemetry: the member moves on), then ``held_s`` of
+    delay still holding the worker, then ``delay_s`` of delay without it (a wire, a proxy's
+    non-CPU latency, an app's calls)."""
+
+    core: int = -1
+    cpu_s: float = 0.0
+    pool: int = -1
+    after_s: float = 0.0
+    held_s: float = 0.0
+    delay_s: float = 0.0
+    hop: str = ""
+    # a random duration: the batch's members take these values (its quantiles) in turn, as
+    # CPU up to ``cap_s`` (none without a core) and the rest held; ``key`` names the step
+    draws: tuple[float, ...] = ()
+    cap_s: float = math.inf
+    key: int = 0
+
+
+Command = tuple[str, float]  # ("wait", seconds) | ("get", station) | ("put", station)
+Member = Generator[Command, None, None]
+
+
+class _Trace:
+    """Generators walking stations in time order: a tiny FIFO multi-server event loop."""
+
+    def __init__(self, servers: list[int]) -> None:
+        self.free = list(servers)
+        self.queue: list[deque[Member]] = [deque() for _ in servers]
+        self.events: list[tuple[float, int, Member]] = []
+        self.now = 0.0
+        self.seq = 0
+        self.reached: dict[int, int] = {}  # members that have reached each random step
+
+    def draw(self, v: Visit) -> float:
+        """The value of a random step for the next member to reach it: its quantiles are
+        dealt in a Kronecker (golden-ratio) order, offset per step, so that a member's draw
+        is unrelated to its place in the batch and to its other draws (descriptive sampling:
+        Saliby, J. Oper. Res. Soc. 41(12), 1990), with no sampling noise."""
+        rank = self.reached.get(v.key, 0)
+        self.reached[v.key] = rank + 1
+        n = len(v.draws)
+        spot = ((rank % n + 1) * GOLDEN + v.key * SILVER) % 1.0
+        return v.draws[int(spot * n)]
+
+    def start(self, at: float, member: Member) -> None:
+        self._at(at, member)
+
+    def _at(self, at: float, member: Member) -> None:
+        heapq.heappush(self.events, (at, self.seq, member))
+        self.seq += 1
+
+    def run(self) -> None:
+        while self.events:
+            self.now, _, member = heapq.heappop(self.events)
+            self._advance(member)
+
+    def _advance(self, member: Member) -> None:
+        for op, arg in member:
+            if op == "wait":
+                if arg > 0:
+                    self._at(self.now + arg, member)
+                    return
+            elif op == "get":
+                s = int(arg)
+                if self.free[s] > 0:
+                    self.free[s] -= 1
+                else:
+                    self.queue[s].append(member)
+                    return
+            else:  # put: hand the server to the longest waiter, at this instant
+                s = int(arg)
+                if self.queue[s]:
+                    self._at(self.now, self.queue[s].popleft())
+                else:
+                    self.free[s] += 1
+
+
+def batch_waits(
+    paths: list[list[Visit]],
+    servers: list[int],
+    period_s: float,
+    before: list[list[Visit]] | None = None,
+    cache: dict | None = None,
+) -> tuple[list[float], list[dict[str, float]]]:
+    """Per member of one batch (``paths[k]``, sent at one instant): its total queueing wait
+    in the batch, and that wait per hop kind. ``before[k]`` is work done before the member's
+    clock starts (the load generator's own CPU), traced but not counted. ``cache`` keeps
+    single-batch traces (they do not depend on the load) between calls."""
+    distinct = {id(p): p for p in paths}  # members on one leg share their path's object
+    key = (
+        tuple(tuple(p) for p in distinct.values()),
+        tuple(list(distinct).index(id(p)) for p in paths),
+        tuple(servers),
+        tuple(tuple(b) for b in before or ()),
+    )
+    one = cache.get(key) if cache is not None else None
+    if one is None:
+        one = _trace(paths, servers, 0.0, 1, before)
+        if cache is not None:
+            cache[key] = one
+    span = max(end for end, _, _ in one)
+    if period_s > 0 and span > period_s:
+        batches = min(MAX_BATCHES, math.ceil(span / period_s) + 1)
+        one = _trace(paths, servers, period_s, batches, before)
+    return [w for _, w, _ in one], [h for _, _, h in one]
+
+
+def _trace(
+    paths: list[list[Visit]],
+    servers: list[int],
+    period_s: float,
+    batches: int,
+    before: list[list[Visit]] | None,
+) -> list[tuple[float, float, dict[str, float]]]:
+    """(completion time, wait, wait per hop) of each member of the last of ``batches``
+    batches sent ``period_s`` apart."""
+    trace = _Trace(servers)
+    out: list[tuple[float, float, dict[str, float]]] = [(0.0, 0.0, {})] * len(paths)
+
+    def member(k: int, sent: float, keep: bool) -> Member:
+        for v in before[k] if before else ():
+            yield from _visit(trace, v, {}, spawn)
+        waits: dict[str, float] = {}
+        for v in paths[k]:
+            yield from _visit(trace, v, waits, spawn)
+        if keep:
+            out[k] = (trace.now - sent, sum(waits.values()), waits)
+
+    def spawn(gen: Member) -> None:
+        trace.start(trace.now, gen)
+
+    for b in range(batches):
+        for k in range(len(paths)):
+            trace.start(b * period_s, member(k, b * period_s, b == batches - 1))
+    trace.run()
+    return out
+
+
+def _visit(
+    trace: _Trace, v: Visit, waits: dict[str, float], spawn: Callable[[Member], None]
+) -> Member:
+    """One visit, in the DES's order (``engine._walk``, ``engine._handle``)."""
+    asked = trace.now
+    cpu, held = v.cpu_s, v.held_s
+    if v.draws:
+        duration = trace.draw(v)
+        cpu = min(duration, v.cap_s) if v.core >= 0 else 0.0
+        held += duration - cpu
+    if v.pool >= 0:
+        yield ("get", v.pool)
+    if v.core >= 0 and cpu > 0:
+        yield ("get", v.core)
+        waited = trace.now - asked
+        yield ("wait", cpu)
+        yield ("put", v.core)
+    else:
+        waited = trace.now - asked
+    if waited > 0:
+        waits[v.hop] = waits.get(v.hop, 0.0) + waited
+    if v.pool >= 0 and v.after_s > 0:
+        spawn(_after(v))
+    else:
+        yield ("wait", held)
+        if v.pool >= 0:
+            yield ("put", v.pool)
+    yield ("wait", v.delay_s)
+
+
+def _after(v: Visit) -> Member:
+    """Telemetry after the response: a core for ``after_s``, then the worker is free."""
+    yield ("get", v.core)
+    yield ("wait", v.after_s)
+    yield ("put", v.core)
+    yield ("put", v.pool)
