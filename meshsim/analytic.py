@@ -261,10 +261,12 @@ class Network:
         self.new_conn = 1.0 / sc.mesh.requests_per_connection
         gen = sc.workload.generator
         # fortio's connections all start together and stay in step (unless -uniform or
-        # -jitter): they send in batches of C at the same instants
-        self.batch = (
-            gen.connections if isinstance(gen, Fortio) and not gen.uniform and not gen.jitter else 1
-        )
+        # -jitter): they send in batches of C at the same instants (``lockstep``). Unpaced
+        # (qps max), each sends again when its reply comes, so the batch stays together
+        # for a while as a train: traced the same way, batches one latency apart (less
+        # accurate: benchmarks/README.md).
+        in_step = isinstance(gen, Fortio) and not gen.uniform and not gen.jitter
+        self.batch = gen.connections if in_step else 1
         if isinstance(gen, Fortio):
             self.root_ca2 = 1.0 if gen.jitter else 0.0
         else:
@@ -272,6 +274,8 @@ class Network:
         self._traces: dict = {}  # lockstep traces, which do not depend on the load
         self.order = self._topological()
         self.edges = self._edges()
+        # the legs of a lockstep batch (``lockstep``): their queueing is the batch's own
+        self.traced = self.edge_is_root[self.leg_edge] & (self.batch > 1)
         self.visits = self._visit_rates()
         self.groups = self._groups()
 
@@ -672,8 +676,10 @@ class Network:
             m = np.zeros(len(g.legs))
             v = np.zeros(len(g.legs))
             steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+            smooth = ~self.traced[g.legs]  # a lockstep batch's own trace has its waits
             for j, (request, d) in enumerate(steps):
                 wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
+                wm, w2 = wm * smooth, w2 * smooth
                 m = m + wm + sm
                 v = v + (w2 - np.square(wm)) + sv
             mean[g.legs], var[g.legs] = m, v
@@ -695,6 +701,7 @@ class Network:
         """Bottom-up: the time from a request reaching each app pod to its response leaving."""
         n = len(self.pods)
         self.legs_mean, self.legs_var = self.leg_times()
+        self.app_wait = (np.zeros(n), np.zeros(n))  # mean and variance of an app's wait
         at_mean, at_var = np.zeros(n), np.zeros(n)
         down_mean, down_second = np.zeros(n), np.zeros(n)
         for name in reversed(self.order):
@@ -715,6 +722,7 @@ class Network:
             down_mean[pods] = calls_m
             down_second[pods] = calls_v + calls_m**2
             at_mean[pods] = wm + sm + calls_m
+            self.app_wait[0][pods], self.app_wait[1][pods] = wm, w2 - wm**2
             at_var[pods] = (w2 - wm**2) + sv + calls_v
         self.at = (at_mean, at_var)
         self.downstream = (down_mean, down_second)
@@ -726,7 +734,7 @@ class Network:
         worst = int(np.argmax(st.rho))
         saturated = bool(st.rho[worst] >= 1)
         waits, prob = np.zeros(0), np.zeros(0)
-        by_hop: dict[str, float] = {}
+        by_hop: dict[str, np.ndarray] = {}
         if saturated:
             latency = Moments(math.inf, math.inf)
         else:
@@ -734,6 +742,9 @@ class Network:
             edge = self.edges[(CLIENT, self.sc.workload.entry)]
             mean, var = self.call_time(edge, *self.at)
             c = self.pod_ix[self.topo.client.name]
+            if self.batch > 1:  # the batch's trace has the entry apps' waits
+                at_mean, at_var = self.at[0] - self.app_wait[0], self.at[1] - self.app_wait[1]
+                mean, var = self.call_time(edge, at_mean, np.maximum(at_var, 0.0))
             m, v = float(mean[c]), float(var[c])
             if self.batch > 1 and rate > 0:
                 waits, prob, by_hop = self.lockstep(rate)
@@ -742,8 +753,12 @@ class Network:
             latency = Moments(m, v + m * m)
         with np.errstate(invalid="ignore"):  # saturated: infinite waits times zero
             cpu, conc, hops = self._usage(rate, saturated)
-        for kind, wait in by_hop.items():  # the batch's own queueing, per hop kind
+        for kind, (wait, square) in by_hop.items():  # the batch's own queueing
             tally = hops.setdefault(kind, HopTally())
+            visits = tally.visits or 1.0
+            # a visit's wait gains the batch's: E[(w + b)^2] = E[w^2] + 2 E[w] E[b] + E[b^2]
+            tally.wait.second += square + 2 * tally.wait.mean / visits * wait
+            tally.total.second += square + 2 * tally.total.mean / visits * wait
             tally.wait.mean += wait
             tally.total.mean += wait
         util: dict[str, float] = {}
@@ -778,9 +793,10 @@ class Network:
             batch_chances=tuple(prob.tolist()),
         )
 
-    def lockstep(self, rate: float) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    def lockstep(self, rate: float) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """fortio's batch of C requests sent at once (``meshsim.lockstep``): each position's
-        queueing wait with its probability, and the batch's mean wait per hop kind.
+        queueing wait with its probability, and per hop kind the mean sum and sum of squares
+        of a member's waits there.
 
         Position k takes the entry edge's legs in proportion to their weights; every step
         costs its mean, or a random step its quantiles in turn (the CPU and the app's
@@ -803,27 +819,38 @@ class Network:
         opens = any(
             d.handshake_s > 0 for leg in set(legs) for d in self._leg_columns()[leg][0].request
         )
-        openers: list[int | None] = [None]
         p_open = 1 - (1 - self.new_conn) ** self.batch if opens else 0.0
-        if p_open > 0:
-            n = min(OPENER_SPOTS, self.batch)
-            openers += sorted({int((i + 0.5) * self.batch / n) for i in range(n)})
-        chance = [1 - p_open] + [p_open / max(len(openers) - 1, 1)] * (len(openers) - 1)
-        waits, prob = [], []
-        by_hop: dict[str, float] = {}
-        built: dict[tuple[int, bool], list[Any]] = {}  # members on one leg share a path
-        for opener, p in zip(openers, chance, strict=True):
+        # the middles of n equal strata of places, rounded down and up in turn (their mean
+        # is the batch's middle place)
+        n = min(OPENER_SPOTS, self.batch) if p_open > 0 else 0
+        middles = [(i + 0.5) * self.batch / n - 0.5 for i in range(n)]
+        openers = sorted({math.floor(m) if i % 2 else math.ceil(m) for i, m in enumerate(middles)})
+        build: dict[tuple[int, bool], list[Any]] = {}  # members on one leg share a path
+
+        def batch(opener: int | None) -> list[list[Any]]:
             paths = []
             for k, leg in enumerate(legs):
-                if (leg, k == opener) not in built:
-                    built[(leg, k == opener)] = self._batch_path(leg, k == opener)
-                paths.append(built[(leg, k == opener)])
-            w, hops = batch_waits(paths, servers, self.batch / rate, before, self._traces)
+                if (leg, k == opener) not in build:
+                    build[(leg, k == opener)] = self._batch_path(leg, k == opener)
+                paths.append(build[(leg, k == opener)])
+            return paths
+
+        clean, period = batch(None), self.batch / rate
+        outcomes = batch_waits(clean, servers, period, before, self._traces)
+        chance = [1.0]
+        for opener in openers:
+            found = batch_waits(clean, servers, period, before, self._traces, batch(opener))
+            outcomes += found
+            chance += [p_open / len(openers)] * len(found)
+        chance[0] = max(0.0, 1 - sum(chance[1:]))
+        waits, prob = [], []
+        by_hop: dict[str, np.ndarray] = {}  # mean sum and sum of squares of waits
+        for (w, hops), p in zip(outcomes, chance, strict=True):
             waits += w
             prob += [p / self.batch] * self.batch
             for member in hops:
                 for kind, v in member.items():
-                    by_hop[kind] = by_hop.get(kind, 0.0) + p / self.batch * v
+                    by_hop[kind] = by_hop.get(kind, 0.0) + p / self.batch * np.array(v)
         return np.array(waits), np.array(prob), by_hop
 
     def _client_visits(self) -> list[list[Any]] | None:

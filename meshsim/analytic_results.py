@@ -75,11 +75,13 @@ def quantiles_in_batch(
     cdf = _cdf(rest)
     out = []
     for q, top in zip(qs, quantiles(rest, qs), strict=True):
-        lo, hi = float(w.min()), float(w.max()) + max(top, 1e-12)
 
         def below(t: float, q: float = q) -> float:
             return float(p @ cdf(t - w)) - q
 
+        lo, hi = float(w.min()), float(w.max()) + top
+        while below(hi) < 0:  # rounding at the bracket's top
+            hi = hi * (1 + 1e-6) + 1e-12
         out.append(float(optimize.brentq(below, lo, hi, xtol=1e-12)))
     return out
 

@@ -21,7 +21,7 @@ batch, not from one distribution matched to the moments.
 
 The trace costs O(B x visits x log) and does not depend on the load; batches overlap only when
 one batch has not finished before the next leaves, and then the trace runs consecutive batches
-at the pacing period and keeps the last (``MAX_BATCHES`` at most).
+at the pacing period (``MAX_BATCHES`` at most).
 """
 
 from __future__ import annotations
@@ -118,69 +118,103 @@ class _Trace:
                     self.free[s] += 1
 
 
+Batch = list[list[Visit]]  # a batch: one path per member
+Outcome = tuple[list[float], list[dict[str, list[float]]]]  # per member: wait, waits per hop
+
+
 def batch_waits(
-    paths: list[list[Visit]],
+    clean: Batch,
     servers: list[int],
     period_s: float,
-    before: list[list[Visit]] | None = None,
+    before: Batch | None = None,
     cache: dict | None = None,
-) -> tuple[list[float], list[dict[str, float]]]:
-    """Per member of one batch (``paths[k]``, sent at one instant): its total queueing wait
-    in the batch, and that wait per hop kind. ``before[k]`` is work done before the member's
-    clock starts (the load generator's own CPU), traced but not counted. ``cache`` keeps
-    single-batch traces (they do not depend on the load) between calls."""
-    distinct = {id(p): p for p in paths}  # members on one leg share their path's object
+    first: Batch | None = None,
+) -> list[Outcome]:
+    """The waits of batches sent ``period_s`` apart: per member, its total queueing wait in
+    its batch, and per hop kind the sum and the sum of squares of its waits there (one per
+    visit). ``before[k]`` is work done before member k's clock starts (the load generator's
+    own CPU), traced but not counted.
+
+    Without ``first``: one outcome, a batch of ``clean`` in the steady state (after the
+    clean batches that still overlap it). With ``first``: that batch sent among clean ones
+    (a member opening a connection), and the clean batches after it that start before it
+    has finished (which it may still delay): one outcome per batch. ``cache`` keeps
+    single-batch traces, which do not depend on the load, between calls."""
+    alone = _alone(clean, servers, before, cache)
+    warm = _overlapping(alone, period_s)
+    if first is None:
+        if not warm:
+            return [_outcome(alone)]
+        sequence = [clean] * (warm + 1)
+        return [_outcome(_trace(sequence, servers, period_s, before)[-1])]
+    after = _overlapping(_alone(first, servers, before, cache), period_s)
+    if not warm and not after:
+        return [_outcome(_alone(first, servers, before, cache))]
+    sequence = [clean] * warm + [first] + [clean] * after
+    return [_outcome(b) for b in _trace(sequence, servers, period_s, before)[warm:]]
+
+
+Traced = list[tuple[float, float, dict[str, list[float]]]]  # per member: end, wait, per hop
+
+
+def _alone(batch: Batch, servers: list[int], before: Batch | None, cache: dict | None) -> Traced:
+    """One batch sent into an empty network (cached by its content)."""
+    distinct = {id(p): p for p in batch}  # members on one leg share their path's object
     key = (
         tuple(tuple(p) for p in distinct.values()),
-        tuple(list(distinct).index(id(p)) for p in paths),
+        tuple(list(distinct).index(id(p)) for p in batch),
         tuple(servers),
         tuple(tuple(b) for b in before or ()),
     )
-    one = cache.get(key) if cache is not None else None
-    if one is None:
-        one = _trace(paths, servers, 0.0, 1, before)
+    found = cache.get(key) if cache is not None else None
+    if found is None:
+        found = _trace([batch], servers, 0.0, before)[0]
         if cache is not None:
-            cache[key] = one
-    span = max(end for end, _, _ in one)
-    if period_s > 0 and span > period_s:
-        batches = min(MAX_BATCHES, math.ceil(span / period_s) + 1)
-        one = _trace(paths, servers, period_s, batches, before)
-    return [w for _, w, _ in one], [h for _, _, h in one]
+            cache[key] = found
+    return found
+
+
+def _overlapping(traced: Traced, period_s: float) -> int:
+    """How many later batches start before this one has finished (at most MAX_BATCHES)."""
+    span = max(end for end, _, _ in traced)
+    if period_s <= 0 or span <= period_s:
+        return 0
+    return min(MAX_BATCHES, math.ceil(span / period_s) - 1)
+
+
+def _outcome(traced: Traced) -> Outcome:
+    return [w for _, w, _ in traced], [h for _, _, h in traced]
 
 
 def _trace(
-    paths: list[list[Visit]],
-    servers: list[int],
-    period_s: float,
-    batches: int,
-    before: list[list[Visit]] | None,
-) -> list[tuple[float, float, dict[str, float]]]:
-    """(completion time, wait, wait per hop) of each member of the last of ``batches``
-    batches sent ``period_s`` apart."""
+    batches: list[Batch], servers: list[int], period_s: float, before: Batch | None
+) -> list[Traced]:
+    """(completion time, wait, waits per hop) of each member of each batch, the batches sent
+    ``period_s`` apart."""
     trace = _Trace(servers)
-    out: list[tuple[float, float, dict[str, float]]] = [(0.0, 0.0, {})] * len(paths)
+    out: list[Traced] = [[(0.0, 0.0, {})] * len(paths) for paths in batches]
 
-    def member(k: int, sent: float, keep: bool) -> Member:
+    def member(b: int, k: int) -> Member:
+        sent = trace.now
         for v in before[k] if before else ():
             yield from _visit(trace, v, {}, spawn)
-        waits: dict[str, float] = {}
-        for v in paths[k]:
+        waits: dict[str, list[float]] = {}
+        for v in batches[b][k]:
             yield from _visit(trace, v, waits, spawn)
-        if keep:
-            out[k] = (trace.now - sent, sum(waits.values()), waits)
+        out[b][k] = (trace.now - sent, sum(w for w, _ in waits.values()), waits)
 
     def spawn(gen: Member) -> None:
         trace.start(trace.now, gen)
 
-    for b in range(batches):
+    for b, paths in enumerate(batches):
         for k in range(len(paths)):
-            trace.start(b * period_s, member(k, b * period_s, b == batches - 1))
+            trace.start(b * period_s, member(b, k))
     trace.run()
     return out
 
 
 def _visit(
-    trace: _Trace, v: Visit, waits: dict[str, float], spawn: Callable[[Member], None]
+    trace: _Trace, v: Visit, waits: dict[str, list[float]], spawn: Callable[[Member], None]
 ) -> Member:
     """One visit, in the DES's order (``engine._walk``, ``engine._handle``)."""
     asked = trace.now
@@ -199,7 +233,9 @@ def _visit(
     else:
         waited = trace.now - asked
     if waited > 0:
-        waits[v.hop] = waits.get(v.hop, 0.0) + waited
+        tally = waits.setdefault(v.hop, [0.0, 0.0])
+        tally[0] += waited
+        tally[1] += waited * waited
     if v.pool >= 0 and v.after_s > 0:
         spawn(_after(v))
     else:
