@@ -1,7 +1,8 @@
 """The analytic engine's answer as a ``Result``: the same tables and summary.json as the DES.
 
-Latency percentiles come from a gamma distribution matched to the mean and variance of a root
-request's latency (``meshsim.analytic``); a hop's percentiles likewise from its own moments.
+Latency percentiles come from a distribution matched to the mean and variance of a root
+request's latency (``meshsim.analytic``), or for fortio in step from the mixture over places in
+its batch (``quantiles_in_batch``); a hop's percentiles from its own moments.
 There are no replications, so no confidence intervals (NaN), and request counts are the
 expected ones over the workload's measurement window.
 """
@@ -294,7 +295,14 @@ class AnalyticResult(Result):
                 "latency_sd_s": _num(math.sqrt(sol.latency.variance))
                 if math.isfinite(sol.latency.mean)
                 else None,
-                "percentiles_from": "gamma matched to the latency's mean and variance",
+                "percentiles_from": (
+                    f"mixture over the {self.loaded.scenario.workload.generator.connections} "
+                    "places of fortio's lockstep batch, each its traced queueing wait plus the "
+                    "rest of the path (gamma or lognormal of its mean and variance)"
+                    if sol.batch_waits_s
+                    else "gamma (lognormal below SCV 0.3) matched to the latency's mean and "
+                    "variance"
+                ),
                 **sol.closed_loop,
             },
             "run": {"wall_time_s": round(self.wall_time_s, 3), **self.meta},
@@ -313,7 +321,8 @@ class AnalyticResult(Result):
         return {
             **UNITS,
             "latency_ms": "milliseconds, end to end, per root request (analytic: mean exact "
-            "for the model, pNN from a gamma matched to mean and variance)",
+            "for the model, pNN from a distribution matched to mean and variance, or for "
+            "fortio in step a mixture over places in its batch)",
         }
 
 
