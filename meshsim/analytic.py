@@ -76,6 +76,8 @@ MAX_CALLEES = 8  # callee pods one caller pod weighs (work.ANALYTIC_CALLEES)
 GRID_POINTS = 128  # the grid on which the maximum of parallel branches is integrated
 QNA_PASSES = 2  # passes of load, waits and path times (variability and blocking settle)
 OPENER_SPOTS = 4  # places in a lockstep batch at which a member opening a connection is traced
+MAX_TRACE_VISITS = 200_000  # a lockstep batch's visits traced through the whole call tree
+KEYS_PER_LEG = 4096  # step keys of a lockstep trace: leg x KEYS_PER_LEG + step
 FLOAT = np.float64
 
 # Proxies that belong to a pod (its sidecar) and those shared by a node (a DaemonSet).
@@ -283,6 +285,16 @@ class Network:
         self.traced = self.edge_is_root[self.leg_edge] & (self.batch > 1)
         self.visits = self._visit_rates()
         self.groups = self._groups()
+        self.edge_ix = {(e.caller, e.service): i for i, e in enumerate(self.edge_list)}
+        # a lockstep batch is traced through the whole call tree unless that is too long
+        per_root = sum(
+            float(self.leg_rate[g.legs].sum()) * (len(g.request) + len(g.response) + 1)
+            for g in self.groups
+        )
+        self.deep = self.batch > 1 and per_root * self.batch <= MAX_TRACE_VISITS
+        if self.deep:
+            self.traced[:] = True
+        self.wakeups = any(d.wakeup_s for g in self.groups for d in (*g.request, *g.response))
 
     # --- structure -------------------------------------------------------------------
 
@@ -713,6 +725,8 @@ class Network:
             svc = self.sc.services[name]
             pods = np.array([self.pod_ix[p.name] for p in self.topo.pods[name]], dtype=np.int64)
             wm, w2, sm, sv = self.app_time(pods)
+            if self.deep:  # a lockstep batch's trace has every wait
+                wm, w2 = wm * 0.0, w2 * 0.0
             calls_m, calls_v = np.zeros(len(pods)), np.zeros(len(pods))
             times = {}
             for step in svc.calls:
@@ -747,7 +761,7 @@ class Network:
             edge = self.edges[(CLIENT, self.sc.workload.entry)]
             mean, var = self.call_time(edge, *self.at)
             c = self.pod_ix[self.topo.client.name]
-            if self.batch > 1:  # the batch's trace has the entry apps' waits
+            if self.batch > 1 and not self.deep:  # the trace has the entry apps' waits
                 at_mean, at_var = self.at[0] - self.app_wait[0], self.at[1] - self.app_wait[1]
                 mean, var = self.call_time(edge, at_mean, np.maximum(at_var, 0.0))
             m, v = float(mean[c]), float(var[c])
@@ -841,10 +855,12 @@ class Network:
             return paths
 
         clean, period = batch(None), self.batch / rate
-        outcomes = batch_waits(clean, servers, period, before, self._traces)
+        cache = self._cache()
+        route = self._route if self.deep else None
+        outcomes = batch_waits(clean, servers, period, before, cache, route=route)
         chance = [1.0]
         for opener in openers:
-            found = batch_waits(clean, servers, period, before, self._traces, batch(opener))
+            found = batch_waits(clean, servers, period, before, cache, batch(opener), route)
             outcomes += found
             chance += [p_open / len(openers)] * len(found)
         chance[0] = max(0.0, 1 - sum(chance[1:]))
@@ -868,19 +884,44 @@ class Network:
         core = int(self.core_of_node[self.pod_node[self.pod_ix[self.topo.client.name]]])
         return [[Visit(core=core, cpu_s=client)]] * self.batch
 
-    def _batch_path(self, leg: int, opens: bool) -> list[Any]:
-        """The visits of one batch member along ``leg``; ``opens``: it opens a connection
-        (its request's proxies add their handshakes), else none does."""
+    def _cache(self) -> dict:
+        """Traces and downstream paths, kept while what they depend on holds: everything
+        but an idle worker's wake-up (which follows the load)."""
+        wakes = self.st.p_wait.tobytes() if self.wakeups else b""
+        if self._traces.get("wakes") != wakes:
+            self._traces = {"wakes": wakes, "paths": {}}
+        return self._traces
+
+    def _route(self, edge: int, caller: int, spot: float) -> list[Any]:
+        """A downstream call's path for a batch member: the leg of ``edge`` from pod
+        ``caller`` at ``spot`` of their cumulative weights."""
+        cache = self._cache()["paths"]
+        key = (edge, caller)
+        if key not in cache:
+            e = self.edge_list[edge]
+            legs = e.start + np.flatnonzero(self.leg_caller[e.start : e.stop] == caller)
+            cum = np.cumsum(self.leg_weight[legs])
+            cache[key] = (legs, cum / cum[-1])
+        legs, cum = cache[key]
+        leg = int(legs[min(int(np.searchsorted(cum, spot, side="right")), len(legs) - 1)])
+        if leg not in cache:
+            cache[leg] = self._batch_path(leg, None)
+        return cache[leg]
+
+    def _batch_path(self, leg: int, opens: bool | None) -> list[Any]:
+        """The steps of one batch member along ``leg``; ``opens``: it opens a connection
+        (its request's proxies add their handshakes), False: it does not, None: a
+        downstream call (handshakes at their mean)."""
         from meshsim.lockstep import Visit
 
         g, col = self._leg_columns()[leg]
-        visits = []
+        visits: list[Any] = []
         steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
-        key = leg * (len(steps) + 1)  # one per random step of a leg
+        key = leg * KEYS_PER_LEG  # one per random step of a leg
         callee = int(self.leg_callee[leg])
         for j, (request, d) in enumerate(steps):
             if j == len(g.request):
-                visits.append(self._app_visit(callee, key + j))
+                visits += self._app_steps(callee, key + j)
             if d.op == WIRE:
                 dist = getattr(self.sc.network, f"{d.relation}_ms")
                 draws = _draws(d.wire_mean_s, dist.variance_s2, self.batch, d.serialise_s)
@@ -889,7 +930,7 @@ class Network:
                 continue
             pool = g.pool[j][col : col + 1]
             cpu = float(np.asarray(self.step_cpu(d, request, pool)[0]).reshape(-1)[0])
-            if request and d.handshake_s:
+            if request and d.handshake_s and opens is not None:
                 cpu += d.handshake_s * ((1.0 if opens else 0.0) - self.new_conn)
             spread = (d.cpu_s * d.cpu_cv) ** 2
             visits.append(
@@ -905,31 +946,45 @@ class Network:
                 )
             )
         if len(g.request) == len(steps):
-            visits.append(self._app_visit(callee, key + len(steps)))
+            visits += self._app_steps(callee, key + len(steps))
         return visits
 
-    def _app_visit(self, pod: int, key: int) -> Any:
-        """The callee app's step of a batch member: its workers, its CPU (its duration up to
-        its cap) on its node's cores, the rest of its duration, and its downstream calls
-        (held through when blocking)."""
-        from meshsim.lockstep import Visit
+    def _app_steps(self, pod: int, key: int) -> list[Any]:
+        """The callee app's steps for a batch member: its workers, its CPU (its duration up
+        to its cap) on its node's cores, the rest of its duration, then its downstream calls
+        step by step (``deep``; else their mean time as a delay), its workers held through
+        them when it blocks."""
+        from meshsim.lockstep import Fanout, Release, Visit
 
         cpu, mean = float(self.app_cpu[pod]), float(self.app_mean[pod])
-        down = float(self.downstream[0][pod])
+        name = self.pods[pod].service
         blocking = bool(self.app_blocking[pod])
-        svc = self.sc.services[self.pods[pod].service]
+        pool = int(self.app_pool[pod])
         draws = _draws(mean, float(self.app_var[pod]), self.batch)
-        return Visit(
+        down = 0.0 if self.deep else float(self.downstream[0][pod])
+        app = Visit(
             core=int(self.core_of_node[self.pod_node[pod]]),
             cpu_s=cpu,
-            pool=int(self.app_pool[pod]),
+            pool=pool,
             held_s=(0.0 if draws else mean - cpu) + (down if blocking else 0.0),
             delay_s=0.0 if blocking else down,
             hop=str(Hop.APP),
             draws=draws,
-            cap_s=app_cpu_cap_s(svc),
+            cap_s=app_cpu_cap_s(self.sc.services[name]),
             key=key,
+            keep=blocking and self.deep,
         )
+        if not self.deep:
+            return [app]
+        steps: list[Any] = [app]
+        for i, step in enumerate(self.sc.services[name].calls):
+            branches = tuple(
+                (call.probability, call.count, self.edge_ix[(name, call.service)]) for call in step
+            )
+            steps.append(Fanout(branches, pod, -(pod * KEYS_PER_LEG + i + 1) * 64))
+        if blocking and pool >= 0:
+            steps.append(Release(pool))
+        return steps
 
     def _leg_columns(self) -> dict[int, tuple[Group, int]]:
         """Each leg's group and column in it (for the batch's paths)."""
@@ -968,8 +1023,10 @@ class Network:
         for g in self.groups:
             lam = rate * self.leg_rate[g.legs]
             steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+            smooth = ~self.traced[g.legs]  # a lockstep batch's waits: added from its trace
             for j, (request, d) in enumerate(steps):
                 wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
+                wm, w2 = wm * smooth, w2 * smooth
                 if d.op == WIRE:
                     tally(str(Hop.NETWORK), lam, wm, w2, sm, sv)
                     continue
@@ -982,7 +1039,8 @@ class Network:
             callees = self.leg_callee[g.legs]
             app = self.comp_by[Kind.APP][callees]
             cpu += np.bincount(app, lam * self.app_cpu[callees], n)
-            tally(str(Hop.APP), lam, *self.app_time(callees))
+            wm, w2, sm, sv = self.app_time(callees)
+            tally(str(Hop.APP), lam, wm * smooth, w2 * smooth, sm, sv)
         hops = {}
         root = rate if rate > 0 else 1.0
         for kind in sorted(tallies, key=lambda k: HOPS.index(k) if k in HOPS else len(HOPS)):

@@ -8,7 +8,9 @@ work for it (a proxy that serves the batch's requests and its responses interlea
 batches the network drains, so at utilisation below 1 nearly all queueing is within a batch.
 
 The batch's waits come from its *mean-value trace*: the B members walk their paths through the
-stations in time order, every service time at its mean, each station a FIFO multi-server queue
+stations in time order (the whole call tree: a callee's calls, in parallel where the call graph
+says so, each made or not and sent to a callee pod as the draws below deal them), every service
+time at its mean, each station a FIFO multi-server queue
 (the DES's order: a proxy takes a worker, then a core; telemetry after the response keeps the
 worker). With deterministic times this is the batch's exact sample path: at one c-server
 station the k-th of B simultaneous arrivals (k = 0..B-1) waits floor(k / c) service times, the
@@ -31,6 +33,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import Any
 
 MAX_BATCHES = 8  # consecutive batches traced when one batch outlasts the pacing period
 GOLDEN = (math.sqrt(5) - 1) / 2
@@ -42,8 +45,8 @@ class Visit:
     """One step of a batch member's path: optionally a worker (``pool``, a station index,
     -1 none) taken first, then a core (``core``) for ``cpu_s``; after the core, ``after_s`` more
     CPU while the worker is still held (telemetry: the member moves on), then ``held_s`` of
-    delay still holding the worker, then ``delay_s`` of delay without it (a wire, a proxy's
-    non-CPU latency, an app's calls)."""
+    delay still holding the worker (kept after the visit if ``keep``: an app blocking through
+    its calls), then ``delay_s`` of delay without it (a wire, a proxy's non-CPU latency)."""
 
     core: int = -1
     cpu_s: float = 0.0
@@ -57,38 +60,70 @@ class Visit:
     draws: tuple[float, ...] = ()
     cap_s: float = math.inf
     key: int = 0
+    keep: bool = False
 
 
-Command = tuple[str, float]  # ("wait", seconds) | ("get", station) | ("put", station)
-Member = Generator[Command, None, None]
+@dataclass(frozen=True, slots=True)
+class Release:
+    """The end of a blocking app's calls: its worker is free."""
+
+    pool: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fanout:
+    """One step of a callee's calls, in parallel: branch (probability, count, edge) is made
+    with that probability, as ``count`` calls in a row, each along a leg of ``edge`` from pod
+    ``caller`` that the router picks; the step ends with its last branch."""
+
+    branches: tuple[tuple[float, int, int], ...]
+    caller: int
+    key: int
+
+
+Step = Visit | Release | Fanout
+Path = list[Step]
+Router = Callable[[int, int, float], Path]  # (edge, caller pod, u in [0, 1)) -> a call's path
+Command = tuple[str, Any]  # ("wait", s) | ("get", station) | ("put", station) | ("join", _Join)
+Member = Generator[Command, None, Any]
+
+
+class _Join:
+    """Parallel branches of one member: the member goes on when the last one ends."""
+
+    __slots__ = ("left", "parent")
+
+    def __init__(self) -> None:
+        self.left = 0
+        self.parent: Member | None = None
 
 
 class _Trace:
     """Generators walking stations in time order: a tiny FIFO multi-server event loop."""
 
-    def __init__(self, servers: list[int]) -> None:
+    def __init__(self, servers: list[int], route: Router | None) -> None:
         self.free = list(servers)
         self.queue: list[deque[Member]] = [deque() for _ in servers]
         self.events: list[tuple[float, int, Member]] = []
         self.now = 0.0
         self.seq = 0
         self.reached: dict[int, int] = {}  # members that have reached each random step
+        self.route = route
+
+    def spot(self, key: int) -> float:
+        """A number in [0, 1) for the next member to reach step ``key``: the ranks are dealt
+        in a Kronecker (golden-ratio) order, offset per step, so that a member's draws are
+        unrelated to its place in the batch and to each other (descriptive sampling: Saliby,
+        J. Oper. Res. Soc. 41(12), 1990), with no sampling noise."""
+        rank = self.reached.get(key, 0)
+        self.reached[key] = rank + 1
+        return ((rank + 1) * GOLDEN + key * SILVER) % 1.0
 
     def draw(self, v: Visit) -> float:
-        """The value of a random step for the next member to reach it: its quantiles are
-        dealt in a Kronecker (golden-ratio) order, offset per step, so that a member's draw
-        is unrelated to its place in the batch and to its other draws (descriptive sampling:
-        Saliby, J. Oper. Res. Soc. 41(12), 1990), with no sampling noise."""
-        rank = self.reached.get(v.key, 0)
-        self.reached[v.key] = rank + 1
-        n = len(v.draws)
-        spot = ((rank % n + 1) * GOLDEN + v.key * SILVER) % 1.0
-        return v.draws[int(spot * n)]
+        """The value of a random step for the next member to reach it (one of its quantiles)."""
+        return v.draws[int(self.spot(v.key) * len(v.draws))]
 
     def start(self, at: float, member: Member) -> None:
-        self._at(at, member)
-
-    def _at(self, at: float, member: Member) -> None:
         heapq.heappush(self.events, (at, self.seq, member))
         self.seq += 1
 
@@ -101,24 +136,31 @@ class _Trace:
         for op, arg in member:
             if op == "wait":
                 if arg > 0:
-                    self._at(self.now + arg, member)
+                    self.start(self.now + arg, member)
                     return
             elif op == "get":
-                s = int(arg)
-                if self.free[s] > 0:
-                    self.free[s] -= 1
+                if self.free[arg] > 0:
+                    self.free[arg] -= 1
                 else:
-                    self.queue[s].append(member)
+                    self.queue[arg].append(member)
                     return
-            else:  # put: hand the server to the longest waiter, at this instant
-                s = int(arg)
-                if self.queue[s]:
-                    self._at(self.now, self.queue[s].popleft())
+            elif op == "put":  # hand the server to the longest waiter, at this instant
+                if self.queue[arg]:
+                    self.start(self.now, self.queue[arg].popleft())
                 else:
-                    self.free[s] += 1
+                    self.free[arg] += 1
+            else:  # join: wait for the member's parallel branches
+                if arg.left:
+                    arg.parent = member
+                    return
+
+    def done(self, join: _Join) -> None:
+        join.left -= 1
+        if not join.left and join.parent is not None:
+            self.start(self.now, join.parent)
 
 
-Batch = list[list[Visit]]  # a batch: one path per member
+Batch = list[Path]  # a batch: one path per member
 Outcome = tuple[list[float], list[dict[str, list[float]]]]  # per member: wait, waits per hop
 
 
@@ -129,35 +171,44 @@ def batch_waits(
     before: Batch | None = None,
     cache: dict | None = None,
     first: Batch | None = None,
+    route: Router | None = None,
 ) -> list[Outcome]:
-    """The waits of batches sent ``period_s`` apart: per member, its total queueing wait in
-    its batch, and per hop kind the sum and the sum of squares of its waits there (one per
+    """The waits of batches sent ``period_s`` apart: per member, how much longer its
+    request took than its own work and delays (its queueing, and a parallel step's longer
+    maximum), and per hop kind the sum and the sum of squares of its waits there (one per
     visit). ``before[k]`` is work done before member k's clock starts (the load generator's
-    own CPU), traced but not counted.
+    own CPU), traced but not counted; ``route`` gives the path of each downstream call.
 
     Without ``first``: one outcome, a batch of ``clean`` in the steady state (after the
     clean batches that still overlap it). With ``first``: that batch sent among clean ones
     (a member opening a connection), and the clean batches after it that start before it
     has finished (which it may still delay): one outcome per batch. ``cache`` keeps
-    single-batch traces, which do not depend on the load, between calls."""
-    alone = _alone(clean, servers, before, cache)
+    single-batch traces, which do not depend on the load, between calls (the caller keys it
+    on whatever else the paths depend on)."""
+    alone = _alone(clean, servers, before, cache, route)
     warm = _overlapping(alone, period_s)
     if first is None:
         if not warm:
             return [_outcome(alone)]
         sequence = [clean] * (warm + 1)
-        return [_outcome(_trace(sequence, servers, period_s, before)[-1])]
-    after = _overlapping(_alone(first, servers, before, cache), period_s)
+        return [_outcome(_trace(sequence, servers, period_s, before, route)[-1])]
+    after = _overlapping(_alone(first, servers, before, cache, route), period_s)
     if not warm and not after:
-        return [_outcome(_alone(first, servers, before, cache))]
+        return [_outcome(_alone(first, servers, before, cache, route))]
     sequence = [clean] * warm + [first] + [clean] * after
-    return [_outcome(b) for b in _trace(sequence, servers, period_s, before)[warm:]]
+    return [_outcome(b) for b in _trace(sequence, servers, period_s, before, route)[warm:]]
 
 
 Traced = list[tuple[float, float, dict[str, list[float]]]]  # per member: end, wait, per hop
 
 
-def _alone(batch: Batch, servers: list[int], before: Batch | None, cache: dict | None) -> Traced:
+def _alone(
+    batch: Batch,
+    servers: list[int],
+    before: Batch | None,
+    cache: dict | None,
+    route: Router | None,
+) -> Traced:
     """One batch sent into an empty network (cached by its content)."""
     distinct = {id(p): p for p in batch}  # members on one leg share their path's object
     key = (
@@ -168,7 +219,7 @@ def _alone(batch: Batch, servers: list[int], before: Batch | None, cache: dict |
     )
     found = cache.get(key) if cache is not None else None
     if found is None:
-        found = _trace([batch], servers, 0.0, before)[0]
+        found = _trace([batch], servers, 0.0, before, route)[0]
         if cache is not None:
             cache[key] = found
     return found
@@ -187,24 +238,25 @@ def _outcome(traced: Traced) -> Outcome:
 
 
 def _trace(
-    batches: list[Batch], servers: list[int], period_s: float, before: Batch | None
+    batches: list[Batch],
+    servers: list[int],
+    period_s: float,
+    before: Batch | None,
+    route: Router | None,
 ) -> list[Traced]:
     """(completion time, wait, waits per hop) of each member of each batch, the batches sent
     ``period_s`` apart."""
-    trace = _Trace(servers)
+    trace = _Trace(servers, route)
     out: list[Traced] = [[(0.0, 0.0, {})] * len(paths) for paths in batches]
 
     def member(b: int, k: int) -> Member:
         sent = trace.now
         for v in before[k] if before else ():
-            yield from _visit(trace, v, {}, spawn)
+            yield from _visit(trace, v, {})
+        started = trace.now
         waits: dict[str, list[float]] = {}
-        for v in batches[b][k]:
-            yield from _visit(trace, v, waits, spawn)
-        out[b][k] = (trace.now - sent, sum(w for w, _ in waits.values()), waits)
-
-    def spawn(gen: Member) -> None:
-        trace.start(trace.now, gen)
+        own = yield from _walk(trace, batches[b][k], waits)
+        out[b][k] = (trace.now - sent, trace.now - started - own, waits)
 
     for b, paths in enumerate(batches):
         for k in range(len(paths)):
@@ -213,10 +265,66 @@ def _trace(
     return out
 
 
-def _visit(
-    trace: _Trace, v: Visit, waits: dict[str, list[float]], spawn: Callable[[Member], None]
+def _walk(trace: _Trace, path: Path, waits: dict[str, list[float]]) -> Member:
+    """A path's steps in turn; returns the time they take without queueing."""
+    own = 0.0
+    for step in path:
+        if isinstance(step, Visit):
+            own += yield from _visit(trace, step, waits)
+        elif isinstance(step, Release):
+            yield ("put", step.pool)
+        else:
+            own += yield from _fanout(trace, step, waits)
+    return own
+
+
+def _fanout(trace: _Trace, f: Fanout, waits: dict[str, list[float]]) -> Member:
+    """One step of parallel calls; returns the longest branch's time without queueing."""
+    made = [
+        (i, count, edge)
+        for i, (p, count, edge) in enumerate(f.branches)
+        if trace.spot(f.key + 2 * i) < p
+    ]
+    if len(made) == 1:  # one branch: walked in line
+        i, count, edge = made[0]
+        return (yield from _calls(trace, f, i, count, edge, waits))
+    join, owns = _Join(), []
+    for i, count, edge in made:
+        join.left += 1
+        trace.start(trace.now, _branch(trace, f, i, count, edge, waits, join, owns))
+    yield ("join", join)
+    return max(owns, default=0.0)
+
+
+def _branch(
+    trace: _Trace,
+    f: Fanout,
+    i: int,
+    count: int,
+    edge: int,
+    waits: dict[str, list[float]],
+    join: _Join,
+    owns: list[float],
 ) -> Member:
-    """One visit, in the DES's order (``engine._walk``, ``engine._handle``)."""
+    owns.append((yield from _calls(trace, f, i, count, edge, waits)))
+    trace.done(join)
+
+
+def _calls(
+    trace: _Trace, f: Fanout, i: int, count: int, edge: int, waits: dict[str, list[float]]
+) -> Member:
+    """``count`` calls in a row along legs the router picks."""
+    assert trace.route is not None
+    own = 0.0
+    for _ in range(count):
+        path = trace.route(edge, f.caller, trace.spot(f.key + 2 * i + 1))
+        own += yield from _walk(trace, path, waits)
+    return own
+
+
+def _visit(trace: _Trace, v: Visit, waits: dict[str, list[float]]) -> Member:
+    """One visit, in the DES's order (``engine._walk``, ``engine._handle``); returns its
+    time without queueing."""
     asked = trace.now
     cpu, held = v.cpu_s, v.held_s
     if v.draws:
@@ -237,12 +345,13 @@ def _visit(
         tally[0] += waited
         tally[1] += waited * waited
     if v.pool >= 0 and v.after_s > 0:
-        spawn(_after(v))
+        trace.start(trace.now, _after(v))
     else:
         yield ("wait", held)
-        if v.pool >= 0:
+        if v.pool >= 0 and not v.keep:
             yield ("put", v.pool)
     yield ("wait", v.delay_s)
+    return (cpu if v.core >= 0 else 0.0) + held + v.delay_s
 
 
 def _after(v: Visit) -> Member:
