@@ -9,7 +9,7 @@ from conftest import SCENARIOS
 from meshsim.analytic import Moments
 from meshsim.analytic_results import quantiles, quantiles_in_batch, solve_result
 from meshsim.loader import load_scenario
-from meshsim.lockstep import Visit, batch_waits
+from meshsim.lockstep import Fanout, Release, Visit, batch_waits
 
 S = 1e-4  # one service time, seconds
 
@@ -63,6 +63,28 @@ def test_overlapping_batches_queue_behind_each_other() -> None:
     assert len(after) > 1  # the slow batch and the clean ones it delays
 
 
+def test_a_call_made_half_the_time_is_made_by_half_the_batch() -> None:
+    """Downstream calls: a branch of probability 1/2 is dealt to exactly half the members
+    (descriptive sampling), who queue at the callee's one server."""
+    db = [Visit(core=0, cpu_s=S, hop="db")]
+    call = [Fanout(((0.5, 1, 0),), caller=0, key=-64)]
+    [(waits, _)] = _waits([call] * 8, [1], route=lambda edge, caller, spot: db)
+    assert sorted(waits) == pytest.approx([0, 0, 0, 0, 0, S, 2 * S, 3 * S])
+
+
+def test_parallel_branches_wait_for_the_longest_and_a_blocking_app_holds_its_worker() -> None:
+    one = [Visit(core=0, cpu_s=S, hop="db")]
+    both = [Fanout(((1.0, 1, 0), (1.0, 1, 0)), caller=0, key=-64)]
+    [(waits, _)] = _waits([both], [1], route=lambda edge, caller, spot: one)
+    assert waits == pytest.approx([S])  # the second branch queues behind the first
+    # an app holding its one worker through a call of S: the next member waits 2 S
+    app: list = [Visit(core=1, cpu_s=S, pool=2, keep=True, hop="app")]
+    app += [Fanout(((1.0, 1, 0),), caller=0, key=-128), Release(2)]
+    wire = [Visit(held_s=S)]
+    [(waits, _)] = _waits([app] * 2, [1, 4, 1], route=lambda edge, caller, spot: wire)
+    assert waits == pytest.approx([0.0, 2 * S])
+
+
 def test_percentiles_are_the_mixture_over_places_in_the_batch() -> None:
     rest = Moments(1e-3, 1e-6 + (1e-4) ** 2)  # mean 1 ms, sd 0.1 ms
     assert quantiles_in_batch(rest, (), (), [0.5, 0.99]) == quantiles(rest, [0.5, 0.99])
@@ -73,6 +95,19 @@ def test_percentiles_are_the_mixture_over_places_in_the_batch() -> None:
     assert p25 == pytest.approx(quantiles(rest, [0.5])[0], rel=0.05)
     assert 1.1e-3 < p50 < 1.9e-3
     assert p75 == pytest.approx(quantiles(rest, [0.5])[0] + 1e-3, rel=0.05)
+
+
+def test_a_batch_queues_downstream_too() -> None:
+    """quickstart under fortio in step: 16 requests at once reach the backends and the db."""
+    path = SCENARIOS / "quickstart.yaml"
+    fortio = "workload.generator={type: fortio, qps: 300, connections: 16}"
+    in_step = solve_result(load_scenario(path, [fortio])).solution
+    uniform = solve_result(
+        load_scenario(path, [fortio[:-1] + ", uniform: true, jitter: true}"])
+    ).solution
+    assert in_step.hops["app"].wait.mean > 2 * uniform.hops["app"].wait.mean
+    # the DES measures 14.0 ms (2 x 6 s, benchmarks/README.md); a smooth stream gives ~7 ms
+    assert 12e-3 < in_step.latency.mean < 17e-3
 
 
 def test_fortio_in_step_waits_in_its_batch_and_uniform_does_not() -> None:
