@@ -26,7 +26,7 @@ own. The model:
 - **fortio's closed loop**: C connections, each paced at qps / C (the pacing is the think
   time); the throughput X solves X = C / cycle(R(X)) by bisection (``closed_loop``). In step
   (fortio's default start) the C connections send in batches of C at one instant: the
-  queueing of the entry call's path is then the batch's own, from its mean-value trace
+  queueing is then the batch's own, from its mean-value trace through the call tree
   (``meshsim.lockstep``; a batch in which a member opens a connection is traced too), and
   the latency is a mixture over places in the batch (``Solution.batch_waits_s``);
 - **saturation** exactly: a station at utilisation >= 1 saturates the run, and is named.
@@ -38,8 +38,8 @@ caller's, the waypoint's or the callee's pod or node).
 
 Not modelled (the DES has them): the wake-up delay of idle components
 (``cluster.wakeup_latency_us``), least request's preference for the less busy pod (an even
-split here); below the entry call, a lockstep batch's queueing (its downstream calls are
-smooth streams there).
+split here); a lockstep batch's queueing below the entry call when its call tree is too
+large to trace (``MAX_TRACE_VISITS``: the downstream calls are smooth streams then).
 
 Length: one model, kept in one file (stations, paths, fork-join, closed loop) so that its
 formulas read in order; its results wrapper is ``analytic_results.py``.

@@ -4,22 +4,28 @@ fortio's connections are paced at the same period and, unless ``-uniform`` or ``
 start together and stay in step: every period B requests (one per connection) leave at once.
 A renewal-stream (M/G/c, QNA) view misses what that batch does: it queues at the first station,
 leaves it c at a time, and builds queues again wherever its spread is shorter than a station's
-work for it (a proxy that serves the batch's requests and its responses interleaved). Between
-batches the network drains, so at utilisation below 1 nearly all queueing is within a batch.
+work for it (a proxy that serves the batch's requests and its responses interleaved, a database
+that all of them reach). Between batches the network drains, so at utilisation below 1 nearly
+all queueing is within a batch.
 
 The batch's waits come from its *mean-value trace*: the B members walk their paths through the
-stations in time order (the whole call tree: a callee's calls, in parallel where the call graph
-says so, each made or not and sent to a callee pod as the draws below deal them), every service
-time at its mean, each station a FIFO multi-server queue
-(the DES's order: a proxy takes a worker, then a core; telemetry after the response keeps the
-worker). With deterministic times this is the batch's exact sample path: at one c-server
-station the k-th of B simultaneous arrivals (k = 0..B-1) waits floor(k / c) service times, the
-D^B/D/c queue of bulk-arrival theory (Chaudhry & Templeton, "A First Course in Bulk Queues",
-Wiley 1983, ch. 3), and the departure times it gives are the next stations' arrival times, as
-in Kiefer & Wolfowitz's workload recursion for FIFO multi-server queues (Trans. AMS 78, 1955).
-The random parts of the path (service and wire variability) are added by the caller
-(``meshsim.analytic``); latency percentiles then come from the mixture over positions in the
-batch, not from one distribution matched to the moments.
+stations in time order, the whole call tree (a callee's calls step by step, the calls of one
+step in parallel), each station a FIFO multi-server queue in the DES's order (a proxy takes a
+worker, then a core; telemetry after the response keeps the worker; a blocking app keeps its
+worker through its calls). With every time at its mean this is the batch's exact sample path:
+at one c-server station the k-th of B simultaneous arrivals (k = 0..B-1) waits floor(k / c)
+service times, the D^B/D/c queue of bulk-arrival theory (Chaudhry & Templeton, "A First Course
+in Bulk Queues", Wiley 1983, ch. 3), and the departure times it gives are the next stations'
+arrival times, as in Kiefer & Wolfowitz's workload recursion for FIFO multi-server queues
+(Trans. AMS 78, 1955). What is random per request is dealt over the batch by descriptive
+sampling (Saliby, J. Oper. Res. Soc. 41(12), 1990): a random duration (a wire, an app's
+service, a proxy's CPU) as its B quantiles, a call of probability p to a share p of the
+members, a callee pod to each member in proportion to its weight, each in a golden-ratio order
+unrelated to the member's place in the batch. That spreads the batch as random delays do,
+without sampling noise, and keeps the trace deterministic. A member's *wait* is its traced
+latency less its own work and delays (its queueing, including a parallel step's longer
+maximum); the caller (``meshsim.analytic``) adds the rest of the path's variability and takes
+latency percentiles from the mixture over places in the batch.
 
 The trace costs O(B x visits x log) and does not depend on the load; batches overlap only when
 one batch has not finished before the next leaves, and then the trace runs consecutive batches
