@@ -124,3 +124,16 @@ def test_fortio_in_step_waits_in_its_batch_and_uniform_does_not() -> None:
     extra = in_step.latency.mean - uniform.latency.mean
     assert 0.5e-3 < extra < 1.2e-3
     assert in_step.hops["sidecar_out"].wait.mean > 0.1e-3
+
+
+def test_a_call_tree_too_large_to_trace_keeps_its_entry_call_traced(monkeypatch) -> None:
+    """Past MAX_TRACE_VISITS only the entry call is traced; its callees' calls are delays."""
+    from meshsim import analytic
+
+    path = SCENARIOS / "quickstart.yaml"
+    fortio = ["workload.generator={type: fortio, qps: 300, connections: 16}"]
+    deep = solve_result(load_scenario(path, fortio)).solution
+    monkeypatch.setattr(analytic, "MAX_TRACE_VISITS", 1)
+    shallow = solve_result(load_scenario(path, fortio)).solution
+    assert len(shallow.batch_waits_s) == len(deep.batch_waits_s)
+    assert 0 < shallow.latency.mean < deep.latency.mean
