@@ -857,10 +857,13 @@ class Network:
         clean, period = batch(None), self.batch / rate
         cache = self._cache()
         route = self._route if self.deep else None
-        outcomes = batch_waits(clean, servers, period, before, cache, route=route)
+        catchup = getattr(self.sc.workload.generator, "catchup", True)
+        outcomes = batch_waits(clean, servers, period, before, cache, None, route, catchup)
         chance = [1.0]
         for opener in openers:
-            found = batch_waits(clean, servers, period, before, cache, batch(opener), route)
+            found = batch_waits(
+                clean, servers, period, before, cache, batch(opener), route, catchup
+            )
             outcomes += found
             chance += [p_open / len(openers)] * len(found)
         chance[0] = max(0.0, 1 - sum(chance[1:]))

@@ -178,12 +178,16 @@ def batch_waits(
     cache: dict | None = None,
     first: Batch | None = None,
     route: Router | None = None,
+    catchup: bool = True,
 ) -> list[Outcome]:
     """The waits of batches sent ``period_s`` apart: per member, how much longer its
     request took than its own work and delays (its queueing, and a parallel step's longer
     maximum), and per hop kind the sum and the sum of squares of its waits there (one per
     visit). ``before[k]`` is work done before member k's clock starts (the load generator's
-    own CPU), traced but not counted; ``route`` gives the path of each downstream call.
+    own CPU), traced but not counted; ``route`` gives the path of each downstream call. Each
+    member is one connection of a closed loop: it sends its next request at its next slot,
+    or when its reply comes if that is later (``catchup``, fortio's default), else at the
+    first slot after the reply.
 
     Without ``first``: one outcome, a batch of ``clean`` in the steady state (after the
     clean batches that still overlap it). With ``first``: that batch sent among clean ones
@@ -197,12 +201,13 @@ def batch_waits(
         if not warm:
             return [_outcome(alone)]
         sequence = [clean] * (warm + 1)
-        return [_outcome(_trace(sequence, servers, period_s, before, route)[-1])]
+        return [_outcome(_trace(sequence, servers, period_s, before, route, catchup)[-1])]
     after = _overlapping(_alone(first, servers, before, cache, route), period_s)
     if not warm and not after:
         return [_outcome(_alone(first, servers, before, cache, route))]
     sequence = [clean] * warm + [first] + [clean] * after
-    return [_outcome(b) for b in _trace(sequence, servers, period_s, before, route)[warm:]]
+    traced = _trace(sequence, servers, period_s, before, route, catchup)
+    return [_outcome(b) for b in traced[warm:]]
 
 
 Traced = list[tuple[float, float, dict[str, list[float]]]]  # per member: end, wait, per hop
@@ -249,24 +254,28 @@ def _trace(
     period_s: float,
     before: Batch | None,
     route: Router | None,
+    catchup: bool = True,
 ) -> list[Traced]:
-    """(completion time, wait, waits per hop) of each member of each batch, the batches sent
-    ``period_s`` apart."""
+    """(completion time, wait, waits per hop) of each member of each batch, the batches due
+    ``period_s`` apart (a member sends when its previous request is done, if later)."""
     trace = _Trace(servers, route)
     out: list[Traced] = [[(0.0, 0.0, {})] * len(paths) for paths in batches]
 
     def member(b: int, k: int) -> Member:
-        sent = trace.now
         for v in before[k] if before else ():
             yield from _visit(trace, v, {})
         started = trace.now
         waits: dict[str, list[float]] = {}
         own = yield from _walk(trace, batches[b][k], waits)
-        out[b][k] = (trace.now - sent, trace.now - started - own, waits)
+        out[b][k] = (trace.now - b * period_s, trace.now - started - own, waits)
+        if b + 1 < len(batches):  # the connection's next request
+            due = (b + 1) * period_s
+            if trace.now > due:
+                due = trace.now if catchup else math.ceil(trace.now / period_s) * period_s
+            trace.start(due, member(b + 1, k))
 
-    for b, paths in enumerate(batches):
-        for k in range(len(paths)):
-            trace.start(b * period_s, member(b, k))
+    for k in range(len(batches[0])):
+        trace.start(0.0, member(0, k))
     trace.run()
     return out
 
