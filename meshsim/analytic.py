@@ -24,7 +24,11 @@ own. The model:
   a gamma of its two moments, present with its probability: the CDF of the maximum is the
   product of theirs, integrated on a grid);
 - **fortio's closed loop**: C connections, each paced at qps / C (the pacing is the think
-  time); the throughput X solves X = C / cycle(R(X)) by bisection (``closed_loop``);
+  time); the throughput X solves X = C / cycle(R(X)) by bisection (``closed_loop``). In step
+  (fortio's default start) the C connections send in batches of C at one instant: the
+  queueing is then the batch's own, from its mean-value trace through the call tree
+  (``meshsim.lockstep``; a batch in which a member opens a connection is traced too), and
+  the latency is a mixture over places in the batch (``Solution.batch_waits_s``);
 - **saturation** exactly: a station at utilisation >= 1 saturates the run, and is named.
 
 The work is vectorised over every (caller pod, waypoint pod, callee pod) *leg* of a call-graph
@@ -34,7 +38,8 @@ caller's, the waypoint's or the callee's pod or node).
 
 Not modelled (the DES has them): the wake-up delay of idle components
 (``cluster.wakeup_latency_us``), least request's preference for the less busy pod (an even
-split here), fortio's synchronised connection starts (a smooth stream here).
+split here); a lockstep batch's queueing below the entry call when its call tree is too
+large to trace (``MAX_TRACE_VISITS``: the downstream calls are smooth streams then).
 
 Length: one model, kept in one file (stations, paths, fork-join, closed loop) so that its
 formulas read in order; its results wrapper is ``analytic_results.py``.
@@ -42,6 +47,7 @@ formulas read in order; its results wrapper is ``analytic_results.py``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,6 +75,9 @@ if TYPE_CHECKING:
 MAX_CALLEES = 8  # callee pods one caller pod weighs (work.ANALYTIC_CALLEES)
 GRID_POINTS = 128  # the grid on which the maximum of parallel branches is integrated
 QNA_PASSES = 2  # passes of load, waits and path times (variability and blocking settle)
+OPENER_SPOTS = 4  # places in a lockstep batch at which a member opening a connection is traced
+MAX_TRACE_VISITS = 200_000  # a lockstep batch's visits traced through the whole call tree
+KEYS_PER_LEG = 4096  # step keys of a lockstep trace: leg x KEYS_PER_LEG + step
 FLOAT = np.float64
 
 # Proxies that belong to a pod (its sidecar) and those shared by a node (a DaemonSet).
@@ -236,7 +245,9 @@ class Solution:
     node_vcpu: dict[str, float]
     hops: dict[str, HopTally]
     closed_loop: dict[str, Any] = field(default_factory=dict)
-    batch_spread_s: float = 0.0  # fortio in step: a uniform wait on [0, this] is in latency
+    # fortio in step: each batch position's own queueing wait, seconds (in ``latency``)
+    batch_waits_s: tuple[float, ...] = ()
+    batch_chances: tuple[float, ...] = ()  # the probability of each of those waits
 
 
 class Network:
@@ -257,18 +268,33 @@ class Network:
         self.new_conn = 1.0 / sc.mesh.requests_per_connection
         gen = sc.workload.generator
         # fortio's connections all start together and stay in step (unless -uniform or
-        # -jitter): they send in batches of C at the same instants
-        self.batch = (
-            gen.connections if isinstance(gen, Fortio) and not gen.uniform and not gen.jitter else 1
-        )
+        # -jitter): they send in batches of C at the same instants (``lockstep``). Unpaced
+        # (qps max), each sends again when its reply comes, so the batch stays together
+        # for a while as a train: traced the same way, batches one latency apart (less
+        # accurate: benchmarks/README.md).
+        in_step = isinstance(gen, Fortio) and not gen.uniform and not gen.jitter
+        self.batch = gen.connections if in_step else 1
         if isinstance(gen, Fortio):
             self.root_ca2 = 1.0 if gen.jitter else 0.0
         else:
             self.root_ca2 = 0.0 if gen.arrivals == "constant" else 1.0
+        self._traces: dict = {}  # lockstep traces, which do not depend on the load
         self.order = self._topological()
         self.edges = self._edges()
+        # the legs of a lockstep batch (``lockstep``): their queueing is the batch's own
+        self.traced = self.edge_is_root[self.leg_edge] & (self.batch > 1)
         self.visits = self._visit_rates()
         self.groups = self._groups()
+        self.edge_ix = {(e.caller, e.service): i for i, e in enumerate(self.edge_list)}
+        # a lockstep batch is traced through the whole call tree unless that is too long
+        per_root = sum(
+            float(self.leg_rate[g.legs].sum()) * (len(g.request) + len(g.response) + 1)
+            for g in self.groups
+        )
+        self.deep = self.batch > 1 and per_root * self.batch <= MAX_TRACE_VISITS
+        if self.deep:
+            self.traced[:] = True
+        self.wakeups = any(d.wakeup_s for g in self.groups for d in (*g.request, *g.response))
 
     # --- structure -------------------------------------------------------------------
 
@@ -667,8 +693,10 @@ class Network:
             m = np.zeros(len(g.legs))
             v = np.zeros(len(g.legs))
             steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+            smooth = ~self.traced[g.legs]  # a lockstep batch's own trace has its waits
             for j, (request, d) in enumerate(steps):
                 wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
+                wm, w2 = wm * smooth, w2 * smooth
                 m = m + wm + sm
                 v = v + (w2 - np.square(wm)) + sv
             mean[g.legs], var[g.legs] = m, v
@@ -690,12 +718,15 @@ class Network:
         """Bottom-up: the time from a request reaching each app pod to its response leaving."""
         n = len(self.pods)
         self.legs_mean, self.legs_var = self.leg_times()
+        self.app_wait = (np.zeros(n), np.zeros(n))  # mean and variance of an app's wait
         at_mean, at_var = np.zeros(n), np.zeros(n)
         down_mean, down_second = np.zeros(n), np.zeros(n)
         for name in reversed(self.order):
             svc = self.sc.services[name]
             pods = np.array([self.pod_ix[p.name] for p in self.topo.pods[name]], dtype=np.int64)
             wm, w2, sm, sv = self.app_time(pods)
+            if self.deep:  # a lockstep batch's trace has every wait
+                wm, w2 = wm * 0.0, w2 * 0.0
             calls_m, calls_v = np.zeros(len(pods)), np.zeros(len(pods))
             times = {}
             for step in svc.calls:
@@ -710,6 +741,7 @@ class Network:
             down_mean[pods] = calls_m
             down_second[pods] = calls_v + calls_m**2
             at_mean[pods] = wm + sm + calls_m
+            self.app_wait[0][pods], self.app_wait[1][pods] = wm, w2 - wm**2
             at_var[pods] = (w2 - wm**2) + sv + calls_v
         self.at = (at_mean, at_var)
         self.downstream = (down_mean, down_second)
@@ -720,6 +752,8 @@ class Network:
         st = self.st
         worst = int(np.argmax(st.rho))
         saturated = bool(st.rho[worst] >= 1)
+        waits, prob = np.zeros(0), np.zeros(0)
+        by_hop: dict[str, np.ndarray] = {}
         if saturated:
             latency = Moments(math.inf, math.inf)
         else:
@@ -727,13 +761,25 @@ class Network:
             edge = self.edges[(CLIENT, self.sc.workload.entry)]
             mean, var = self.call_time(edge, *self.at)
             c = self.pod_ix[self.topo.client.name]
+            if self.batch > 1 and not self.deep:  # the trace has the entry apps' waits
+                at_mean, at_var = self.at[0] - self.app_wait[0], self.at[1] - self.app_wait[1]
+                mean, var = self.call_time(edge, at_mean, np.maximum(at_var, 0.0))
             m, v = float(mean[c]), float(var[c])
-            extra = self.batch_wait(rate)
-            m, v = m + extra, v + extra**2 / 3
+            if self.batch > 1 and rate > 0:
+                waits, prob, by_hop = self.lockstep(rate)
+                extra = float(prob @ waits)
+                m, v = m + extra, v + float(prob @ (waits - extra) ** 2)
             latency = Moments(m, v + m * m)
-            self.spread = 2 * extra
         with np.errstate(invalid="ignore"):  # saturated: infinite waits times zero
             cpu, conc, hops = self._usage(rate, saturated)
+        for kind, (wait, square) in by_hop.items():  # the batch's own queueing
+            tally = hops.setdefault(kind, HopTally())
+            visits = tally.visits or 1.0
+            # a visit's wait gains the batch's: E[(w + b)^2] = E[w^2] + 2 E[w] E[b] + E[b^2]
+            tally.wait.second += square + 2 * tally.wait.mean / visits * wait
+            tally.total.second += square + 2 * tally.total.mean / visits * wait
+            tally.wait.mean += wait
+            tally.total.mean += wait
         util: dict[str, float] = {}
         for i, c in enumerate(self.components):
             pool = int(self.comp_pool[i])
@@ -762,21 +808,194 @@ class Network:
             component_concurrency=conc,
             node_vcpu=node_vcpu,
             hops=hops,
-            batch_spread_s=getattr(self, "spread", 0.0) if not saturated else 0.0,
+            batch_waits_s=tuple(waits.tolist()),
+            batch_chances=tuple(prob.tolist()),
         )
 
-    def batch_wait(self, rate: float) -> float:
-        """The mean extra wait of a request sent in a batch of C at once (fortio's
-        connections in step): the batch leaves its slowest station one by one, c at a time,
-        D apart (D: that station's holding time per root request), so a request waits
-        D (C / c - 1) / 2 on average, uniformly spread (the stations' own waits assume a
-        smooth stream)."""
-        if self.batch <= 1 or rate <= 0:
-            return 0.0
-        st = self.st
-        per_root = st.busy / rate
-        spread = per_root * np.maximum(self.batch / st.servers - 1, 0.0) / 2
-        return float(spread.max())
+    def lockstep(self, rate: float) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """fortio's batch of C requests sent at once (``meshsim.lockstep``): each position's
+        queueing wait with its probability, and per hop kind the mean sum and sum of squares
+        of a member's waits there.
+
+        Position k takes the entry edge's legs in proportion to their weights; every step
+        costs its mean, or a random step its quantiles in turn (the CPU and the app's
+        duration as in the stations, downstream calls as their mean time). A new connection
+        is rare (1 / requests_per_connection) but its handshakes hold a worker while the
+        rest of the batch queues behind it: the batch in which one member opens a
+        connection, at one of ``OPENER_SPOTS`` places in the batch, is traced too, with the
+        probability that one of the C members opens one."""
+        from meshsim.lockstep import batch_waits
+
+        edge = self.edges[(CLIENT, self.sc.workload.entry)]
+        weights = self.leg_weight[edge.start : edge.stop]
+        spots = np.cumsum(weights) / weights.sum()
+        legs = [
+            edge.start + int(np.searchsorted(spots, (k + 0.5) / self.batch))
+            for k in range(self.batch)
+        ]
+        before = self._client_visits()
+        servers = [int(n) for n in self.st.servers]
+        opens = any(
+            d.handshake_s > 0 for leg in set(legs) for d in self._leg_columns()[leg][0].request
+        )
+        p_open = 1 - (1 - self.new_conn) ** self.batch if opens else 0.0
+        # the middles of n equal strata of places, rounded down and up in turn (their mean
+        # is the batch's middle place)
+        n = min(OPENER_SPOTS, self.batch) if p_open > 0 else 0
+        middles = [(i + 0.5) * self.batch / n - 0.5 for i in range(n)]
+        openers = sorted({math.floor(m) if i % 2 else math.ceil(m) for i, m in enumerate(middles)})
+        build: dict[tuple[int, bool], list[Any]] = {}  # members on one leg share a path
+
+        def batch(opener: int | None) -> list[list[Any]]:
+            paths = []
+            for k, leg in enumerate(legs):
+                if (leg, k == opener) not in build:
+                    build[(leg, k == opener)] = self._batch_path(leg, k == opener)
+                paths.append(build[(leg, k == opener)])
+            return paths
+
+        clean, period = batch(None), self.batch / rate
+        cache = self._cache()
+        route = self._route if self.deep else None
+        catchup = getattr(self.sc.workload.generator, "catchup", True)
+        outcomes = batch_waits(clean, servers, period, before, cache, None, route, catchup)
+        chance = [1.0]
+        for opener in openers:
+            found = batch_waits(
+                clean, servers, period, before, cache, batch(opener), route, catchup
+            )
+            outcomes += found
+            chance += [p_open / len(openers)] * len(found)
+        chance[0] = max(0.0, 1 - sum(chance[1:]))
+        waits, prob = [], []
+        by_hop: dict[str, np.ndarray] = {}  # mean sum and sum of squares of waits
+        for (w, hops), p in zip(outcomes, chance, strict=True):
+            waits += w
+            prob += [p / self.batch] * self.batch
+            for member in hops:
+                for kind, v in member.items():
+                    by_hop[kind] = by_hop.get(kind, 0.0) + p / self.batch * np.array(v)
+        return np.array(waits), np.array(prob), by_hop
+
+    def _client_visits(self) -> list[list[Any]] | None:
+        """The load generator's own CPU before each member's clock starts (fortio's timer)."""
+        from meshsim.lockstep import Visit
+
+        client = client_cpu_s(self.sc.workload)
+        if client <= 0:
+            return None
+        core = int(self.core_of_node[self.pod_node[self.pod_ix[self.topo.client.name]]])
+        return [[Visit(core=core, cpu_s=client)]] * self.batch
+
+    def _cache(self) -> dict:
+        """Traces and downstream paths, kept while what they depend on holds: everything
+        but an idle worker's wake-up (which follows the load)."""
+        wakes = self.st.p_wait.tobytes() if self.wakeups else b""
+        if self._traces.get("wakes") != wakes:
+            self._traces = {"wakes": wakes, "paths": {}}
+        return self._traces
+
+    def _route(self, edge: int, caller: int, spot: float) -> list[Any]:
+        """A downstream call's path for a batch member: the leg of ``edge`` from pod
+        ``caller`` at ``spot`` of their cumulative weights."""
+        cache = self._cache()["paths"]
+        key = (edge, caller)
+        if key not in cache:
+            e = self.edge_list[edge]
+            legs = e.start + np.flatnonzero(self.leg_caller[e.start : e.stop] == caller)
+            cum = np.cumsum(self.leg_weight[legs])
+            cache[key] = (legs, cum / cum[-1])
+        legs, cum = cache[key]
+        leg = int(legs[min(int(np.searchsorted(cum, spot, side="right")), len(legs) - 1)])
+        if leg not in cache:
+            cache[leg] = self._batch_path(leg, None)
+        return cache[leg]
+
+    def _batch_path(self, leg: int, opens: bool | None) -> list[Any]:
+        """The steps of one batch member along ``leg``; ``opens``: it opens a connection
+        (its request's proxies add their handshakes), False: it does not, None: a
+        downstream call (handshakes at their mean)."""
+        from meshsim.lockstep import Visit
+
+        g, col = self._leg_columns()[leg]
+        visits: list[Any] = []
+        steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+        key = leg * KEYS_PER_LEG  # one per random step of a leg
+        callee = int(self.leg_callee[leg])
+        for j, (request, d) in enumerate(steps):
+            if j == len(g.request):
+                visits += self._app_steps(callee, key + j)
+            if d.op == WIRE:
+                dist = getattr(self.sc.network, f"{d.relation}_ms")
+                draws = _draws(d.wire_mean_s, dist.variance_s2, self.batch, d.serialise_s)
+                fixed = 0.0 if draws else d.wire_mean_s + d.serialise_s
+                visits.append(Visit(held_s=fixed, draws=draws, key=key + j))
+                continue
+            pool = g.pool[j][col : col + 1]
+            cpu = float(np.asarray(self.step_cpu(d, request, pool)[0]).reshape(-1)[0])
+            if request and d.handshake_s and opens is not None:
+                cpu += d.handshake_s * ((1.0 if opens else 0.0) - self.new_conn)
+            spread = (d.cpu_s * d.cpu_cv) ** 2
+            visits.append(
+                Visit(
+                    core=int(g.core[j][col]),
+                    cpu_s=cpu,
+                    pool=int(pool[0]) if d.op == PROXY else -1,
+                    after_s=d.after_s if d.op == PROXY and not request else 0.0,
+                    delay_s=d.latency_s,
+                    hop=str(d.hop),
+                    draws=_draws(d.cpu_s, spread, self.batch, cpu - d.cpu_s),
+                    key=key + j,
+                )
+            )
+        if len(g.request) == len(steps):
+            visits += self._app_steps(callee, key + len(steps))
+        return visits
+
+    def _app_steps(self, pod: int, key: int) -> list[Any]:
+        """The callee app's steps for a batch member: its workers, its CPU (its duration up
+        to its cap) on its node's cores, the rest of its duration, then its downstream calls
+        step by step (``deep``; else their mean time as a delay), its workers held through
+        them when it blocks."""
+        from meshsim.lockstep import Fanout, Release, Visit
+
+        cpu, mean = float(self.app_cpu[pod]), float(self.app_mean[pod])
+        name = self.pods[pod].service
+        blocking = bool(self.app_blocking[pod])
+        pool = int(self.app_pool[pod])
+        draws = _draws(mean, float(self.app_var[pod]), self.batch)
+        down = 0.0 if self.deep else float(self.downstream[0][pod])
+        app = Visit(
+            core=int(self.core_of_node[self.pod_node[pod]]),
+            cpu_s=cpu,
+            pool=pool,
+            held_s=(0.0 if draws else mean - cpu) + (down if blocking else 0.0),
+            delay_s=0.0 if blocking else down,
+            hop=str(Hop.APP),
+            draws=draws,
+            cap_s=app_cpu_cap_s(self.sc.services[name]),
+            key=key,
+            keep=blocking and self.deep,
+        )
+        if not self.deep:
+            return [app]
+        steps: list[Any] = [app]
+        for i, step in enumerate(self.sc.services[name].calls):
+            branches = tuple(
+                (call.probability, call.count, self.edge_ix[(name, call.service)]) for call in step
+            )
+            steps.append(Fanout(branches, pod, -(pod * KEYS_PER_LEG + i + 1) * 64))
+        if blocking and pool >= 0:
+            steps.append(Release(pool))
+        return steps
+
+    def _leg_columns(self) -> dict[int, tuple[Group, int]]:
+        """Each leg's group and column in it (for the batch's paths)."""
+        if not hasattr(self, "_columns"):
+            self._columns = {
+                int(leg): (g, col) for g in self.groups for col, leg in enumerate(g.legs)
+            }
+        return self._columns
 
     def _usage(
         self, rate: float, saturated: bool
@@ -807,8 +1026,10 @@ class Network:
         for g in self.groups:
             lam = rate * self.leg_rate[g.legs]
             steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+            smooth = ~self.traced[g.legs]  # a lockstep batch's waits: added from its trace
             for j, (request, d) in enumerate(steps):
                 wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
+                wm, w2 = wm * smooth, w2 * smooth
                 if d.op == WIRE:
                     tally(str(Hop.NETWORK), lam, wm, w2, sm, sv)
                     continue
@@ -821,7 +1042,8 @@ class Network:
             callees = self.leg_callee[g.legs]
             app = self.comp_by[Kind.APP][callees]
             cpu += np.bincount(app, lam * self.app_cpu[callees], n)
-            tally(str(Hop.APP), lam, *self.app_time(callees))
+            wm, w2, sm, sv = self.app_time(callees)
+            tally(str(Hop.APP), lam, wm * smooth, w2 * smooth, sm, sv)
         hops = {}
         root = rate if rate > 0 else 1.0
         for kind in sorted(tallies, key=lambda k: HOPS.index(k) if k in HOPS else len(HOPS)):
@@ -833,6 +1055,20 @@ class Network:
             dict(zip(names, conc.tolist(), strict=True)),
             hops,
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _draws(mean: float, var: float, n: int, shift: float = 0.0) -> tuple[float, ...]:
+    """n values standing for a random duration in a batch of n: the quantiles at
+    (i + 1/2) / n of a lognormal of this mean and variance, plus ``shift``; none (the mean
+    stands) without variance."""
+    if var <= 0 or mean <= 0:
+        return ()
+    from scipy.special import ndtri
+
+    sigma2 = math.log1p(var / mean**2)
+    z = ndtri((np.arange(n) + 0.5) / n)
+    return tuple((mean * np.exp(math.sqrt(sigma2) * z - sigma2 / 2) + shift).tolist())
 
 
 def _constants(d: Demand) -> tuple:

@@ -1,7 +1,8 @@
 """The analytic engine's answer as a ``Result``: the same tables and summary.json as the DES.
 
-Latency percentiles come from a gamma distribution matched to the mean and variance of a root
-request's latency (``meshsim.analytic``); a hop's percentiles likewise from its own moments.
+Latency percentiles come from a distribution matched to the mean and variance of a root
+request's latency (``meshsim.analytic``), or for fortio in step from the mixture over places in
+its batch (``quantiles_in_batch``); a hop's percentiles from its own moments.
 There are no replications, so no confidence intervals (NaN), and request counts are the
 expected ones over the workload's measurement window.
 """
@@ -56,21 +57,50 @@ def quantiles(m: Moments, qs: list[float]) -> list[float]:
     return [float(v) for v in stats.gamma.ppf(qs, shape, scale=scale)]
 
 
-def quantiles_with_spread(m: Moments, spread: float, qs: list[float]) -> list[float]:
-    """Quantiles of a gamma (the rest of the path) plus an independent uniform wait on
-    [0, spread] (a request's place in a batch), with these total two moments."""
+def quantiles_in_batch(
+    m: Moments, waits: tuple[float, ...], chances: tuple[float, ...], qs: list[float]
+) -> list[float]:
+    """Quantiles of the mixture over a batch's positions (fortio in step, ``meshsim.lockstep``):
+    a position's latency is its own queueing wait (``waits``, each with its probability in
+    ``chances``) plus the rest of the path, a distribution (``quantiles``' choice) matched to
+    the moments left once the waits' mean and variance are taken out of ``m``."""
+    from scipy import optimize
+
+    if not waits or not math.isfinite(m.mean):
+        return quantiles(m, qs)
+    w, p = np.asarray(waits), np.asarray(chances)
+    extra = float(p @ w)
+    mean = m.mean - extra
+    var = max(m.variance - float(p @ (w - extra) ** 2), 0.0)
+    rest = Moments(mean, var + mean * mean)
+    cdf = _cdf(rest)
+    out = []
+    for q, top in zip(qs, quantiles(rest, qs), strict=True):
+
+        def below(t: float, q: float = q) -> float:
+            return float(p @ cdf(t - w)) - q
+
+        lo, hi = float(w.min()), float(w.max()) + top
+        while below(hi) < 0:  # rounding at the bracket's top
+            hi = hi * (1 + 1e-6) + 1e-12
+        out.append(float(optimize.brentq(below, lo, hi, xtol=1e-12)))
+    return out
+
+
+def _cdf(m: Moments) -> Any:
+    """The CDF of ``quantiles``' distribution for these moments (vectorised)."""
     from scipy import stats
 
-    if spread <= 0 or not math.isfinite(m.mean):
-        return quantiles(m, qs)
-    mean = m.mean - spread / 2
-    var = max(m.variance - spread**2 / 12, 1e-18 * mean * mean)
-    shape, scale = mean * mean / var, var / mean
-    top = mean + spread + 12 * math.sqrt(var)
-    t = np.linspace(0.0, top, 2048)
-    u = np.linspace(0.0, spread, 65)
-    cdf = stats.gamma.cdf(t[:, None] - u[None, :], shape, scale=scale).mean(axis=1)
-    return [float(np.interp(q, cdf, t)) for q in qs]
+    var = m.variance
+    if m.mean <= 0 or var <= 1e-18 * m.mean**2:
+        return lambda t: (np.asarray(t) >= m.mean).astype(float)
+    scv = var / m.mean**2
+    if scv < LOGNORMAL_BELOW_SCV:
+        sigma2 = math.log1p(scv)
+        dist = stats.lognorm(math.sqrt(sigma2), scale=m.mean * math.exp(-sigma2 / 2))
+    else:
+        dist = stats.gamma(m.mean**2 / var, scale=var / m.mean)
+    return dist.cdf
 
 
 def window_s(loaded: LoadedScenario, rate_rps: float) -> float:
@@ -100,7 +130,8 @@ class AnalyticResult(Result):
     def latency_s(self) -> dict[str, float]:
         lat = self.solution.latency
         levels = [p / 100 for p in self.percentiles]
-        qs = quantiles_with_spread(lat, self.solution.batch_spread_s, levels)
+        sol = self.solution
+        qs = quantiles_in_batch(lat, sol.batch_waits_s, sol.batch_chances, levels)
         out = {"mean": lat.mean}
         out.update({percentile_key(p): q for p, q in zip(self.percentiles, qs, strict=True)})
         return out
@@ -264,7 +295,14 @@ class AnalyticResult(Result):
                 "latency_sd_s": _num(math.sqrt(sol.latency.variance))
                 if math.isfinite(sol.latency.mean)
                 else None,
-                "percentiles_from": "gamma matched to the latency's mean and variance",
+                "percentiles_from": (
+                    f"mixture over the {self.loaded.scenario.workload.generator.connections} "
+                    "places of fortio's lockstep batch, each its traced queueing wait plus the "
+                    "rest of the path (gamma or lognormal of its mean and variance)"
+                    if sol.batch_waits_s
+                    else "gamma (lognormal below SCV 0.3) matched to the latency's mean and "
+                    "variance"
+                ),
                 **sol.closed_loop,
             },
             "run": {"wall_time_s": round(self.wall_time_s, 3), **self.meta},
@@ -283,7 +321,8 @@ class AnalyticResult(Result):
         return {
             **UNITS,
             "latency_ms": "milliseconds, end to end, per root request (analytic: mean exact "
-            "for the model, pNN from a gamma matched to mean and variance)",
+            "for the model, pNN from a distribution matched to mean and variance, or for "
+            "fortio in step a mixture over places in its batch)",
         }
 
 

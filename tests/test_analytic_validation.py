@@ -25,24 +25,21 @@ DURATION_S = {
     "mmc.yaml": 4,
     "jackson-tandem.yaml": 16,
     "quickstart.yaml": 15,
-    "fortio-2pod.yaml": 4,
+    # linkerd's p99 rests on the ~1 % of requests queued behind a new connection's handshake
+    # at a one-worker proxy: the DES needs ~70,000 requests to place it (at 2 x 10 s it was
+    # 22.6 % above the analytic p99, at 2 x 40 s 1.3 %)
+    "fortio-2pod.yaml": 40,
     "seed-claims.yaml": 20,
     "four-meshes.yaml": 4,
 }
 # The analytic engine solves steady state; a scenario with events needs the DES (it refuses).
 NOT_STEADY = {"cve-rollout.yaml"}
 
-# Where the target is missed, the bound achieved (percent) and why.
+# Where the target is missed, the bound achieved (percent) and why. (fortio-2pod, whose
+# connections send in lockstep batches, meets the target since the batch is traced:
+# meshsim/lockstep.py; its worst errors here are linkerd's p50 +4.1 % and waypoint's p99
+# +6.0 %.)
 MISSES: dict[str, dict[str, float]] = {
-    # fortio's 16 connections start together and stay in step: every request is one of a
-    # batch of 16 arriving at once. The engine adds the batch's mean wait at its slowest
-    # station and spreads it uniformly; the queues a batch builds at the other stations it
-    # crosses are not modelled, so sidecar and ambient come out short.
-    # Measured (these short runs): mean -12.9..+4.9 %, p50 -17.0..+7.5 %, p90 -7.7..+11.5 %,
-    # p99 -4.2..+17.9 % (within its target).
-    # Linkerd mode (one worker per linkerd-proxy, so each batch queues at it) is furthest
-    # out: mean -15.8 %, p99 -30.3 %.
-    "fortio-2pod.yaml": {"mean": 17.0, "p50": 20.0, "p90": 15.0, "p99": 32.0},
     # Linkerd mode only: p90 +13.6 % (its single-worker proxies are M/G/1 stations whose wait
     # the two-moment gamma over-spreads); every other mode is within the target.
     "seed-claims.yaml": {"p90": 15.0},
