@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 Engine = Any  # meshsim.engine.Engine (not imported: the engine imports this module)
 
-MAX_NESTING = 64  # calls started or finished directly inside one another before deferring
+MAX_NESTING = 32  # calls started or finished directly inside one another before deferring
 FIXED, CALLER, CALLEE, WAYPOINT = -1, 0, 1, 2  # whose proxy a step runs in
 
 
@@ -266,37 +266,40 @@ class Call(Waiter, Parent):
     # --- legs --------------------------------------------------------------------------
 
     def walk(self) -> None:
-        """Start step ``i`` of the current leg (wire steps with no delay run through)."""
-        leg = self.leg
-        n = len(leg)
-        while self.i < n:
-            s = leg[self.i]
+        """Start the next step of the current leg (wire steps with no delay run through);
+        ``i`` is then the step after it, where the step's last callback resumes the walk."""
+        leg, env = self.leg, self.env
+        i = self.i
+        while i < len(leg):
+            s = leg[i]
+            i += 1
             op = s.op
             if op == WIRE:
                 delay = s.wire() + s.serialise_s  # type: ignore[misc]
-                self.i += 1
                 if self.measured:
                     stats = s.stats
                     stats.append(0.0)
                     stats.append(delay)
                 if delay > 0:
+                    self.i = i
                     self.callbacks = _WALK
-                    self.env.schedule(self, NORMAL, delay)
+                    env.schedule(self, NORMAL, delay)
                     return
                 continue
+            self.i = i
             self.step = s
-            self.arrived = self.env.now
+            self.arrived = env.now
             if op == KERNEL:
                 self.cpu = s.cpu_s
-                self.wake = 0.0
                 if s.cores.take(self):
                     self.callbacks = _KERNEL_DONE
-                    self.env.schedule(self, NORMAL, s.cpu_s)
+                    env.schedule(self, NORMAL, s.cpu_s)
                 else:
                     self.callbacks = _KERNEL_GRANTED
                 return
             self.enter_proxy(s, self.new_conn and not self.response)
             return
+        self.i = i
         if self.response:
             self.finish()
         else:
@@ -327,7 +330,6 @@ class Call(Waiter, Parent):
             stats = s.stats
             stats.append(self.env.now - self.arrived - self.cpu)
             stats.append(self.cpu)
-        self.i += 1
         self.walk()
 
     def proxy_worker(self) -> None:
@@ -380,7 +382,6 @@ class Call(Waiter, Parent):
             stats = s.stats
             stats.append(now - self.arrived - busy)
             stats.append(busy)
-        self.i += 1
         self.walk()
 
     # --- the callee's handler ----------------------------------------------------------

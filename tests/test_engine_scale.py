@@ -83,3 +83,24 @@ def test_compiled_legs_and_streams_do_not_grow_with_pod_pairs(tmp_path: Path) ->
     assert large["legs"] <= small["legs"] * 1.5 + 2  # the same node pairs, whatever the pods
     assert large["streams"] <= small["streams"] + nodes * services
     assert large["balancers"] <= 4 * small["balancers"]
+
+
+def test_a_chain_of_calls_that_cost_nothing_does_not_recurse(tmp_path: Path) -> None:
+    """No kernel cost, no wire delay, no service time: every call of a 1,000-deep chain
+    starts and finishes without an event, so the engine must defer instead of nesting."""
+    calls = "".join(
+        f"  s{i}: {{service_time: 0ms, calls: [{{service: s{i + 1}}}]}}\n" for i in range(CHAIN - 1)
+    )
+    path = tmp_path / "free.yaml"
+    path.write_text(
+        "cluster: {nodes: [{name: n, cores: 1}]}\n"
+        f"services:\n{calls}  s{CHAIN - 1}: {{service_time: 0ms}}\n"
+        "workload: {entry: s0, generator: {type: open, rate_rps: 1}, requests: 2,"
+        " client: {node: n, in_mesh: false}}\n"
+        "mesh: {mode: none}\n"
+        "params:\n  kernel: {traversal_cpu_us: 0, loopback_cpu_us: 0, cpu_per_kib_us: 0,"
+        " ebpf_redirect_cpu_us: 0}\n"
+        "network: {same_node_ms: 0, bandwidth_gbps: null}\nsim: {replications: 1}\n"
+    )
+    rec = Engine(load_scenario(path), 0).run()
+    assert rec.completed == 2 and rec.latency_sum == 0.0
