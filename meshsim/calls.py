@@ -135,7 +135,7 @@ class Root(Parent):
         self.then = then
 
     def start(self) -> None:
-        if self.e._client_cpu > 0:
+        if self.e.client_cpu_s > 0:
             self.e.client_work(self.send)
         else:
             self.send()

@@ -132,7 +132,7 @@ class Engine:
         }
         self.new_connection = self.streams.uniform("mesh.connections")
         self.requests_per_connection = self.sc.mesh.requests_per_connection
-        self._client_cpu = client_cpu_s(self.sc.workload)
+        self.client_cpu_s = client_cpu_s(self.sc.workload)
         self._client_usage = self.usage[component_name(self.topo.client.name, Kind.APP)]
         self._nesting = 0
         self.ops: Any = None  # the scenario's events (meshsim.operations), if it has any
@@ -231,11 +231,11 @@ class Engine:
 
         def done(_event: object) -> None:
             cores.release()
-            self._client_usage.cpu_s += self._client_cpu
+            self._client_usage.cpu_s += self.client_cpu_s
             then()
 
         def run(_event: object = None) -> None:
-            self.env.timeout(self._client_cpu).callbacks.append(done)  # type: ignore[union-attr]
+            self.env.timeout(self.client_cpu_s).callbacks.append(done)  # type: ignore[union-attr]
 
         granted = cores.acquire()
         if granted is None:
