@@ -8,6 +8,12 @@ difference (what the run itself added). Run on demand, never in the test suite::
 
     .venv/bin/python benchmarks/bench_memory.py                      # 100k and 1M requests
     .venv/bin/python benchmarks/bench_memory.py --sizes 10000 100000 --out /tmp/memory.json
+
+``--pods 8 32 128`` instead measures what the engine compiles as pods grow: a front service
+calling a back service, each with that many replicas on 8 nodes, in sidecar mode, 20,000
+requests; reported per size are the compiled legs, cached routes, random streams and
+balancers, and the Python heap the engine still holds after the run (tracemalloc).
+``--src DIR`` runs those children against another checkout's meshsim (before/after).
 """
 
 from __future__ import annotations
@@ -77,6 +83,53 @@ def child(scenario: str, requests: int, mode: str, trace: bool) -> dict[str, Any
     }
 
 
+def pods_child(replicas: int) -> dict[str, Any]:
+    """One run of the two-tier scenario with ``replicas`` pods per service, in this process."""
+    import tempfile
+    import tracemalloc
+
+    from meshsim.engine import Engine
+    from meshsim.loader import load_scenario
+
+    text = (
+        "cluster: {nodes: [{name: node, count: 8, cores: 16}]}\n"
+        "services:\n"
+        f"  front: {{replicas: {replicas}, calls: [{{service: back}}]}}\n"
+        f"  back: {{replicas: {replicas}}}\n"
+        "workload: {entry: front, generator: {type: open, rate_rps: 4000}, requests: 20000,"
+        " warmup_s: 0}\n"
+        "mesh: {mode: sidecar}\nsim: {replications: 1}\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "two-tier.yaml"
+        path.write_text(text)
+        loaded = load_scenario(path)
+    tracemalloc.start()
+    engine = Engine(loaded, 0)
+    rec = engine.run()
+    held = tracemalloc.get_traced_memory()[0] / 2**20
+    tracemalloc.stop()
+    samplers = getattr(engine.streams, "_samplers", {})
+    return {
+        "replicas": replicas,
+        "completed": rec.completed,
+        "legs": len(engine._legs),
+        "routes": len(engine.topo._routes),
+        "streams": len(samplers),
+        "balancers": len(engine.balancing._balancers),
+        "engine_heap_mib": round(held, 2),
+    }
+
+
+def pods_main(sizes: list[int], src: str | None) -> None:
+    env = {**__import__("os").environ, **({"PYTHONPATH": src} if src else {})}
+    print(f"meshsim from {src or ROOT}")
+    for size in sizes:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--pods-child", str(size)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd="/")
+        print(done.stdout.strip().splitlines()[-1], flush=True)
+
+
 def _git_commit() -> str:
     try:
         out = subprocess.run(
@@ -104,7 +157,16 @@ def main() -> int:
     ap.add_argument("--tracemalloc", action="store_true", help="also trace the Python heap")
     ap.add_argument("--out", help="write the figures, units and provenance as JSON here")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--pods", type=int, nargs="+", help="replicas per service, one run each")
+    ap.add_argument("--src", help="with --pods: another checkout's root")
+    ap.add_argument("--pods-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.pods_child is not None:
+        print(json.dumps(pods_child(args.pods_child)))
+        return 0
+    if args.pods:
+        pods_main(args.pods, args.src)
+        return 0
     if args.child is not None:
         print(json.dumps(child(args.scenario, args.child, args.mode, args.tracemalloc)))
         return 0

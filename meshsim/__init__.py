@@ -17,8 +17,9 @@ checks this, and that there are no import cycles)::
       |     pods placed on nodes, the path each mode builds for a call, who picks which pod
     components
       |     the component cost model: CPU per message, memory, requests, visible config
-    recorder, engine, operations  |  analytic, lockstep
-      |     the SimPy model (operations: events over time) | the same scenario as a queueing
+    recorder, calls, engine, operations  |  analytic, lockstep
+      |     the SimPy model (calls: one state machine per call; operations: events over
+      |     time) | the same scenario as a queueing
       |     network, solved in closed form (lockstep: fortio's batches, traced)
     resources, results, simulate, additive, theory, analytic_results, symmetry
       |     statistics: per-component tables, latency with CIs, analytic baselines; a fleet

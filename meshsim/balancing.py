@@ -40,6 +40,13 @@ that service's pods (a what-if for ztunnel and kube-proxy, which have no such se
 balancer belongs to one picker (a caller pod, or a waypoint pod) and draws from its own named
 random stream, so runs are reproducible and the modes of a comparison draw the same numbers
 wherever they pick the same way.
+
+Memory stays O(pods + services x nodes) in a fleet: the pickers of one node draw from one
+stream per target (``lb.<node>.<target>``; a stream holds a generator and a block of draws,
+about 34 KB), interleaved in the run's deterministic event order, so every picker still gets
+independent uniform draws and a run is reproducible; a random balancer has no state, so one
+serves every picker of a node; the others keep only their own counts (least request: the
+pods with requests in flight, forgotten when they reach zero).
 """
 
 from __future__ import annotations
@@ -123,7 +130,12 @@ class LeastRequest(Balancer):
         return best
 
     def release(self, pod: Pod, rtt_s: float = 0.0) -> None:
-        self._active[pod.name] -= 1
+        active = self._active
+        n = active[pod.name] - 1
+        if n:
+            active[pod.name] = n
+        else:
+            del active[pod.name]  # only pods with requests in flight are kept
 
 
 def candidates(topo: Topology, service: Service, pods: Sequence[Pod], picker: Pod) -> list[Pod]:
@@ -208,8 +220,8 @@ class Balancing:
     def for_call(self, caller: Pod, service: str, waypoint: Pod | None) -> Balancer:
         """The balancer that picks the pod of ``service`` for a call from ``caller``: the
         waypoint's Envoy when there is one, else the caller's sidecar, ztunnel or kube-proxy."""
-        owner = waypoint.name if waypoint is not None else caller.name
-        balancer = self._balancers.get((owner, service))
+        owner = waypoint if waypoint is not None else caller
+        balancer = self._balancers.get((owner.name, service))
         if balancer is None:
             picker = "envoy" if waypoint is not None else self._picker(caller)
             chosen = policy(self._scenario.services[service], picker)
@@ -218,7 +230,8 @@ class Balancing:
 
     def for_waypoint(self, caller: Pod, waypoint: str) -> Balancer:
         """ztunnel's choice of a pod of the waypoint serving a call (random)."""
-        return self._get(caller.name, waypoint, DEFAULT_POLICY["ztunnel"])
+        balancer = self._balancers.get((caller.name, waypoint))
+        return balancer or self._get(caller, waypoint, DEFAULT_POLICY["ztunnel"])
 
     def _picker(self, caller: Pod) -> Picker:
         if self._mode == "none" or not caller.in_mesh:
@@ -226,11 +239,16 @@ class Balancing:
         pickers: dict[str, Picker] = {"sidecar": "envoy", "linkerd": "linkerd", "cilium": "cilium"}
         return pickers.get(self._mode, "ztunnel")
 
-    def _get(self, owner: str, target: str, chosen: Policy) -> Balancer:
-        key = (owner, target)
-        balancer = self._balancers.get(key)
+    def _get(self, owner: Pod, target: str, chosen: Policy) -> Balancer:
+        """The balancer of ``owner`` for ``target``: its own (least request, round robin and
+        peak EWMA keep per-picker counts), or its node's (random keeps none); either way
+        drawing from its node's stream for that target."""
+        shared = (f"{owner.node}\0node", target) if chosen == "random" else None
+        balancer = self._balancers.get(shared) if shared else None
         if balancer is None:
-            stream = f"lb.{owner}.{target}"
+            stream = f"lb.{owner.node}.{target}"
             balancer = BALANCERS[chosen](self._streams, stream, self._clock)
-            self._balancers[key] = balancer
+            if shared:
+                self._balancers[shared] = balancer
+        self._balancers[(owner.name, target)] = balancer
         return balancer

@@ -1,25 +1,39 @@
 """The SimPy model: load generators, apps, proxies, kernels and the node CPUs they share.
 
 One ``Engine`` runs one replication of one scenario. A call walks the route the topology builds
-for it, compiled once per (route, service) into *legs*: flat lists of steps whose CPU demand
-comes from the component cost model (``components.py``, where every cost is defined). Every
-CPU burst (app, proxy, kernel) queues for a core of its node, so co-located components contend;
-a proxy also holds one of its worker threads while it works, and keeps it after the response
-for telemetry. Observation goes to a ``RunRecorder``.
+for it, compiled once per (caller node, callee node, waypoint node, service) into *legs*: flat
+tuples of steps whose CPU demand comes from the component cost model (``components.py``, where
+every cost is defined). Every CPU burst (app, proxy, kernel) queues for a core of its node, so
+co-located components contend; a proxy also holds one of its worker threads while it works,
+and keeps it after the response for telemetry. Calls run as small state machines driven by
+event callbacks (``calls.py``), not as nested generators: that is both the speed of the engine
+and why a call chain of any depth fits on the stack. Observation goes to a ``RunRecorder``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
+from typing import Any
 
 import simpy
 
 from meshsim.balancing import Balancer, Balancing, candidates
+from meshsim.calls import (
+    CALLEE,
+    CALLER,
+    FIXED,
+    MAX_NESTING,
+    WAYPOINT,
+    Call,
+    Legs,
+    Parent,
+    Proxy,
+    Root,
+    Step,
+)
 from meshsim.components import (
     KERNEL,
-    PROXY,
     WIRE,
     Demand,
     app_cpu_cap_s,
@@ -31,45 +45,18 @@ from meshsim.domain import S_PER_US, Hop, Kind, component_name
 from meshsim.loader import LoadedScenario
 from meshsim.pool import Pool
 from meshsim.random import Sampler, Streams
-from meshsim.recorder import RunRecorder, Usage
-from meshsim.scenario import Fortio, OpenLoop, Service
-from meshsim.topology import Pod, Stage
+from meshsim.recorder import HOP_BLOCK, RunRecorder
+from meshsim.scenario import Fortio, OpenLoop
+from meshsim.topology import Pod
 
 Proc = Generator[simpy.Event, object, None]
-
-
-@dataclass(slots=True)
-class Activity:
-    """Whether a component is working now, for the wake-up delay of an idle one."""
-
-    active: int = 0  # messages it is working on now
-    idle_since: float = -math.inf
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One step of a leg, with everything the hot loop needs resolved in advance."""
-
-    op: int
-    hop: str
-    cores: Pool
-    usage: Usage
-    activity: Activity
-    cpu_s: float = 0.0
-    workers: Pool | None = None
-    handshake_s: float = 0.0
-    after_s: float = 0.0  # proxy work after the response (telemetry)
-    latency_s: float = 0.0  # proxy delay that is not CPU
-    wakeup_s: float = 0.0  # proxy CPU when an idle worker picks the message up
-    variation: Sampler | None = None  # multiplies cpu_s, mean 1
-    wire: Sampler | None = None
-    wire_mean_s: float = 0.0
-    serialise_s: float = 0.0
-    component: str = ""
+POD_PROXIES = (Kind.SIDECAR, Kind.LINKERD_PROXY, Kind.WAYPOINT)  # one per pod: bound per call
 
 
 class Engine:
     """One replication: ``Engine(loaded, replication).run()`` returns its RunRecorder."""
+
+    call_class: type[Call] = Call
 
     def __init__(self, loaded: LoadedScenario, replication: int = 0) -> None:
         from meshsim.topology import Topology
@@ -85,35 +72,55 @@ class Engine:
         self.cores = {
             name: host or Pool(self.env, node.cores, name) for name, node in self.topo.nodes.items()
         }
-        self._wakeup_s = cluster.wakeup_latency_us * S_PER_US
-        self._idle_after_s = cluster.idle_after_us * S_PER_US
+        self.wakeup_s = cluster.wakeup_latency_us * S_PER_US
+        self.idle_after_s = cluster.idle_after_us * S_PER_US
         self.components = self.topo.components()
         self.recorder = RunRecorder(self.env, [c.name for c in self.components])
         self.usage = self.recorder.usage
-        self.activity = {c.name: Activity() for c in self.components}
-        self.workers: dict[str, Pool] = {}
+        # every proxy, app and kernel: its usage, activity and workers
+        self.proxies: dict[str, Proxy] = {}
         for c in self.components:
             threads = worker_threads(self.sc, self.params, self.topo, c)
-            if threads is not None:
-                self.workers[c.name] = Pool(self.env, threads, c.name)
-        # per app pod: its usage counters, activity, workers and CPU cap, looked up once per
-        # request
-        self._apps = {
-            c.pod: (
-                self.usage[c.name],
-                self.activity[c.name],
-                self.workers.get(c.name),
-                app_cpu_cap_s(self.sc.services[self.topo.pod_by_name[c.pod].service]),
-            )
+            workers = Pool(self.env, threads, c.name) if threads is not None else None
+            self.proxies[c.name] = Proxy(c.name, self.usage[c.name], workers=workers)
+        # by pod name: its app, and its own proxy (sidecar, linkerd-proxy, waypoint)
+        self.apps = {
+            c.pod: self.proxies[c.name] for c in self.components if c.kind == Kind.APP and c.pod
+        }
+        self.pod_proxy = {
+            c.pod: self.proxies[c.name]
             for c in self.components
-            if c.kind == Kind.APP
+            if c.kind in POD_PROXIES and c.pod is not None
+        }
+        services = self.sc.services
+        self.app_cap = {name: app_cpu_cap_s(svc) for name, svc in services.items()}
+        self.blocking = {name: svc.blocking_calls for name, svc in services.items()}
+        self.service_time = {
+            name: self.streams.sampler(f"service.{name}.service_time", svc.service_time.draw())
+            for name, svc in services.items()
+        }
+        # by service: its call steps, each a list of (service, count, probability, draw)
+        self.plans = {
+            name: [
+                [
+                    (
+                        call.service,
+                        call.count,
+                        call.probability,
+                        self.streams.uniform(f"service.{name}.calls.{i}.{j}")
+                        if call.probability < 1.0
+                        else None,
+                    )
+                    for j, call in enumerate(step)
+                ]
+                for i, step in enumerate(svc.calls)
+            ]
+            for name, svc in services.items()
         }
         self.balancing = Balancing(self.sc, self.streams, lambda: self.env.now)
-        self._legs: dict[tuple[tuple[Stage, ...], str], tuple[list[Step], list[Step]]] = {}
-        self._service_time = {
-            name: self.streams.sampler(f"service.{name}.service_time", svc.service_time.draw())
-            for name, svc in self.sc.services.items()
-        }
+        self._legs: dict[tuple[object, ...], Legs] = {}
+        self._hop_stats = self.recorder.hop_buffers
+        self.app_stats = self.recorder.hop_buffer(Hop.APP)
         net = self.sc.network
         self._wire = {
             relation: self.streams.sampler(f"network.{relation}", dist.draw())
@@ -123,16 +130,21 @@ class Engine:
                 ("cross_zone", net.cross_zone_ms),
             )
         }
-        self._new_connection = self.streams.uniform("mesh.connections")
-        self._client_cpu = client_cpu_s(self.sc.workload)
+        self.new_connection = self.streams.uniform("mesh.connections")
+        self.requests_per_connection = self.sc.mesh.requests_per_connection
+        self.client_cpu_s = client_cpu_s(self.sc.workload)
         self._client_usage = self.usage[component_name(self.topo.client.name, Kind.APP)]
-        self.ops = None  # the scenario's events (meshsim.operations), if it has any
+        self._nesting = 0
+        self.ops: Any = None  # the scenario's events (meshsim.operations), if it has any
         if self.sc.events:
             from meshsim.operations import Operations
 
             self.ops = Operations(self)
             # calls go through the operations' path: readiness, failures, retries
-            self._root, self._call = self.ops.root, self.ops.call  # type: ignore[method-assign]
+            self.call_class = self.ops.call_class
+            self.root_class = self.ops.root_class
+        else:
+            self.root_class = Root
 
     # --- running -----------------------------------------------------------------------
 
@@ -148,7 +160,7 @@ class Engine:
 
     def _watch(self) -> Proc:
         """Open the measurement window after warm-up; stop a run whose backlog grows without
-        bound, or that has drained."""
+        bound, or that has drained. Bins the per-hop figures gathered since the last tick."""
         rec = self.recorder
         warmup = self.sc.workload.warmup_s
         if warmup > 0:
@@ -156,6 +168,7 @@ class Engine:
         rec.start_window()
         interval = max(1e-3, (self.sc.workload.duration_s or 1.0) / 200)
         while not rec.done.triggered:
+            rec.flush_hops(HOP_BLOCK)
             if rec.in_flight > self.sc.sim.max_in_flight:
                 rec.stop("saturated")
                 return
@@ -168,6 +181,16 @@ class Engine:
                     return
             yield self.env.timeout(interval)
 
+    def run_soon(self, start: Callable[[], None]) -> None:
+        """Run ``start`` now, or from the event queue at this same instant when calls already
+        nest ``MAX_NESTING`` deep (a chain of calls that cost nothing must not recurse)."""
+        if self._nesting < MAX_NESTING:
+            self._nesting += 1
+            start()
+            self._nesting -= 1
+        else:
+            self.env.timeout(0).callbacks.append(lambda _event: start())  # type: ignore[union-attr]
+
     # --- load generators ---------------------------------------------------------------
 
     def _load(self) -> Proc:
@@ -175,8 +198,10 @@ class Engine:
         if isinstance(gen, OpenLoop):
             yield from self._open_loop(gen)
         else:
-            conns = [self.env.process(self._connection(gen, i)) for i in range(gen.connections)]
-            yield simpy.AllOf(self.env, conns)
+            conns = [Connection(self, gen, i) for i in range(gen.connections)]
+            for conn in conns:
+                conn.start()
+            yield simpy.AllOf(self.env, [conn.ended for conn in conns])
         self.recorder.arrivals_ended()
 
     def _open_loop(self, gen: OpenLoop) -> Proc:
@@ -196,64 +221,34 @@ class Engine:
             yield self.env.timeout(gap())
             if (duration is not None and self.env.now > duration) or (limit and sent >= limit):
                 return
-            self.env.process(self._root())
+            self.root_class(self, None).start()
             sent += 1
 
-    def _connection(self, gen: Fortio, index: int) -> Proc:
-        """One fortio connection: a closed loop paced at qps/connections (fortio's runOne)."""
-        duration, limit = self.sc.workload.duration_s, self.sc.workload.requests
-        quota = None
-        if limit is not None:
-            quota = limit // gen.connections + (limit % gen.connections if index == 0 else 0)
-        period = gen.connections / gen.qps if gen.qps else 0.0
-        if gen.uniform and period:
-            yield self.env.timeout(period * index / gen.connections)
-        start = self.env.now
-        jitter = self.streams.uniform(f"workload.connection.{index}.jitter")
-        sent = 0
-        while True:
-            if duration is not None and self.env.now > duration:
-                return
-            if quota is not None and sent >= quota:
-                return
-            yield from self._root()
-            sent += 1
-            if not period:
-                continue
-            target = start + sent * period
-            if not gen.catchup:
-                while target < self.env.now:  # skip the slots that are already late
-                    sent += 1
-                    target = start + sent * period
-            sleep = target - self.env.now
-            if gen.jitter and sleep > 0:
-                sleep += (2 * jitter() - 1) * sleep / 10
-            if sleep > 0:
-                yield self.env.timeout(sleep)
-
-    def _root(self) -> Proc:
-        rec = self.recorder
-        client = self.topo.client
-        if self._client_cpu > 0:
-            yield from self._client_work()
-        token = rec.arrive()
-        yield from self._call(client, self.sc.workload.entry, token.measured)
-        rec.depart(token)
-
-    def _client_work(self) -> Proc:
-        """The load generator's own work. Like fortio's timer, the clock starts after it: a
-        generator that waits for a core sends late, and does not see that wait."""
+    def client_work(self, then: Callable[..., None]) -> None:
+        """The load generator's own work, then ``then``. Like fortio's timer, the clock starts
+        after it: a generator that waits for a core sends late, and does not see that wait."""
         cores = self.cores[self.topo.client.node]
+
+        def done(_event: object) -> None:
+            cores.release()
+            self._client_usage.cpu_s += self.client_cpu_s
+            then()
+
+        def run(_event: object = None) -> None:
+            self.env.timeout(self.client_cpu_s).callbacks.append(done)  # type: ignore[union-attr]
+
         granted = cores.acquire()
-        if granted is not None:
-            yield granted
-        yield self.env.timeout(self._client_cpu)
-        cores.release()
-        self._client_usage.cpu_s += self._client_cpu
+        if granted is None:
+            run()
+        else:
+            granted.callbacks.append(run)  # type: ignore[union-attr]
 
-    # --- calls and apps ----------------------------------------------------------------
+    # --- calls -------------------------------------------------------------------------
 
-    def _pick(self, caller: Pod, service: str, waypoint: Pod | None) -> tuple[Pod, Balancer]:
+    def call(self, caller: Pod, service: str, measured: Any, parent: Parent, repeat: int) -> Call:
+        return self.call_class(self, caller, service, measured, parent, repeat)
+
+    def pick(self, caller: Pod, service: str, waypoint: Pod | None) -> tuple[Pod, Balancer]:
         svc = self.sc.services[service]
         pods = self.topo.pods[service]
         if svc.prefer_same_zone:
@@ -261,118 +256,75 @@ class Engine:
         balancer = self.balancing.for_call(caller, service, waypoint)
         return balancer.pick(pods), balancer
 
-    def _waypoint(self, caller: Pod, service: str) -> Pod | None:
+    def waypoint(self, caller: Pod, service: str) -> Pod | None:
         name = self.topo.waypoint_of.get(service)
         if name is None or not caller.in_mesh:
             return None
         return self.balancing.for_waypoint(caller, name).pick(self.topo.waypoints[name])
 
-    def _call(self, caller: Pod, service: str, measured: bool) -> Proc:
-        svc = self.sc.services[service]
-        waypoint = self._waypoint(caller, service)
-        callee, balancer = self._pick(caller, service, waypoint)
-        route = self.topo.route(caller, callee, waypoint)
-        legs = self._legs.get((route, service))
-        if legs is None:
-            legs = self._legs[(route, service)] = self._compile(route, svc)
-        new_conn = self._new_connection() * self.sc.mesh.requests_per_connection < 1.0
-        sent = self.env.now
-        yield from self._walk(legs[0], measured, new_conn)
-        yield from self._handle(callee, svc, measured)
-        yield from self._walk(legs[1], measured, False)
-        balancer.release(callee, self.env.now - sent)
-
-    def _handle(self, pod: Pod, svc: Service, measured: bool) -> Proc:
-        """The app's own work, then its downstream calls, step by step."""
-        usage, activity, workers, cap = self._apps[pod.name]
-        env = self.env
-        arrived = env.now
-        if workers is not None:
-            granted = workers.acquire()
-            if granted is not None:
-                yield granted
-        got_worker = env.now
-        duration = self._service_time[pod.service]()
-        cpu = duration if duration <= cap else cap  # components.app_cpu_s, inlined
-        waited_core = wake = 0.0
-        if cpu > 0:
-            cores = self.cores[pod.node]
-            wake = self._wake(activity)
-            granted = cores.acquire()
-            if granted is not None:
-                asked = env.now
-                yield granted
-                waited_core = env.now - asked
-            yield env.timeout(cpu + wake)
-            cores.release()
-            usage.cpu_s += cpu
-            self._rest(activity)
-        if duration > cpu:
-            yield env.timeout(duration - cpu)
-        if workers is not None and not svc.blocking_calls:
-            workers.release()
-            usage.busy_s += env.now - got_worker
-        if measured:
-            self.recorder.hop(Hop.APP, got_worker - arrived + waited_core, duration + wake)
-        for i, step in enumerate(svc.calls):
-            branches = []
-            for j, call in enumerate(step):
-                if call.probability < 1.0:
-                    draw = self.streams.uniform(f"service.{pod.service}.calls.{i}.{j}")
-                    if draw() >= call.probability:
-                        continue
-                branches.append(self._repeat(pod, call.service, call.count, measured))
-            if len(branches) == 1:
-                yield from branches[0]
-            elif branches:
-                yield simpy.AllOf(env, [env.process(b) for b in branches])
-        if workers is not None and svc.blocking_calls:
-            workers.release()
-            usage.busy_s += env.now - got_worker
-
-    def _repeat(self, pod: Pod, service: str, count: int, measured: bool) -> Proc:
-        for _ in range(count):
-            yield from self._call(pod, service, measured)
-
     # --- legs: the path, compiled ------------------------------------------------------
 
-    def _compile(self, route: tuple[Stage, ...], svc: Service) -> tuple[list[Step], list[Step]]:
-        """The request leg and the response leg of a route, with their costs from the
-        component cost model and the cores, workers and streams that carry them out."""
-        request, response = route_demands(self.params, self.sc.network, route, svc)
-        return [self._step(d) for d in request], [self._step(d) for d in response]
+    def legs(self, caller: Pod, callee: Pod, waypoint: Pod | None, service: str) -> Legs:
+        """The request and response legs of a call, compiled once per (nodes, service): what a
+        route costs depends on the nodes it crosses and the proxies' kinds, not on the pods."""
+        key = (
+            caller.node,
+            caller.in_mesh,
+            callee.node,
+            callee.in_mesh,
+            None if waypoint is None else waypoint.node,
+            service,
+        )
+        legs = self._legs.get(key)
+        if legs is None:
+            legs = self._legs[key] = self._compile(caller, callee, waypoint, service)
+        return legs
 
-    def _step(self, d: Demand) -> Step:
+    def _compile(self, caller: Pod, callee: Pod, waypoint: Pod | None, service: str) -> Legs:
+        """The request leg and the response leg of a route, with their costs from the
+        component cost model and the cores, workers and streams that carry them out; a
+        pod's own proxy is named by its role, to be bound per call."""
+        route = self.topo.route(caller, callee, waypoint)
+        request, response = route_demands(
+            self.params, self.sc.network, route, self.sc.services[service]
+        )
+        roles = {component_name(caller.name, k): CALLER for k in POD_PROXIES}
+        roles.update({component_name(callee.name, k): CALLEE for k in POD_PROXIES})
+        if waypoint is not None:
+            roles[component_name(waypoint.name, Kind.WAYPOINT)] = WAYPOINT
+        return (
+            tuple(self._step(d, roles) for d in request),
+            tuple(self._step(d, roles) for d in response),
+        )
+
+    def _step(self, d: Demand, roles: dict[str, int]) -> Step:
         cores = self.cores[d.node]
+        stats = self.recorder.hop_buffer(d.hop)
         if d.op == WIRE:
             return Step(
-                WIRE,
-                Hop.NETWORK,
-                cores,
-                self.usage[component_name(d.node, Kind.KERNEL)],
-                self.activity[component_name(d.node, Kind.KERNEL)],
-                wire=self._wire[d.relation],
-                wire_mean_s=d.wire_mean_s,
-                serialise_s=d.serialise_s,
+                WIRE, d.hop, cores, stats, wire=self._wire[d.relation], serialise_s=d.serialise_s
             )
-        usage, activity = self.usage[d.component], self.activity[d.component]
-        hop = d.hop
         if d.op == KERNEL:
-            return Step(KERNEL, hop, cores, usage, activity, cpu_s=d.cpu_s, component=d.component)
+            usage = self.usage[d.component]
+            return Step(
+                KERNEL, d.hop, cores, stats, usage=usage, cpu_s=d.cpu_s, component=d.component
+            )
+        role = roles.get(d.component, FIXED)
         return Step(
-            PROXY,
-            hop,
+            d.op,
+            d.hop,
             cores,
-            usage,
-            activity,
+            stats,
+            proxy=self.proxies[d.component] if role == FIXED else None,
+            role=role,
+            kind=d.proxy,
+            component=d.component if role == FIXED else "",
             cpu_s=d.cpu_s,
-            workers=self.workers[d.component],
             handshake_s=d.handshake_s,
             wakeup_s=d.wakeup_s,
             variation=self._variation(d.proxy, d.cpu_cv),
             after_s=d.after_s,
             latency_s=d.latency_s,
-            component=d.component,
         )
 
     def _variation(self, kind: str, cv: float) -> Sampler | None:
@@ -384,75 +336,59 @@ class Engine:
         mu, sigma = -sigma2 / 2, math.sqrt(sigma2)
         return self.streams.sampler(f"proxy.{kind}.cpu", lambda rng, n: rng.lognormal(mu, sigma, n))
 
-    def _walk(self, leg: list[Step], measured: bool, new_conn: bool) -> Proc:
-        env = self.env
-        hop = self.recorder.hop if measured else None
-        for s in leg:
-            if s.op == WIRE:
-                delay = s.wire() + s.serialise_s
-                if delay > 0:
-                    yield env.timeout(delay)
-                if hop:
-                    hop(Hop.NETWORK, 0.0, delay)
-                continue
-            arrived = env.now
-            workers = s.workers
-            cpu = s.cpu_s * s.variation() if s.variation else s.cpu_s
-            if new_conn:
-                cpu += s.handshake_s
-            if workers is not None:
-                granted = workers.acquire()
-                if granted is None:
-                    cpu += s.wakeup_s  # an idle worker woke up for this message alone
-                else:
-                    yield granted  # handed over by a busy worker: no new wake-up
-            got_worker = env.now
-            wake = self._wake(s.activity) if workers is not None else 0.0
-            granted = s.cores.acquire()
-            if granted is not None:
-                yield granted
-            yield env.timeout(cpu + wake)
-            s.cores.release()
-            usage = s.usage
-            usage.cpu_s += cpu
-            if workers is not None:
-                self._rest(s.activity)
-            if workers is not None:
-                if s.after_s > 0:
-                    env.process(self._after_response(s, got_worker))
-                else:
-                    workers.release()
-                    usage.busy_s += env.now - got_worker
-                if s.latency_s > 0:
-                    yield env.timeout(s.latency_s)
-                usage.residence_s += env.now - arrived
-            if hop:
-                busy = cpu + wake + s.latency_s
-                hop(s.hop, env.now - arrived - busy, busy)
 
-    def _wake(self, activity: Activity) -> float:
-        """The wake-up delay of an app or proxy starting on a message, and mark it active."""
-        wake = 0.0
-        if activity.active == 0 and self.env.now - activity.idle_since >= self._idle_after_s:
-            wake = self._wakeup_s
-        activity.active += 1
-        return wake
+class Connection:
+    """One fortio connection: a closed loop paced at qps/connections (fortio's runOne)."""
 
-    def _rest(self, activity: Activity) -> None:
-        activity.active -= 1
-        if activity.active == 0:
-            activity.idle_since = self.env.now
+    __slots__ = ("e", "ended", "gen", "jitter", "period", "quota", "sent", "started")
 
-    def _after_response(self, s: Step, got_worker: float) -> Proc:
-        """Telemetry after the response went out: the worker stays busy (Istio docs)."""
-        s.activity.active += 1
-        granted = s.cores.acquire()
-        if granted is not None:
-            yield granted
-        yield self.env.timeout(s.after_s)
-        s.cores.release()
-        s.usage.cpu_s += s.after_s
-        self._rest(s.activity)
-        assert s.workers is not None
-        s.workers.release()
-        s.usage.busy_s += self.env.now - got_worker
+    def __init__(self, e: Engine, gen: Fortio, index: int) -> None:
+        self.e = e
+        self.gen = gen
+        limit = e.sc.workload.requests
+        self.quota = None
+        if limit is not None:
+            self.quota = limit // gen.connections + (limit % gen.connections if index == 0 else 0)
+        self.period = gen.connections / gen.qps if gen.qps else 0.0
+        self.jitter = e.streams.uniform(f"workload.connection.{index}.jitter")
+        self.ended = simpy.Event(e.env)
+        self.sent = 0
+        self.started = 0.0
+        if gen.uniform and self.period:
+            self.started = self.period * index / gen.connections
+
+    def start(self) -> None:
+        if self.started > 0:
+            self.e.env.timeout(self.started).callbacks.append(self.send)  # type: ignore[union-attr]
+        else:
+            self.send()
+
+    def send(self, _event: object = None) -> None:
+        e = self.e
+        duration = e.sc.workload.duration_s
+        if (duration is not None and e.env.now > duration) or (
+            self.quota is not None and self.sent >= self.quota
+        ):
+            self.ended.succeed()
+            return
+        e.root_class(e, self.answered).start()
+
+    def answered(self) -> None:
+        e, gen = self.e, self.gen
+        self.sent += 1
+        if not self.period:
+            e.run_soon(self.send)
+            return
+        now = e.env.now
+        target = self.started + self.sent * self.period
+        if not gen.catchup:
+            while target < now:  # skip the slots that are already late
+                self.sent += 1
+                target = self.started + self.sent * self.period
+        sleep = target - now
+        if gen.jitter and sleep > 0:
+            sleep += (2 * self.jitter() - 1) * sleep / 10
+        if sleep > 0:
+            e.env.timeout(sleep).callbacks.append(self.send)  # type: ignore[union-attr]
+        else:
+            e.run_soon(self.send)

@@ -1,7 +1,8 @@
 """A scenario's events carried out inside one replication: rollouts, node failures, pushes.
 
-Used only when a scenario has ``events:`` (the engine then routes calls through
-``Operations.call``); without events the engine's own path runs and nothing here is touched.
+Used only when a scenario has ``events:`` (the engine then runs its calls as ``OpsCall`` and
+its requests as ``OpsRoot``, the engine's own call machinery with the checks below hooked in);
+without events the engine's own path runs and nothing here is touched.
 
 The model, kept small on purpose (``meshsim/events.py`` cites the behaviour it follows):
 
@@ -39,7 +40,8 @@ from typing import Any
 
 import simpy
 
-from meshsim.components import PROXY, visible_config
+from meshsim.calls import FIXED, Call, Parent, Root, Step
+from meshsim.components import visible_config
 from meshsim.domain import MS_PER_S, S_PER_US, Hop, Kind, Mode, component_name
 from meshsim.events import (
     ConfigPush,
@@ -49,7 +51,7 @@ from meshsim.events import (
     RollingUpdate,
     resolve,
 )
-from meshsim.recorder import TimeSeries
+from meshsim.recorder import TimeSeries, Token
 from meshsim.topology import Pod
 
 Proc = Generator[simpy.Event, object, Any]
@@ -104,6 +106,174 @@ class Request:
         return self.measured
 
 
+class OpsCall(Call):
+    """One attempt of a call through the events' path: the engine's call, with the instance
+    checks, failures and the caller's retry policy (each attempt ends served, failed or
+    retried). It schedules exactly what the engine's call does while nothing fails."""
+
+    __slots__ = ("app_instance", "held", "passed", "retries", "tried", "waypoint")
+
+    def __init__(
+        self,
+        e: Any,
+        caller: Pod,
+        service: str,
+        measured: Any,
+        parent: Parent,
+        repeat: int,
+        tried: list[Pod] | None = None,
+        retries: int = 0,
+    ) -> None:
+        super().__init__(e, caller, service, measured, parent, repeat)
+        self.tried = [] if tried is None else tried
+        self.retries = retries
+        self.balancer = None
+        self.held: dict[str, Instance] = {}
+        self.passed: list[tuple[str, Instance]] = []  # (hop, instance) in request order
+
+    def start(self) -> None:
+        e, ops, caller, service = self.e, self.e.ops, self.caller, self.service
+        ops.attempts["started"] += 1
+        svc = e.sc.services[service]
+        waypoint = None
+        name = e.topo.waypoint_of.get(service)
+        if name is not None and caller.in_mesh:
+            listed = ops._listed(e.topo.waypoints[name])
+            if not listed:
+                self.fail(CONNECT, False)
+                return
+            waypoint = e.balancing.for_waypoint(caller, name).pick(listed)
+        pods = e.topo.pods[service]
+        if svc.prefer_same_zone:
+            zone = e.topo.nodes[(waypoint or caller).node].zone
+            pods = [p for p in pods if e.topo.nodes[p.node].zone == zone] or pods
+        listed = ops._listed(pods)
+        fresh = [p for p in listed if p not in self.tried]  # Envoy's previous_hosts predicate
+        if not listed:
+            self.fail(CONNECT, False)  # no healthy upstream
+            return
+        self.balancer = e.balancing.for_call(caller, service, waypoint)
+        self.callee = self.balancer.pick(fresh or listed)
+        self.tried.append(self.callee)
+        self.waypoint = waypoint
+        self.begin(waypoint)
+
+    def _component(self, s: Step) -> str:
+        if s.role == FIXED:
+            return s.component
+        pod = (self.caller, self.callee, self.waypoint)[s.role]
+        return component_name(pod.name, s.kind)  # type: ignore[union-attr]
+
+    def enter_proxy(self, s: Step, new_conn: bool) -> None:
+        component = self._component(s)
+        if self.response:
+            instance = self.held[component]
+            if not instance.alive:
+                at = next(i for i, (_, inst) in enumerate(self.passed) if inst is instance)
+                self.fail(RESET, Operations._retrier(self.passed[:at]))
+                return
+            super().enter_proxy(s, new_conn)
+            return
+        got = self.e.ops.enter(component, s.hop, self.caller, self.measured, new_conn)
+        if not isinstance(got, tuple):
+            self.refused(got)
+            return
+        instance, handshake = got
+        self.held[component] = instance
+        self.passed.append((s.hop, instance))
+        super().enter_proxy(s, new_conn or handshake)
+
+    def refused(self, got: str | float) -> None:
+        if isinstance(got, float):  # a black-holed node: the connection times out
+            self.sleep(got, _CONNECT_FAILED)
+        else:
+            self.fail(got, Operations._retrier(self.passed))
+
+    def connect_failed(self) -> None:
+        self.fail(CONNECT, Operations._retrier(self.passed))
+
+    def handle(self) -> None:
+        app = component_name(self.callee.name, Kind.APP)
+        got = self.e.ops.enter(app, str(Hop.APP), self.caller, self.measured, False)
+        if not isinstance(got, tuple):
+            self.refused(got)
+            return
+        instance = self.held[app] = self.app_instance = got[0]
+        self.passed.append((str(Hop.APP), instance))
+        self.measured.app_gen[self.callee.name] = instance
+        super().handle()
+
+    def respond(self) -> None:
+        if not self.app_instance.alive:
+            self.fail(RESET, Operations._retrier(self.passed[:-1]))
+            return
+        super().respond()
+
+    def _release(self) -> None:
+        for instance in self.held.values():
+            instance.active -= 1
+        if self.balancer is not None:
+            self.balancer.release(self.callee, self.env.now - self.sent)
+
+    def finish(self) -> None:
+        self._release()
+        self.e.ops.attempts["served"] += 1
+        self.done()
+
+    def fail(self, kind: str, retrier: bool) -> None:
+        """The attempt failed: retry it on another pod if the policy lets the retrier, else
+        the request fails (and this call is over)."""
+        self._release()
+        ops = self.e.ops
+        policy = ops.ops.retries
+        if retrier and self.retries < policy.attempts and kind in ops.retry_on:
+            ops.attempts["retried"] += 1
+            ops.series.at(self.env.now).retried += 1
+            again = OpsCall(
+                self.e,
+                self.caller,
+                self.service,
+                self.measured,
+                self.parent,
+                self.repeat,
+                self.tried,
+                self.retries + 1,
+            )
+            self.e.run_soon(again.start)
+            return
+        ops.attempts["failed"] += 1
+        self.measured.failed = True
+        self.done()
+
+
+_CONNECT_FAILED = [OpsCall.connect_failed]
+
+
+class OpsRoot(Root):
+    """A root request through the events' path: it ends served or failed, and is counted in
+    its time-series window."""
+
+    __slots__ = ("req",)
+
+    def measured(self, token: Token) -> Request:
+        self.req = Request(token.measured)
+        return self.req
+
+    def child_done(self) -> None:
+        e, token = self.e, self.token
+        rec, now = e.recorder, e.env.now
+        window = e.ops.series.at(now)
+        if self.req.failed:
+            rec.fail(token)
+            window.failed += 1
+        else:
+            rec.depart(token)
+            window.served += 1
+            window.latencies.append(now - token.started)
+        if self.then is not None:
+            self.then()
+
+
 class Operations:
     """The events of one replication, and what they did."""
 
@@ -152,6 +322,8 @@ class Operations:
         self._kinds = {c.name: str(c.kind) for c in engine.components}
         self._cpu_last: dict[str, float] = {}
         self._streams = engine.streams
+        self.call_class = OpsCall
+        self.root_class = OpsRoot
 
     # --- running -----------------------------------------------------------------------
 
@@ -188,117 +360,16 @@ class Operations:
 
     # --- the request path --------------------------------------------------------------
 
-    def root(self) -> Proc:
-        e, rec = self.e, self.e.recorder
-        if e._client_cpu > 0:
-            yield from e._client_work()
-        token = rec.arrive()
-        req = Request(token.measured)
-        yield from self.call(e.topo.client, e.sc.workload.entry, req)
-        window = self.series.at(self.env.now)
-        if req.failed:
-            rec.fail(token)
-            window.failed += 1
-        else:
-            rec.depart(token)
-            window.served += 1
-            window.latencies.append(self.env.now - token.started)
-
-    def call(self, caller: Pod, service: str, req: Request) -> Proc:
-        """A call with the caller's retry policy: each attempt ends served, failed or retried."""
-        policy = self.ops.retries
-        tried: list[Pod] = []
-        retries = 0
-        while True:
-            failure = yield from self._attempt(caller, service, req, tried)
-            if failure is None:
-                self.attempts["served"] += 1
-                return
-            kind, retrier = failure
-            if retrier and retries < policy.attempts and kind in self.retry_on:
-                retries += 1
-                self.attempts["retried"] += 1
-                self.series.at(self.env.now).retried += 1
-                continue
-            self.attempts["failed"] += 1
-            req.failed = True
-            return
-
     def _listed(self, pods: Iterable[Pod]) -> list[Pod]:
         now = self.env.now
         return [p for p in pods if self.slots[p.name].listed(now)]
 
-    def _attempt(
-        self, caller: Pod, service: str, req: Request, tried: list[Pod]
-    ) -> Generator[simpy.Event, object, tuple[str, bool] | None]:
-        e = self.e
-        self.attempts["started"] += 1
-        svc = e.sc.services[service]
-        waypoint = None
-        name = e.topo.waypoint_of.get(service)
-        if name is not None and caller.in_mesh:
-            listed = self._listed(e.topo.waypoints[name])
-            if not listed:
-                return CONNECT, False
-            waypoint = e.balancing.for_waypoint(caller, name).pick(listed)
-        pods = e.topo.pods[service]
-        if svc.prefer_same_zone:
-            zone = e.topo.nodes[(waypoint or caller).node].zone
-            pods = [p for p in pods if e.topo.nodes[p.node].zone == zone] or pods
-        listed = self._listed(pods)
-        fresh = [p for p in listed if p not in tried]  # Envoy's previous_hosts predicate
-        if not listed:
-            return CONNECT, False  # no healthy upstream
-        balancer = e.balancing.for_call(caller, service, waypoint)
-        callee = balancer.pick(fresh or listed)
-        tried.append(callee)
-        route = e.topo.route(caller, callee, waypoint)
-        legs = e._legs.get((route, service))
-        if legs is None:
-            legs = e._legs[(route, service)] = e._compile(route, svc)
-        new_conn = e._new_connection() * e.sc.mesh.requests_per_connection < 1.0
-        held: dict[str, Instance] = {}
-        passed: list[tuple[str, Instance]] = []  # (hop, instance) in request order
-        try:
-            for s in legs[0]:
-                if s.op != PROXY:  # the wire and kernels never fail here
-                    yield from e._walk([s], req, new_conn)
-                    continue
-                got = yield from self._enter(s.component, s.hop, caller, req, new_conn)
-                if isinstance(got, str):
-                    return got, self._retrier(passed)
-                instance, handshake = got
-                held[s.component] = instance
-                passed.append((s.hop, instance))
-                yield from e._walk([s], req, new_conn or handshake)
-            app = component_name(callee.name, Kind.APP)
-            got = yield from self._enter(app, str(Hop.APP), caller, req, False)
-            if isinstance(got, str):
-                return got, self._retrier(passed)
-            instance = held[app] = got[0]
-            passed.append((str(Hop.APP), instance))
-            req.app_gen[callee.name] = instance
-            yield from e._handle(callee, svc, req)
-            if not instance.alive:
-                return RESET, self._retrier(passed[:-1])
-            for s in legs[1]:
-                if s.op == PROXY:
-                    instance = held[s.component]
-                    if not instance.alive:
-                        at = next(i for i, (_, inst) in enumerate(passed) if inst is instance)
-                        return RESET, self._retrier(passed[:at])
-                yield from e._walk([s], req, False)
-            return None
-        finally:
-            for instance in held.values():
-                instance.active -= 1
-            balancer.release(callee)
-
-    def _enter(
+    def enter(
         self, component: str, hop: str, caller: Pod, req: Request, new_conn: bool
-    ) -> Generator[simpy.Event, object, tuple[Instance, bool] | str]:
-        """The instance of ``component`` this attempt goes through (and whether it opens a new
-        connection to it), or why it cannot."""
+    ) -> tuple[Instance, bool] | str | float:
+        """The instance of ``component`` an attempt goes through (and whether it opens a new
+        connection to it), why it cannot (a failure kind), or how long it waits for a
+        connection that will fail (a black-holed node: seconds, then ``connect-failure``)."""
         slot = self.slot_of[component]
         if hop == str(Hop.SIDECAR_OUT):  # the caller's own sidecar: its pod's instance
             instance = req.app_gen.get(caller.name)
@@ -314,8 +385,7 @@ class Operations:
             wait = self.ops.connect_timeout_s
             if self.ops.retries.per_try_timeout_s is not None:
                 wait = min(wait, self.ops.retries.per_try_timeout_s)
-            yield self.env.timeout(wait)
-            return CONNECT
+            return float(wait)
         key = (caller.name, component)
         sticky = self.conns.get(key)
         current = slot.current

@@ -33,6 +33,15 @@ class Pool:
         self.waiting.append(granted)
         return granted
 
+    def take(self, waiter: simpy.Event) -> bool:
+        """Take a server for ``waiter``: True when one was free, else False and the waiter's
+        ``succeed()`` is called when it is granted (``calls.Waiter``: no Event to create)."""
+        if self.busy < self.capacity:
+            self.busy += 1
+            return True
+        self.waiting.append(waiter)
+        return False
+
     def release(self) -> None:
         """Give the server back, or straight to the longest waiter."""
         if self.waiting:

@@ -56,5 +56,9 @@ class Streams:
             self._samplers[name] = Sampler(stream(self.seed, self.replication, name), draw)
         return self._samplers[name]
 
+    def __len__(self) -> int:
+        """How many streams exist (each holds a generator and a block of draws)."""
+        return len(self._samplers)
+
     def uniform(self, name: str) -> Sampler:
         return self.sampler(name, lambda rng, n: rng.random(n))

@@ -16,6 +16,8 @@ import simpy
 
 from meshsim.stats import Histogram, HopStats
 
+HOP_BLOCK = 8192  # values a hop buffer gathers before the engine's watchdog bins them
+
 
 @dataclass(slots=True)
 class Usage:
@@ -43,6 +45,7 @@ class RunRecorder:
         self.stop_reason = ""
         self.latency = Histogram()
         self.hops: dict[str, HopStats] = {}
+        self.hop_buffers: dict[str, list[float]] = {}  # (wait, service) pairs, not yet binned
         self.arrived = 0
         self.completed = 0
         self.failed = 0  # requests that ended in an error (events only: meshsim.operations)
@@ -97,10 +100,28 @@ class RunRecorder:
         self.latency_sum += self.env.now - token.started
 
     def hop(self, kind: str, wait: float, service: float) -> None:
-        stats = self.hops.get(kind)
-        if stats is None:
-            stats = self.hops[kind] = HopStats()
-        stats.record(wait, service)
+        buffer = self.hop_buffer(kind)
+        buffer.append(wait)
+        buffer.append(service)
+
+    def hop_buffer(self, kind: str) -> list[float]:
+        """The list a step of this hop kind appends its (wait, service) pairs to, in seconds:
+        two appends are the cheapest record there is; ``flush_hops`` bins them in blocks."""
+        buffer = self.hop_buffers.get(kind)
+        if buffer is None:
+            buffer = self.hop_buffers[kind] = []
+        return buffer
+
+    def flush_hops(self, at_least: int = 0) -> None:
+        """Bin the pairs gathered since the last flush into each hop kind's histograms (only
+        the buffers holding ``at_least`` values: binning has a fixed cost per block)."""
+        for kind, buffer in self.hop_buffers.items():
+            if buffer and len(buffer) >= at_least:
+                stats = self.hops.get(kind)
+                if stats is None:
+                    stats = self.hops[kind] = HopStats()
+                stats.record_pairs(buffer)
+                buffer.clear()
 
     def start_window(self) -> None:
         self._advance()
@@ -121,6 +142,7 @@ class RunRecorder:
             self.done.succeed()
 
     def finish(self) -> None:
+        self.flush_hops()
         self._advance()
         self.end_time = self.env.now
         if self.window_start is None:

@@ -35,8 +35,12 @@ from meshsim.domain import ModeName as Mode
 from meshsim.events import MAX_EVENTS, Event, IndexedError, Operations, check_events
 from meshsim.slo import Slo
 
-MAX_CALL_DEPTH = 200
-"""Deepest call chain simulated: the engine nests a few Python generator frames per call."""
+MAX_CALL_DEPTH = 2_000
+"""Deepest call chain, in services: a bound on work, not on the stack (the engine's calls are
+state machines, not nested frames, and the checks and the analytic engine walk the graph
+iteratively). Each level is one more call, held in memory, for every request in flight, and
+reading and checking a chain costs about 1 ms per service; the work a whole run asks for is
+bounded separately (``meshsim.work``)."""
 MAX_NODES = 100_000
 """Nodes in a cluster (node names are listed while validating)."""
 

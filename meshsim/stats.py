@@ -48,6 +48,12 @@ class Histogram:
             return
         values = np.asarray(self._buffer)
         self._buffer = []
+        self.record_array(values)
+
+    def record_array(self, values: np.ndarray) -> None:
+        """Record many values at once (a block gathered elsewhere)."""
+        if values.size == 0:
+            return
         self.n += values.size
         self.total += float(values.sum())
         self.minimum = min(self.minimum, float(values.min()))
@@ -127,6 +133,14 @@ class HopStats:
         self.wait.record(wait)
         self.service.record(service)
         self.total.record(wait + service)
+
+    def record_pairs(self, pairs: list[float]) -> None:
+        """Record visits given as a flat list ``[wait, service, wait, service, ...]``."""
+        values = np.asarray(pairs, dtype=float).reshape(-1, 2)
+        wait, service = values[:, 0], values[:, 1]
+        self.wait.record_array(wait)
+        self.service.record_array(service)
+        self.total.record_array(wait + service)
 
 
 DEFAULT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)

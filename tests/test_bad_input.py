@@ -399,6 +399,7 @@ def test_a_sweep_of_another_grid_does_not_replace_the_table(tmp_path, capsys):
     assert code == 0, lines
 
 
+@pytest.mark.slow
 def test_call_graph_at_the_depth_limit_simulates(tmp_path, capsys):
     """The depth limit is one the engine really reaches (and one past it is refused)."""
     from meshsim.scenario import MAX_CALL_DEPTH

@@ -19,6 +19,7 @@ import pytest
 from conftest import SCENARIOS
 
 from meshsim.cli import main
+from meshsim.scenario import MAX_CALL_DEPTH
 
 BASE = (SCENARIOS / "quickstart.yaml").read_text()
 
@@ -279,7 +280,11 @@ SCENARIO_CASES: list[tuple[str, Callable[[Path], bytes], Expect]] = [
         replaced("    concurrency: 8\n", "    concurrency: 8\n    calls: [{service: frontend}]\n"),
         Expect(field="calls", words="cyclic"),
     ),
-    ("call-graph-1000-deep", chain(1000), Expect(line=3, field="services.s0.calls", words="deep")),
+    (
+        "call-graph-too-deep",
+        chain(MAX_CALL_DEPTH + 1),
+        Expect(line=3, field="services.s0.calls", words="deep"),
+    ),
     (
         "nodes-1e9",
         replaced("count: 3", "count: 1000000000"),

@@ -50,7 +50,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("topology", {"topology", "balancing"}),
     ("cost model", {"components"}),
-    ("engine", {"recorder", "engine", "operations", "analytic", "lockstep"}),
+    ("engine", {"recorder", "calls", "engine", "operations", "analytic", "lockstep"}),
     (
         "statistics",
         {"resources", "results", "simulate", "additive", "theory", "analytic_results", "symmetry"},
