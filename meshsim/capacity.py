@@ -17,6 +17,7 @@ point (common random numbers) the statistic moves smoothly with the rate.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -298,7 +299,7 @@ def _confirm(des: _Runs, model: _Runs, rel_tol: float, max_runs: int) -> Capacit
         if lo is not None and hi is not None:
             centre = _interpolate(des.points[lo], des.points[hi], threshold)
         else:
-            centre = _corrected(des, model, threshold, lo or hi, rel_tol / 4)  # type: ignore[arg-type]
+            centre = _corrected(des, model, threshold, lo or hi, rel_tol / 2)  # type: ignore[arg-type]
         streak = sum(p.passed == (hi is None) for p in des.points.values())
         rate = _next_rate(lo, hi, centre, rel_tol, streak)
         if rate in des.points or not first / 1024 < rate < 1e7:
@@ -414,35 +415,80 @@ def capacity(
     target_rps: float | None = None,
     progress: Progress | None = None,
     seeds: int = 1,
+    workers: int = 1,
     **kwargs: Any,
 ) -> tuple[pd.DataFrame, dict[str, Capacity]]:
     """Search every mode; one row per mode, and each mode's search points.
 
     With ``seeds`` > 1 the search runs again with seeds seed+1, seed+2, ...: the row keeps the
-    first seed's answer (and its sizing) and adds the answers' mean and 95% interval.
+    first seed's answer (and its sizing) and adds the answers' mean and 95% interval. The
+    searches are independent: ``workers`` > 1 runs them in that many worker processes, with
+    the same answers (each search's random streams depend only on its scenario and seed).
     """
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
-    caps: dict[str, Capacity] = {}
-    rows = []
     for mode in modes:
         if mode not in MODES:
             raise ScenarioError(
                 f"unknown mode {mode!r}; choose from " + ", ".join(MODES), "--modes"
             )
-        in_mode = loaded.replace(mesh={"mode": mode})
-        caps[mode] = search(in_mode, slo, progress=progress, **kwargs)
-        row = capacity_row(in_mode, caps[mode], target_rps)
+    in_mode = {mode: loaded.replace(mesh={"mode": mode}) for mode in modes}
+    seed = loaded.scenario.sim.seed
+    jobs = [
+        (scenario.replace(sim={"seed": seed + k}) if k else scenario, slo, kwargs)
+        for scenario in in_mode.values()
+        for k in range(seeds)
+    ]
+    found = iter(_search_all(jobs, workers, progress))
+    caps: dict[str, Capacity] = {}
+    rows = []
+    for mode, scenario in in_mode.items():
+        answers = [next(found) for _ in range(seeds)]
+        caps[mode] = answers[0]
+        row = capacity_row(scenario, caps[mode], target_rps)
         if seeds > 1:
-            seed = in_mode.scenario.sim.seed
-            answers = [caps[mode].max_rate_rps] + [
-                search(
-                    in_mode.replace(sim={"seed": seed + k}), slo, progress=progress, **kwargs
-                ).max_rate_rps
-                for k in range(1, seeds)
-            ]
-            row.update(seed_spread(answers, kwargs.get("rel_tol", 0.02)))
+            rates = [cap.max_rate_rps for cap in answers]
+            row.update(seed_spread(rates, kwargs.get("rel_tol", 0.02)))
         rows.append(row)
     return pd.DataFrame(rows), caps
+
+
+def _search_job(job: tuple[LoadedScenario, Slo, dict[str, Any]]) -> Capacity:
+    loaded, slo, kwargs = job
+    return search(loaded, slo, **kwargs)
+
+
+def _search_all(
+    jobs: list[tuple[LoadedScenario, Slo, dict[str, Any]]],
+    workers: int,
+    progress: Progress | None,
+) -> list[Capacity]:
+    """Every search, in order: in this process, or spread over worker processes that end
+    with this one (the sweep's worker set-up) and report each answer as it arrives."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [search(loaded, slo, progress=progress, **kw) for loaded, slo, kw in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    from meshsim.sweep import _die_with_driver
+
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)),
+        initializer=_die_with_driver,
+        initargs=(os.getpid(),),
+    ) as pool:
+        futures = [pool.submit(_search_job, job) for job in jobs]
+        try:
+            caps = []
+            for future in futures:
+                cap = future.result()
+                caps.append(cap)
+                if progress:
+                    progress(f"{cap.mode}: {cap.max_rate_rps:,.1f} rps ({len(cap.points)} runs)")
+        except BaseException:  # interrupted, or a worker died: end the others now
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return caps
 
 
 def seed_spread(answers: list[float], rel_tol: float) -> dict[str, Any]:
