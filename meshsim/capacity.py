@@ -216,8 +216,12 @@ def search(
     start_rps: float | None = None,
     progress: Progress | None = None,
     engine: str = "des",
+    guess_rps: float | None = None,
 ) -> Capacity:
-    """Highest entry rate meeting ``slo`` in the scenario's own mode, within ``rel_tol``."""
+    """Highest entry rate meeting ``slo`` in the scenario's own mode, within ``rel_tol``.
+
+    ``guess_rps`` (hybrid): where the DES starts instead of the analytic answer, e.g. the
+    answer of the same search with another seed."""
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
     rate_field(loaded)
     start = start_rps or workload_rate_rps(loaded.scenario) or 100.0
@@ -232,7 +236,7 @@ def search(
     if engine == "hybrid":
         model = _Runs(loaded, slo, "analytic")
         if None not in _bracket(model, start, 60):  # else analytically it fails everywhere
-            return _confirm(runs, model, rel_tol, max_runs)
+            return _confirm(runs, model, rel_tol, max_runs, guess_rps)
     lo, hi = _bracket(runs, start, max_runs)
     if lo is not None and hi is not None:
         _bisect(
@@ -275,23 +279,25 @@ def _bisect(
     return lo, hi
 
 
-def _confirm(des: _Runs, model: _Runs, rel_tol: float, max_runs: int) -> Capacity:
+def _confirm(
+    des: _Runs, model: _Runs, rel_tol: float, max_runs: int, guess: float | None = None
+) -> Capacity:
     """Find with the DES a passing and a failing rate within ``rel_tol``, guided by the
     analytic engine (``model``, already bracketing the objective).
 
     The analytic answer is exact for its own model, but off where the model is (it is
     conservative on busy nodes mixing long and short bursts). The first DES run is at the
-    analytic answer. While the DES has only passed (or only failed), the answer is predicted
-    as the rate where the analytic statistic, times the DES/analytic ratio measured at the
-    nearest DES point, meets the objective; once it has a passing and a failing rate, by
-    interpolating the DES statistic between them. Each run is placed so that it closes the
-    bracket if the prediction holds (``_next_rate``).
+    analytic answer (or just below ``guess``). While the DES has only passed (or only
+    failed), the answer is predicted as the rate where the analytic statistic, times the
+    DES/analytic ratio measured at the nearest DES point, meets the objective; once it has a
+    passing and a failing rate, by interpolating the DES statistic between them. Each run is
+    placed so that it closes the bracket if the prediction holds (``_next_rate``).
     """
     threshold = des.slo.threshold_ms
     first = _reach(model, threshold, rel_tol / 4)
     if des.progress:
         des.progress(f"{des.loaded.scenario.mesh.mode}: analytic capacity {first:,.1f} rps")
-    des(first)
+    des(_next_rate(None, None, guess, rel_tol, 1) if guess else first)
     while len(des.points) < max_runs:
         lo, hi = des.bracket()
         if lo is not None and hi is not None and hi / lo <= (1 + rel_tol) * (1 + 1e-9):
@@ -421,9 +427,9 @@ def capacity(
     """Search every mode; one row per mode, and each mode's search points.
 
     With ``seeds`` > 1 the search runs again with seeds seed+1, seed+2, ...: the row keeps the
-    first seed's answer (and its sizing) and adds the answers' mean and 95% interval. The
-    searches are independent: ``workers`` > 1 runs them in that many worker processes, with
-    the same answers (each search's random streams depend only on its scenario and seed).
+    first seed's answer (and its sizing) and adds the answers' mean and 95% interval. Modes
+    are searched independently: ``workers`` > 1 runs them in that many worker processes, with
+    the same answers (a search's random streams depend only on its scenario and seed).
     """
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
     for mode in modes:
@@ -432,17 +438,12 @@ def capacity(
                 f"unknown mode {mode!r}; choose from " + ", ".join(MODES), "--modes"
             )
     in_mode = {mode: loaded.replace(mesh={"mode": mode}) for mode in modes}
-    seed = loaded.scenario.sim.seed
-    jobs = [
-        (scenario.replace(sim={"seed": seed + k}) if k else scenario, slo, kwargs)
-        for scenario in in_mode.values()
-        for k in range(seeds)
-    ]
-    found = iter(_search_all(jobs, workers, progress))
+    jobs = [(scenario, slo, seeds, kwargs) for scenario in in_mode.values()]
     caps: dict[str, Capacity] = {}
     rows = []
-    for mode, scenario in in_mode.items():
-        answers = [next(found) for _ in range(seeds)]
+    for (mode, scenario), answers in zip(
+        in_mode.items(), _search_all(jobs, workers, progress), strict=True
+    ):
         caps[mode] = answers[0]
         row = capacity_row(scenario, caps[mode], target_rps)
         if seeds > 1:
@@ -452,20 +453,33 @@ def capacity(
     return pd.DataFrame(rows), caps
 
 
-def _search_job(job: tuple[LoadedScenario, Slo, dict[str, Any]]) -> Capacity:
-    loaded, slo, kwargs = job
-    return search(loaded, slo, **kwargs)
+Job = tuple[LoadedScenario, Slo, int, dict[str, Any]]
 
 
-def _search_all(
-    jobs: list[tuple[LoadedScenario, Slo, dict[str, Any]]],
-    workers: int,
-    progress: Progress | None,
-) -> list[Capacity]:
-    """Every search, in order: in this process, or spread over worker processes that end
-    with this one (the sweep's worker set-up) and report each answer as it arrives."""
+def _search_seeds(job: Job, progress: Progress | None = None) -> list[Capacity]:
+    """One mode's search with seeds seed, seed+1, ...; a hybrid search with a later seed
+    starts its DES runs at the first seed's answer rather than the analytic one."""
+    loaded, slo, seeds, kwargs = job
+    first = search(loaded, slo, progress=progress, **kwargs)
+    guess = first.max_rate_rps if kwargs.get("engine") == "hybrid" else None
+    seed = loaded.scenario.sim.seed
+    return [first] + [
+        search(
+            loaded.replace(sim={"seed": seed + k}),
+            slo,
+            progress=progress,
+            guess_rps=guess or None,
+            **kwargs,
+        )
+        for k in range(1, seeds)
+    ]
+
+
+def _search_all(jobs: list[Job], workers: int, progress: Progress | None) -> list[list[Capacity]]:
+    """Every mode's searches, in order: in this process, or spread over worker processes that
+    end with this one (the sweep's worker set-up), each answer reported as it arrives."""
     if workers <= 1 or len(jobs) <= 1:
-        return [search(loaded, slo, progress=progress, **kw) for loaded, slo, kw in jobs]
+        return [_search_seeds(job, progress) for job in jobs]
     from concurrent.futures import ProcessPoolExecutor
 
     from meshsim.sweep import _die_with_driver
@@ -475,20 +489,20 @@ def _search_all(
         initializer=_die_with_driver,
         initargs=(os.getpid(),),
     ) as pool:
-        futures = [pool.submit(_search_job, job) for job in jobs]
+        futures = [pool.submit(_search_seeds, job) for job in jobs]
         try:
-            caps = []
+            answers = []
             for future in futures:
-                cap = future.result()
-                caps.append(cap)
+                answers.append(future.result())
                 if progress:
+                    cap = answers[-1][0]
                     progress(f"{cap.mode}: {cap.max_rate_rps:,.1f} rps ({len(cap.points)} runs)")
         except BaseException:  # interrupted, or a worker died: end the others now
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-    return caps
+    return answers
 
 
 def seed_spread(answers: list[float], rel_tol: float) -> dict[str, Any]:
