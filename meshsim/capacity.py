@@ -338,14 +338,15 @@ def _next_rate(
     """The rate to run next: the one that closes the bracket if the answer is ``centre``.
 
     Outside a bracket, the step from its known end doubles with every run on the same side
-    (``streak``), up to a factor 2; inside, the run stays within its middle 80 %."""
+    (``streak``), up to a factor 2; inside, the run stays within its middle 80 %, and a
+    bracket within two tolerances is closed by one run whatever it gives."""
     step = 1 + rel_tol
     if hi is None:
         return min(max(lo * step**2 ** (streak - 1), centre * math.sqrt(step)), 2 * lo)  # type: ignore[operator]
     if lo is None:
         return max(min(hi / step**2 ** (streak - 1), centre / math.sqrt(step)), hi / 2)
-    if lo * step >= centre:
-        return lo * step
+    if lo * step >= centre or hi / lo <= step * step:  # this run closes it, pass or fail
+        return min(max(centre, hi / step), lo * step)
     if centre * step >= hi:
         return hi / step
     span = math.log(hi / lo)

@@ -65,3 +65,6 @@ def test_next_rate_closes_the_bracket_when_the_prediction_holds() -> None:
     # ... else at the prediction, kept off the ends
     assert _next_rate(1000.0, 1100.0, 1050.0, tol, 1) == pytest.approx(1050)
     assert _next_rate(1000.0, 2000.0, 1030.0, tol, 1) == pytest.approx(1000 * 2**0.1)
+    # a bracket within two tolerances: one run closes it, whether it passes or fails
+    rate = _next_rate(1000.0, 1030.0, 1012.0, tol, 1)
+    assert 1030 / 1.02 <= rate <= 1020 and rate == pytest.approx(1012)
