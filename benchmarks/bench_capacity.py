@@ -112,10 +112,12 @@ def main() -> int:
     speedup = des["wall_s"] / hybrid["wall_s"]
     parallel_speedup = des["wall_s"] / runs.get(f"hybrid_{args.workers}_workers", hybrid)["wall_s"]
     requests = sum(des["simulated_requests"].values()) / sum(hybrid["simulated_requests"].values())
+    parallel_note = (
+        f", hybrid on {args.workers} workers {parallel_speedup:.2f}x" if args.workers > 1 else ""
+    )
     print(
-        f"speed-up: hybrid {speedup:.2f}x, hybrid on {args.workers} workers "
-        f"{parallel_speedup:.2f}x; simulated requests {requests:.2f}x fewer; "
-        f"largest answer difference {max(abs(d) for d in diff.values()):.1%}"
+        f"speed-up: hybrid {speedup:.2f}x{parallel_note}; simulated requests {requests:.2f}x "
+        f"fewer; largest answer difference {max(abs(d) for d in diff.values()):.1%}"
     )
     if args.out:
         doc = {
@@ -137,7 +139,11 @@ def main() -> int:
             **runs,
             "relative_difference": diff,
             "speedup": round(speedup, 3),
-            f"speedup_{args.workers}_workers": round(parallel_speedup, 3),
+            **(
+                {f"speedup_{args.workers}_workers": round(parallel_speedup, 3)}
+                if args.workers > 1
+                else {}
+            ),
             "simulated_requests_ratio": round(requests, 3),
         }
         Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
