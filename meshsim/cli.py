@@ -610,8 +610,8 @@ def parser() -> argparse.ArgumentParser:
     cap.add_argument(
         "--workers",
         type=_integer(1),
-        default=os.cpu_count() or 1,
-        help="processes for the modes' (and seeds') searches, same answers (default: every core)",
+        default=1,
+        help="processes for the modes' searches, same answers (pays off on idle cores only)",
     )
     cap.epilog = (
         "--replications N runs the search N times (seeds seed..seed+N-1, one replication per "
