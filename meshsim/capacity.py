@@ -2,21 +2,26 @@
 
 The search brackets the answer by doubling or halving the entry rate from the workload's own,
 then bisects. With ``engine="hybrid"`` (the command line's default) the analytic engine
-(``meshsim.analytic``) runs that search in milliseconds, and the DES confirms near its answer:
-it runs just below and just above it, stepping outwards (doubling the step) until one rate
-passes and the next fails, then bisects that bracket. ``engine="analytic"`` stops after the
-analytic search; ``engine="des"`` searches with the DES alone.
+(``meshsim.analytic``) runs that search in milliseconds, and the DES confirms near its answer
+(``_confirm``): each DES run is placed where it would close the bracket if the answer predicted
+from the DES runs so far holds, so a good analytic answer costs two DES runs.
+``engine="analytic"`` stops after the analytic search; ``engine="des"`` searches with the DES
+alone. Either way the answer is a DES (or analytic) rate that passed, with one that failed
+within the tolerance above it.
 
 A point passes when the run is not saturated (``Result.verdict()``) and the objective's
 statistic (mean over replications) meets the threshold. Runs are kept short: a fixed number of
 requests per point, one replication by default, and a cap on requests in flight that stops an
 overloaded run early instead of simulating an ever-growing queue. With the same seed at every
-point (common random numbers) the statistic moves smoothly with the rate.
+point (common random numbers) nearby rates see the same arrivals and service times, though a
+2,000-request run's p99 still moves by a few percent from one rate to the next, and by about
+9 % between seeds (quickstart near capacity): the answer is no more precise than that.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +64,7 @@ class Capacity:
     points: list[Point] = field(default_factory=list)
     best: Result | None = None  # the run at max_rate_rps
     analytic_rps: float | None = None  # the analytic engine's answer (hybrid search)
+    simulated_requests: int = 0  # requests the DES simulated, warm-up and pilot included
 
     @property
     def bottleneck(self) -> str:
@@ -144,6 +150,65 @@ def evaluate(
     return point, result
 
 
+class _Runs:
+    """The rates one search has run with one engine and their points: the one place a search
+    simulates (or solves) a rate, reports it and counts the requests the DES simulated."""
+
+    def __init__(
+        self,
+        loaded: LoadedScenario,
+        slo: Slo,
+        engine: str,
+        replications: int = 1,
+        requests_per_point: int = 2000,
+        progress: Progress | None = None,
+    ) -> None:
+        self.loaded, self.slo, self.engine = loaded, slo, engine
+        self.replications, self.requests_per_point = replications, requests_per_point
+        self.progress = progress
+        self.points: dict[float, Point] = {}
+        self.results: dict[float, Result] = {}
+        self.simulated_requests = 0
+
+    def __call__(self, rate: float) -> Point:
+        """The point at ``rate``, run the first time it is asked for."""
+        if rate in self.points:
+            return self.points[rate]
+        point, result = evaluate(
+            self.loaded, rate, self.slo, self.replications, self.requests_per_point, self.engine
+        )
+        if self.engine == "des":
+            self.simulated_requests += sum(r.arrived for r in result.replications)
+        self.points[rate], self.results[rate] = point, result
+        if self.progress:
+            mark = "pass" if point.passed else f"fail ({point.status})"
+            self.progress(
+                f"{self.loaded.scenario.mesh.mode}: {rate:,.1f} rps -> {self.slo.statistic} "
+                f"{point.value_ms:.3f} ms, {mark} ({self.engine})"
+            )
+        return point
+
+    def bracket(self) -> tuple[float | None, float | None]:
+        """The highest passing rate and the lowest failing rate above it."""
+        passing = [rate for rate, p in self.points.items() if p.passed]
+        lo = max(passing) if passing else None
+        failing = [rate for rate, p in self.points.items() if not p.passed and rate > (lo or 0)]
+        return lo, min(failing) if failing else None
+
+    def answer(self, analytic_rps: float | None = None) -> Capacity:
+        lo, hi = self.bracket()
+        return Capacity(
+            mode=self.loaded.scenario.mesh.mode,
+            slo=self.slo,
+            max_rate_rps=lo or 0.0,
+            first_failing_rps=hi,
+            points=sorted(self.points.values(), key=lambda p: p.rate_rps),
+            best=self.results.get(lo) if lo else None,
+            analytic_rps=analytic_rps,
+            simulated_requests=self.simulated_requests,
+        )
+
+
 def search(
     loaded: LoadedScenario,
     slo: Slo | str,
@@ -155,56 +220,50 @@ def search(
     start_rps: float | None = None,
     progress: Progress | None = None,
     engine: str = "des",
+    guess_rps: float | None = None,
 ) -> Capacity:
-    """Highest entry rate meeting ``slo`` in the scenario's own mode, within ``rel_tol``."""
+    """Highest entry rate meeting ``slo`` in the scenario's own mode, within ``rel_tol``.
+
+    ``guess_rps`` (hybrid): where the DES starts instead of the analytic answer, e.g. the
+    answer of the same search with another seed."""
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
     rate_field(loaded)
-    if engine == "hybrid":
-        return _hybrid(loaded, slo, replications, requests_per_point, rel_tol, max_runs, progress)
     start = start_rps or workload_rate_rps(loaded.scenario) or 100.0
-    mode = loaded.scenario.mesh.mode
-    points: list[Point] = []
-    results: dict[float, Result] = {}
-    tag = " (analytic)" if engine == "analytic" else ""
-
-    def run(rate: float) -> bool:
-        point, result = evaluate(loaded, rate, slo, replications, requests_per_point, engine)
-        points.append(point)
-        results[rate] = result
-        if progress:
-            mark = "pass" if point.passed else f"fail ({point.status})"
-            progress(
-                f"{mode}: {rate:,.1f} rps -> {slo.statistic} {point.value_ms:.3f} ms, {mark}{tag}"
-            )
-        return point.passed
-
-    lo: float | None = None
-    hi: float | None = None
-    if run(start):
-        lo, rate = start, start * 2
-        while len(points) < max_runs and rate < 1e7:
-            if run(rate):
-                lo, rate = rate, rate * 2
-            else:
-                hi = rate
-                break
-    else:
-        hi, rate = start, start / 2
-        while len(points) < max_runs and rate > start / 1024:
-            if run(rate):
-                lo = rate
-                break
-            hi, rate = rate, rate / 2
-    if lo is not None and hi is not None:
-        lo, hi = _bisect(lo, hi, run, lambda: len(points) < max_runs, rel_tol)
-    return Capacity(
-        mode=mode,
-        slo=slo,
-        max_rate_rps=lo or 0.0,
-        first_failing_rps=hi,
-        points=sorted(points, key=lambda p: p.rate_rps),
-        best=results.get(lo) if lo else None,
+    runs = _Runs(
+        loaded,
+        slo,
+        "analytic" if engine == "analytic" else "des",
+        replications,
+        requests_per_point,
+        progress,
     )
+    if engine == "hybrid":
+        model = _Runs(loaded, slo, "analytic")
+        if None not in _bracket(model, start, 60):  # else analytically it fails everywhere
+            return _confirm(runs, model, rel_tol, max_runs, guess_rps)
+    lo, hi = _bracket(runs, start, max_runs)
+    if lo is not None and hi is not None:
+        _bisect(
+            lo, hi, lambda rate: runs(rate).passed, lambda: len(runs.points) < max_runs, rel_tol
+        )
+    return runs.answer()
+
+
+def _bracket(runs: _Runs, start: float, max_runs: int) -> tuple[float | None, float | None]:
+    """A passing and a failing rate, doubling up from ``start`` or halving down from it."""
+    if runs(start).passed:
+        lo, rate = start, start * 2
+        while len(runs.points) < max_runs and rate < 1e7:
+            if not runs(rate).passed:
+                return lo, rate
+            lo, rate = rate, rate * 2
+        return lo, None
+    hi, rate = start, start / 2
+    while len(runs.points) < max_runs and rate > start / 1024:
+        if runs(rate).passed:
+            return rate, hi
+        hi, rate = rate, rate / 2
+    return None, hi
 
 
 def _bisect(
@@ -224,97 +283,104 @@ def _bisect(
     return lo, hi
 
 
-def _hybrid(
-    loaded: LoadedScenario,
-    slo: Slo,
-    replications: int,
-    requests_per_point: int,
-    rel_tol: float,
-    max_runs: int,
-    progress: Progress | None,
+def _confirm(
+    des: _Runs, model: _Runs, rel_tol: float, max_runs: int, guess: float | None = None
 ) -> Capacity:
-    """Bracket analytically, then confirm with the DES around the analytic answer.
+    """Find with the DES a passing and a failing rate within ``rel_tol``, guided by the
+    analytic engine (``model``, already bracketing the objective).
 
-    The first DES run, at the analytic answer, measures how far the analytic statistic is
-    from the simulated one there; the analytic search is run again with the objective scaled
-    by that ratio, and the DES brackets the corrected answer: just below, just above,
-    stepping outwards (doubling the step) when needed, then bisecting."""
-    mode = loaded.scenario.mesh.mode
-    guess = search(loaded, slo, rel_tol=rel_tol / 4, max_runs=60, engine="analytic")
-    if guess.max_rate_rps <= 0:  # even the lowest rate fails analytically: let the DES search
-        return search(
-            loaded,
-            slo,
-            replications=replications,
-            requests_per_point=requests_per_point,
-            rel_tol=rel_tol,
-            max_runs=max_runs,
-            progress=progress,
-        )
-    points: list[Point] = []
-    results: dict[float, Result] = {}
+    The analytic answer is exact for its own model, but off where the model is (it is
+    conservative on busy nodes mixing long and short bursts). The first DES run is at the
+    analytic answer (or just below ``guess``). While the DES has only passed (or only
+    failed), the answer is predicted as the rate where the analytic statistic, times the
+    DES/analytic ratio measured at the nearest DES point, meets the objective; once it has a
+    passing and a failing rate, by interpolating the DES statistic between them. Each run is
+    placed so that it closes the bracket if the prediction holds (``_next_rate``).
+    """
+    threshold = des.slo.threshold_ms
+    first = _reach(model, threshold, rel_tol / 4)
+    if des.progress:
+        des.progress(f"{des.loaded.scenario.mesh.mode}: analytic capacity {first:,.1f} rps")
+    des(_next_rate(None, None, guess, rel_tol, 1) if guess else first)
+    while len(des.points) < max_runs:
+        lo, hi = des.bracket()
+        if lo is not None and hi is not None and hi / lo <= (1 + rel_tol) * (1 + 1e-9):
+            break
+        if lo is not None and hi is not None:
+            centre = _interpolate(des.points[lo], des.points[hi], threshold)
+        else:
+            centre = _corrected(des, model, threshold, lo or hi, rel_tol / 2)  # type: ignore[arg-type]
+        streak = sum(p.passed == (hi is None) for p in des.points.values())
+        rate = _next_rate(lo, hi, centre, rel_tol, streak)
+        if rate in des.points or not first / 1024 < rate < 1e7:
+            break
+        des(rate)
+    return des.answer(analytic_rps=first)
 
-    def run(rate: float) -> Point:
-        point, result = evaluate(loaded, rate, slo, replications, requests_per_point)
-        points.append(point)
-        results[rate] = result
-        if progress:
-            mark = "pass" if point.passed else f"fail ({point.status})"
-            progress(f"{mode}: {rate:,.1f} rps -> {slo.statistic} {point.value_ms:.3f} ms, {mark}")
-        return point
 
-    first = guess.max_rate_rps
-    if progress:
-        progress(f"{mode}: analytic capacity {first:,.1f} rps; confirming with the DES")
-    measured = run(first)
-    centre = first
-    analytic_value = evaluate(loaded, first, slo, engine="analytic")[0].value_ms
-    if measured.status == "ok" and 0 < measured.value_ms < math.inf and analytic_value > 0:
-        ratio = measured.value_ms / analytic_value
-        scaled = Slo(slo.statistic, slo.strict, slo.threshold_ms / ratio)
-        corrected = search(
-            loaded, scaled, rel_tol=rel_tol / 4, max_runs=60, start_rps=first, engine="analytic"
-        )
-        centre = corrected.max_rate_rps or first
+def _corrected(des: _Runs, model: _Runs, threshold: float, near: float, rel_tol: float) -> float:
+    """The rate where the analytic statistic times the DES/analytic ratio at ``near`` (a DES
+    point) reaches ``threshold``; ``near`` itself if either engine saturates there."""
+    measured, analytic = des(near), model(near)
+    if all(p.status == "ok" and 0 < p.value_ms < math.inf for p in (measured, analytic)):
+        return _reach(model, threshold * analytic.value_ms / measured.value_ms, rel_tol)
+    return near
 
-    def lowest_failing_above(rate: float) -> float | None:
-        failing = [p.rate_rps for p in points if not p.passed and p.rate_rps > rate]
-        return min(failing) if failing else None
 
-    def highest_passing() -> float | None:
-        passing = [p.rate_rps for p in points if p.passed]
-        return max(passing) if passing else None
+def _interpolate(lo: Point, hi: Point, threshold: float) -> float:
+    """Where the statistic meets ``threshold`` between a passing and a failing point,
+    log-linearly; their log-midpoint when the failing one saturated."""
+    if hi.status != "ok" or not 0 < lo.value_ms < threshold < hi.value_ms < math.inf:
+        return math.sqrt(lo.rate_rps * hi.rate_rps)
+    share = math.log(threshold / lo.value_ms) / math.log(hi.value_ms / lo.value_ms)
+    return lo.rate_rps * (hi.rate_rps / lo.rate_rps) ** share
 
-    step = rel_tol / 2
-    lo = highest_passing()
-    if lo is None or lo < centre * (1 - rel_tol):
-        while len(points) < max_runs:  # a passing rate just below the centre
-            rate = centre * max(1 - step, 1 / 1024)
-            if run(rate).passed or rate <= centre / 1024:
-                break
-            step *= 2
-        lo = highest_passing()
-    if lo is not None:
-        step = rel_tol / 2
-        while lowest_failing_above(lo) is None and len(points) < max_runs and lo < 1e7:
-            rate = max(lo, centre) * (1 + step)  # a failing rate just above
-            if run(rate).passed:
-                lo, step = rate, step * 2
-        hi = lowest_failing_above(lo)
-        if hi is not None:
-            lo, hi = _bisect(
-                lo, hi, lambda rate: run(rate).passed, lambda: len(points) < max_runs, rel_tol
-            )
-    hi = lowest_failing_above(lo or 0.0)
-    return Capacity(
-        mode=mode,
-        slo=slo,
-        max_rate_rps=lo or 0.0,
-        first_failing_rps=hi,
-        points=sorted(points, key=lambda p: p.rate_rps),
-        best=results.get(lo) if lo else None,
-        analytic_rps=first,
-    )
+
+def _next_rate(
+    lo: float | None, hi: float | None, centre: float, rel_tol: float, streak: int
+) -> float:
+    """The rate to run next: the one that closes the bracket if the answer is ``centre``.
+
+    Outside a bracket, the step from its known end doubles with every run on the same side
+    (``streak``), up to a factor 2; inside, the run stays within its middle 80 %, and a
+    bracket within two tolerances is closed by one run whatever it gives."""
+    step = 1 + rel_tol
+    if hi is None:
+        return min(max(lo * step**2 ** (streak - 1), centre * math.sqrt(step)), 2 * lo)  # type: ignore[operator]
+    if lo is None:
+        return max(min(hi / step**2 ** (streak - 1), centre / math.sqrt(step)), hi / 2)
+    if lo * step >= centre or hi / lo <= step * step:  # this run closes it, pass or fail
+        return min(max(centre, hi / step), lo * step)
+    if centre * step >= hi:
+        return hi / step
+    span = math.log(hi / lo)
+    inside = min(max(math.log(centre / lo), 0.1 * span), 0.9 * span)
+    return lo * math.exp(inside)
+
+
+def _reach(model: _Runs, value_ms: float, rel_tol: float) -> float:
+    """The rate at which the analytic statistic reaches ``value_ms``: it rises with the rate,
+    so Brent's method between the solved rates around it, saturated rates counting as high."""
+    from scipy.optimize import brentq
+
+    def excess(rate: float) -> float:
+        point = model(rate)
+        ok = point.status == "ok" and 0 < point.value_ms < math.inf
+        return math.log(point.value_ms / value_ms) if ok else 50.0
+
+    for _ in range(60):  # a rate below and one above it, doubling or halving (bounded)
+        curve = sorted(model.points)
+        below = [rate for rate in curve if excess(rate) <= 0]
+        above = [rate for rate in curve if excess(rate) > 0 and rate > (below or [0])[-1]]
+        if below and above:
+            break
+        excess(curve[-1] * 2 if below else curve[0] / 2)
+    else:
+        return curve[-1] if below else curve[0]
+    lo, hi = below[-1], above[0]
+    if hi / lo - 1 <= rel_tol or excess(lo) == 0:
+        return lo
+    return float(brentq(excess, lo, hi, xtol=lo * rel_tol))
 
 
 def capacity_row(loaded: LoadedScenario, cap: Capacity, target_rps: float | None) -> dict:
@@ -348,6 +414,7 @@ def capacity_row(loaded: LoadedScenario, cap: Capacity, target_rps: float | None
         "usd_month_for_target": usd,
         "node_usd_hour": est.node.usd_per_hour,
         "runs": len(cap.points),
+        "simulated_requests": cap.simulated_requests,
         "analytic_max_rate_rps": cap.analytic_rps,
     }
 
@@ -359,34 +426,88 @@ def capacity(
     target_rps: float | None = None,
     progress: Progress | None = None,
     seeds: int = 1,
+    workers: int = 1,
     **kwargs: Any,
 ) -> tuple[pd.DataFrame, dict[str, Capacity]]:
     """Search every mode; one row per mode, and each mode's search points.
 
     With ``seeds`` > 1 the search runs again with seeds seed+1, seed+2, ...: the row keeps the
-    first seed's answer (and its sizing) and adds the answers' mean and 95% interval.
+    first seed's answer (and its sizing) and adds the answers' mean and 95% interval. Modes
+    are searched independently: ``workers`` > 1 runs them in that many worker processes, with
+    the same answers (a search's random streams depend only on its scenario and seed).
     """
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
-    caps: dict[str, Capacity] = {}
-    rows = []
     for mode in modes:
         if mode not in MODES:
             raise ScenarioError(
                 f"unknown mode {mode!r}; choose from " + ", ".join(MODES), "--modes"
             )
-        in_mode = loaded.replace(mesh={"mode": mode})
-        caps[mode] = search(in_mode, slo, progress=progress, **kwargs)
-        row = capacity_row(in_mode, caps[mode], target_rps)
+    in_mode = {mode: loaded.replace(mesh={"mode": mode}) for mode in modes}
+    jobs = [(scenario, slo, seeds, kwargs) for scenario in in_mode.values()]
+    caps: dict[str, Capacity] = {}
+    rows = []
+    for (mode, scenario), answers in zip(
+        in_mode.items(), _search_all(jobs, workers, progress), strict=True
+    ):
+        caps[mode] = answers[0]
+        row = capacity_row(scenario, caps[mode], target_rps)
         if seeds > 1:
-            seed = in_mode.scenario.sim.seed
-            answers = [caps[mode].max_rate_rps] + [
-                search(in_mode.replace(sim={"seed": seed + k}), slo, progress=progress, **kwargs)
-                .max_rate_rps
-                for k in range(1, seeds)
-            ]
-            row.update(seed_spread(answers, kwargs.get("rel_tol", 0.02)))
+            rates = [cap.max_rate_rps for cap in answers]
+            row.update(seed_spread(rates, kwargs.get("rel_tol", 0.02)))
         rows.append(row)
     return pd.DataFrame(rows), caps
+
+
+Job = tuple[LoadedScenario, Slo, int, dict[str, Any]]
+
+
+def _search_seeds(job: Job, progress: Progress | None = None) -> list[Capacity]:
+    """One mode's search with seeds seed, seed+1, ...; a hybrid search with a later seed
+    starts its DES runs at the first seed's answer rather than the analytic one."""
+    loaded, slo, seeds, kwargs = job
+    first = search(loaded, slo, progress=progress, **kwargs)
+    guess = first.max_rate_rps if kwargs.get("engine") == "hybrid" else None
+    seed = loaded.scenario.sim.seed
+    return [first] + [
+        search(
+            loaded.replace(sim={"seed": seed + k}),
+            slo,
+            progress=progress,
+            guess_rps=guess or None,
+            **kwargs,
+        )
+        for k in range(1, seeds)
+    ]
+
+
+def _search_all(jobs: list[Job], workers: int, progress: Progress | None) -> list[list[Capacity]]:
+    """Every mode's searches, in order: in this process, or spread over worker processes that
+    end with this one (the sweep's worker set-up), each answer reported as it arrives."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [_search_seeds(job, progress) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    from meshsim.sweep import _die_with_driver
+
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)),
+        initializer=_die_with_driver,
+        initargs=(os.getpid(),),
+    ) as pool:
+        futures = [pool.submit(_search_seeds, job) for job in jobs]
+        try:
+            answers = []
+            for future in futures:
+                answers.append(future.result())
+                if progress:
+                    cap = answers[-1][0]
+                    progress(f"{cap.mode}: {cap.max_rate_rps:,.1f} rps ({len(cap.points)} runs)")
+        except BaseException:  # interrupted, or a worker died: end the others now
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return answers
 
 
 def seed_spread(answers: list[float], rel_tol: float) -> dict[str, Any]:

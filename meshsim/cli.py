@@ -361,6 +361,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             requests_per_point=args.requests_per_point,
             rel_tol=args.tolerance,
             engine=args.engine,
+            workers=args.workers,
         )
     prov = {**loaded.provenance(), "meshsim_version": __version__, "slo": str(slo)}
     if args.json:
@@ -645,6 +646,12 @@ def parser() -> argparse.ArgumentParser:
     )
     cap.add_argument("--requests-per-point", type=_integer(1), default=2000, help="run length")
     cap.add_argument("--tolerance", type=FRACTION, default=0.02, help="relative, on the rate")
+    cap.add_argument(
+        "--workers",
+        type=_integer(1),
+        default=1,
+        help="processes for the modes' searches, same answers (pays off on idle cores only)",
+    )
     cap.epilog = (
         "--replications N runs the search N times (seeds seed..seed+N-1, one replication per "
         "point) and reports the answers' mean, 95%% interval and seed-to-seed spread"
