@@ -20,7 +20,7 @@ from meshsim.analytic import Moments, Solution, solve
 from meshsim.components import memory_mib, proxy_memory_mib, proxy_params, visible_config
 from meshsim.domain import MS_PER_S, PROXY_KINDS
 from meshsim.loader import LoadedScenario
-from meshsim.results import QPS_ACHIEVED_FRACTION, Result, _hop_order, _num
+from meshsim.results import HOP_COLUMNS, QPS_ACHIEVED_FRACTION, Result, _hop_order, _num
 from meshsim.scenario import Fortio
 from meshsim.stats import DEFAULT_PERCENTILES, percentile_key
 
@@ -175,7 +175,7 @@ class AnalyticResult(Result):
                     "per_request_ms": t.total.mean * MS_PER_S,
                 }
             )
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=HOP_COLUMNS)
 
     def resources(self) -> pd.DataFrame:
         if self._resources is None:  # a fleet has 100,000 components: built once

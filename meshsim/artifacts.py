@@ -142,7 +142,8 @@ def run_tables(result: Result) -> str:
             f"mode {result.mode}: {verdict['status']} ({verdict['reason']}; busiest "
             f"{verdict['bottleneck']} at {verdict['bottleneck_utilisation']:.2f})",
             "latency (ms, mean over replications, 95% CI)\n" + lat.to_string(index=False),
-            "hops (ms)\n" + hops.to_string(index=False),
+            "hops (ms)\n"
+            + (hops.to_string(index=False) if len(hops) else "(none: the solve saturated)"),
             "resources by kind\n" + kinds.to_string(index=False),
         ]
     )

@@ -30,6 +30,21 @@ UNITS = {
     "memory_mib": "MiB (model: base + per connection + per visible service)",
     "utilisation": "fraction of capacity (cores, or worker threads) busy",
 }
+HOP_COLUMNS = (
+    "hop",
+    "visits",
+    "visits_per_request",
+    "wait_mean_ms",
+    "wait_p50_ms",
+    "wait_p99_ms",
+    "service_mean_ms",
+    "service_p50_ms",
+    "service_p99_ms",
+    "total_p50_ms",
+    "total_p99_ms",
+    "per_request_ms",
+)
+"""The columns of hops.csv, in both engines (a saturated analytic solve has no rows)."""
 ROLLOUT_UNITS = (
     "s of simulated time from the first event (duration: until every new pod is ready; "
     "settled: until the last replaced one is gone); counts of pods, proxies, requests and "
@@ -145,7 +160,7 @@ class Result:
                     "per_request_ms": h["total"].total / roots * MS_PER_S,
                 }
             )
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=HOP_COLUMNS)
 
     # --- resources ---------------------------------------------------------------------
 
@@ -275,8 +290,9 @@ def _mean_blocks(blocks: list[dict[str, Any]], lowest: bool = False) -> dict[str
 
 
 def _num(value: float) -> float | None:
+    """A number for JSON: null when it has none (NaN) or none finite (a saturated solve)."""
     value = float(value)
-    return None if math.isnan(value) else value
+    return value if math.isfinite(value) else None
 
 
 def _hop_order(kind: str) -> int:

@@ -51,6 +51,32 @@ def test_saturation_is_exact_and_names_the_bottleneck() -> None:
     assert over["bottleneck_utilisation"] == pytest.approx(1.0)
 
 
+def test_a_saturated_solve_writes_its_files_and_tables(tmp_path) -> None:
+    """Saturated, the analytic engine has no hop figures: the command still prints its tables
+    and writes hops.csv with its columns (it once ended in a pandas traceback)."""
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            *meshsim_cmd(),
+            "run",
+            str(SCENARIOS / "mm1.yaml"),
+            "--engine",
+            "analytic",
+            "--set",
+            "workload.generator.rate_rps=1000",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "saturated" in done.stdout and "Traceback" not in done.stderr
+    header = (out / "hops.csv").read_text().splitlines()
+    assert any(line.startswith("hop,visits,") for line in header)
+
+
 def test_fork_join_of_two_exponentials_is_one_and_a_half_means() -> None:
     m = np.array([1e-3])
     mean, _ = fork_join([(1.0, m, m * m, 1), (1.0, m, m * m, 1)])
