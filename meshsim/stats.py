@@ -130,6 +130,7 @@ class HopStats:
     total: Histogram = field(default_factory=Histogram)
 
     def record(self, wait: float, service: float) -> None:
+        wait = max(wait, 0.0)  # elapsed less busy time: a rounding error can make it -1e-17
         self.wait.record(wait)
         self.service.record(service)
         self.total.record(wait + service)
@@ -137,7 +138,7 @@ class HopStats:
     def record_pairs(self, pairs: list[float]) -> None:
         """Record visits given as a flat list ``[wait, service, wait, service, ...]``."""
         values = np.asarray(pairs, dtype=float).reshape(-1, 2)
-        wait, service = values[:, 0], values[:, 1]
+        wait, service = np.maximum(values[:, 0], 0.0), values[:, 1]  # no rounding below 0
         self.wait.record_array(wait)
         self.service.record_array(service)
         self.total.record_array(wait + service)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshsim.stats import RELATIVE_ERROR, Histogram, confidence_interval
+from meshsim.stats import RELATIVE_ERROR, Histogram, HopStats, confidence_interval
 
 
 @settings(max_examples=40, deadline=None)
@@ -50,3 +50,14 @@ def test_confidence_interval_covers_mean() -> None:
     mean, lo, hi = confidence_interval([1.0, 2.0, 3.0])
     assert mean == 2.0 and lo < 2.0 < hi
     assert np.isnan(confidence_interval([1.0])[1])
+
+
+def test_a_hop_wait_is_never_below_zero() -> None:
+    """A wait is elapsed time less busy time; float rounding can leave -1e-17 of it, which a
+    table must not show as a negative wait."""
+    stats = HopStats()
+    stats.record_pairs([-7.9e-17, 1e-3, 2e-4, 1e-3])
+    stats.record(-1e-18, 1e-3)
+    assert stats.wait.minimum == 0.0
+    assert stats.wait.mean() == pytest.approx(2e-4 / 3)
+    assert stats.total.minimum == pytest.approx(1e-3)
