@@ -595,4 +595,10 @@ def advice(loaded: LoadedScenario, over: float) -> str:
     k = needed_factor(n, over)
     if k is None:
         return f"even one of the {n} copies is over the limit"
+    for factor in (f for f in range(k, n + 1) if n % f == 0):  # the most copies that divide
+        try:
+            reduce(loaded, n // factor)
+        except NotSymmetric:
+            continue
+        return f"--symmetry {n // factor} fits (or --symmetry auto)"
     return f"--symmetry {n // k} would fit, with node pools and shared replicas divisible by {k}"

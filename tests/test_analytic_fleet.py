@@ -112,6 +112,7 @@ def test_the_des_refuses_the_fleet_in_one_line_suggesting_the_analytic_engine() 
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--engine analytic" in lines[0]
+    assert lines[0].endswith("--symmetry 20 fits (or --symmetry auto)")  # 4 zones of 250
     sc = load_scenario(SCENARIOS / "fleet.yaml").scenario
     assert work.components(sc) > work.DEFAULT_MAX_COMPONENTS  # counted expanded
     work.check(0.0, sc, "fleet.yaml", "it", work.Limits(), "analytic")  # within its limits

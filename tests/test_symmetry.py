@@ -371,3 +371,12 @@ def test_compare_report_states_the_reduction(tmp_path):
     assert "simulated 1 of 4 copies" in section and "- copies_total: 4" in section
     assert "- approximate: placement" in section
     assert "{" not in md.split("## Provenance", 1)[1]  # no raw dict left in the provenance
+
+
+def test_advice_names_a_reduction_only_when_it_would_work():
+    doc = fleet()
+    assert symmetry.advice(load_scenario_dict(doc), 2.0) == "--symmetry 2 fits (or --symmetry auto)"
+    doc["cluster"]["nodes"][0]["count"] = 3  # 3 + 4 nodes: no even share
+    assert symmetry.advice(load_scenario_dict(doc), 2.0) == (
+        "--symmetry 2 would fit, with node pools and shared replicas divisible by 2"
+    )
