@@ -27,8 +27,9 @@ checks this, and that there are no import cycles)::
     cost, density, capacity, sweep, measurements, published, calibrate, validate, artifacts,
     rollout, export, report/ (gather -> tables -> plots -> document, render)
       |     money, capacity, sweeps, calibration and validation, files and reports
-    api  ->  importers  ->  cli
-            one function per command; scenarios from Kubernetes; the command line
+    api  ->  importers  ->  commands  ->  cli
+            one function per command; scenarios from Kubernetes; what each subcommand does
+            with its arguments; the parser
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("api", {"api"}),
     ("importers", {"importers"}),  # write scenarios; hooked into the command line
-    ("command line", {"cli"}),
+    ("command line", {"commands", "cli"}),
 ]
 FACADE = "__init__"  # the package: __version__, and the API loaded on first use
 
