@@ -830,17 +830,18 @@ class Network:
         every proxy on its request path adds its handshake (one draw per call, as in the DES:
         ``calls.Call.begin``), so a path's handshake time H is 0 with probability 1 - q and a
         whole H_leg otherwise. Folded into the path's variance as independent steps, this rare
-        and large term (q = 0.001, H ~ 1 ms against a 0.5 ms path in seed-claims' linkerd mode)
-        spreads the two-moment fit's body: p90 +13.6 % there. Kept apart as an atom instead:
-        with probability p0 = (1 - q)^N (N the calls per root request whose route has a
-        handshake) no call opens and the latency is the body B (the paths without
+        and large term (q = 0.001, H = 2 x 1 ms against a 0.46 ms path in seed-claims' linkerd
+        mode) spreads the two-moment fit's body: p90 +13.6 % there. Kept apart as an atom
+        instead: with probability p0 = (1 - q)^N (N the calls per root request whose route has
+        a handshake) no call opens and the latency is the body B (the paths without
         handshakes); otherwise it is B + S, S's mean the handshakes' share of the mean
-        (divided by 1 - p0) and its spread that of H_leg over the legs. This is the standard
-        treatment of a distribution with an atom at zero, fitting the two moments of the
-        part away from it (conditional moments; e.g. Whitt, "Approximating a point process
-        by a renewal process: two basic methods", Oper. Res. 30 (1982), and the M/G/1 wait's
-        atom of mass 1 - rho used the same way in QNA: Whitt, Bell System Technical Journal
-        62 (1983) 2779-2815). Fortio in step traces its openings in the batch instead."""
+        (divided by 1 - p0) and its spread that of H_leg over the legs (the mixture's
+        variance counts each call's handshakes as one draw). This is how a delay with an atom
+        at zero is approximated: its probability, and two moments fitted to the part away
+        from it (the conditional delay), as Whitt's QNA does for a station's wait (P(W > 0)
+        and W given W > 0; W. Whitt, "The Queueing Network Analyzer", Bell System Technical
+        Journal 62 (1983) 2779-2815), here for the handshakes, the term that matters at low
+        load. Fortio in step traces its openings in the batch instead."""
         q = self.new_conn
         shake = np.zeros(len(self.leg_rate))  # H_leg: the handshakes of a leg's request
         for g in self.groups:
