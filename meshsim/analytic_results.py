@@ -1,8 +1,9 @@
 """The analytic engine's answer as a ``Result``: the same tables and summary.json as the DES.
 
 Latency percentiles come from a distribution matched to the mean and variance of a root
-request's latency (``meshsim.analytic``), or for fortio in step from the mixture over places in
-its batch (``quantiles_in_batch``); a hop's percentiles from its own moments.
+request's latency (``meshsim.analytic``): in open loop a mixture over whether a call of the
+request opens a connection (``quantiles_with_openings``), for fortio in step the mixture over
+places in its batch (``quantiles_in_batch``); a hop's percentiles from its own moments.
 There are no replications, so no confidence intervals (NaN), and request counts are the
 expected ones over the workload's measurement window.
 """
@@ -87,6 +88,30 @@ def quantiles_in_batch(
     return out
 
 
+def quantiles_with_openings(parts: tuple[float, Moments, Moments], qs: list[float]) -> list[float]:
+    """Quantiles of the mixture over connection openings (``Network._openings``): the body
+    with probability p0, else the body plus the handshakes, each ``quantiles``' distribution
+    of its own two moments. The CDF of a mixture is the mixture of the CDFs; each quantile is
+    its root, bracketed by the parts' own quantiles."""
+    from scipy import optimize
+
+    p0, body, opened = parts
+    low, high = _cdf(body), _cdf(opened)
+    out = []
+    for q in qs:
+
+        def below(t: float, q: float = q) -> float:
+            return float(p0 * low(t) + (1 - p0) * high(t)) - q
+
+        ends = quantiles(body, [q]) + quantiles(opened, [q])
+        lo, hi = min(ends), max(ends)
+        if below(lo) >= 0:  # a point mass at lo (a part without variance)
+            out.append(lo)
+            continue
+        out.append(float(optimize.brentq(below, lo, hi, xtol=1e-12)))
+    return out
+
+
 def _cdf(m: Moments) -> Any:
     """The CDF of ``quantiles``' distribution for these moments (vectorised)."""
     from scipy import stats
@@ -131,7 +156,10 @@ class AnalyticResult(Result):
         lat = self.solution.latency
         levels = [p / 100 for p in self.percentiles]
         sol = self.solution
-        qs = quantiles_in_batch(lat, sol.batch_waits_s, sol.batch_chances, levels)
+        if sol.openings is not None:
+            qs = quantiles_with_openings(sol.openings, levels)
+        else:
+            qs = quantiles_in_batch(lat, sol.batch_waits_s, sol.batch_chances, levels)
         out = {"mean": lat.mean}
         out.update({percentile_key(p): q for p, q in zip(self.percentiles, qs, strict=True)})
         return out
@@ -300,6 +328,10 @@ class AnalyticResult(Result):
                     "places of fortio's lockstep batch, each its traced queueing wait plus the "
                     "rest of the path (gamma or lognormal of its mean and variance)"
                     if sol.batch_waits_s
+                    else "mixture over connection openings: with the chance that no call "
+                    "opens one, the path without handshakes, else with them (each a gamma, or "
+                    "lognormal below SCV 0.3, of its mean and variance)"
+                    if sol.openings is not None
                     else "gamma (lognormal below SCV 0.3) matched to the latency's mean and "
                     "variance"
                 ),

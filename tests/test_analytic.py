@@ -12,8 +12,8 @@ import pytest
 from conftest import SCENARIOS, meshsim_cmd
 
 from meshsim import theory
-from meshsim.analytic import erlang_c, fork_join, solve
-from meshsim.analytic_results import solve_result
+from meshsim.analytic import Moments, erlang_c, fork_join, solve
+from meshsim.analytic_results import quantiles_with_openings, solve_result
 from meshsim.loader import load_scenario
 
 
@@ -83,6 +83,30 @@ def test_fork_join_of_two_exponentials_is_one_and_a_half_means() -> None:
     assert float(mean[0]) == pytest.approx(1.5e-3, rel=5e-3)  # E[max] = 1.5 / mu
     half, _ = fork_join([(0.5, m, m * m, 1)])  # present half the time
     assert float(half[0]) == pytest.approx(0.5e-3)
+
+
+def test_a_mixture_over_openings_keeps_its_parts_apart() -> None:
+    # 90 % of requests open no connection (1 ms), 10 % do (3 ms): no two-moment spread
+    parts = (0.9, Moments(1.0, 1.0), Moments(3.0, 9.0))
+    assert quantiles_with_openings(parts, [0.5, 0.89, 0.95]) == pytest.approx([1.0, 1.0, 3.0])
+
+
+def test_a_rare_connection_opening_is_an_atom_not_a_spread() -> None:
+    # seed-claims, linkerd: 1 call in 1,000 opens a connection (two ~1 ms handshakes on a
+    # 0.46 ms path). The body's percentiles are those of the paths without openings; the
+    # openings keep the mean and show in p99.9 only.
+    rare = _solve("seed-claims.yaml", "mesh.mode=linkerd")
+    never = _solve("seed-claims.yaml", "mesh.mode=linkerd", "mesh.requests_per_connection=1e9")
+    lat, body = rare.latency_s(), never.latency_s()
+    p0, _, opened = rare.solution.openings
+    assert p0 == pytest.approx(0.999)
+    assert lat["mean"] > body["mean"]
+    assert lat["p90"] == pytest.approx(body["p90"], rel=0.01)
+    assert lat["p999"] > opened.mean * 0.9 > 2 * body["p999"]
+    # every call opens one: no atom, the handshakes are part of every path
+    every = _solve("seed-claims.yaml", "mesh.mode=linkerd", "mesh.requests_per_connection=1")
+    assert every.solution.openings is None
+    assert every.latency_s()["p50"] > opened.mean * 0.9
 
 
 def test_reproducible_and_every_mode_solves() -> None:
