@@ -79,3 +79,13 @@ def test_a_misleading_analytic_engine_costs_runs_not_the_answer(
     )
     # it had to run rates the DES-only search never did: the ones a lent fail misplaced
     assert not set(hybrid.points) <= set(des.points)
+
+
+def test_hybrid_answers_per_seed_are_the_des_only_ones() -> None:
+    loaded = load_scenario(SCENARIOS / "mm1.yaml")
+    kwargs = {"requests_per_point": 1000, "seeds": 2}
+    des, des_caps = capacity(loaded, "mean<=5ms", ["none"], engine="des", **kwargs)
+    hybrid, hybrid_caps = capacity(loaded, "mean<=5ms", ["none"], engine="hybrid", **kwargs)
+    assert hybrid["max_rate_seeds_rps"][0] == des["max_rate_seeds_rps"][0]
+    assert len(set(des["max_rate_seeds_rps"][0].split())) == 2  # the seeds differ
+    assert len(hybrid_caps["none"].points) < len(des_caps["none"].points)
