@@ -9,6 +9,15 @@ runs and simulated requests (warm-up included) per mode. Run on demand::
 
     .venv/bin/python benchmarks/bench_capacity.py
     .venv/bin/python benchmarks/bench_capacity.py --modes none,sidecar --out /tmp/cap.json
+    .venv/bin/python benchmarks/bench_capacity.py --before /work/wt/e5-before --repeat 3
+
+``--before DIR`` measures instead the command itself against another checkout's (e.g.
+``git worktree add /work/wt/e5-before 7956e50``, the DES-only search on the old engine):
+``meshsim capacity SCENARIO`` as that checkout has it (its default modes and options) and as
+this one has it, restricted to the same modes, each in a subprocess (interpreter start and
+imports included, as a user would pay them), alternating, ``--repeat`` rounds, the best wall
+time of each kept. Both searches are deterministic: their answers must not change between
+rounds, or the benchmark fails.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +39,7 @@ from meshsim.domain import MODES
 from meshsim.loader import LoadedScenario
 
 ROOT = Path(__file__).resolve().parent.parent
+MESHSIM = "import sys; from meshsim.cli import main; sys.exit(main())"  # `meshsim` of PYTHONPATH
 UNITS = {
     "wall_s": "wall-clock seconds for the whole search (every mode)",
     "speedup": "DES-only wall_s / hybrid wall_s, measured in this process",
@@ -64,9 +75,106 @@ def measure(loaded: LoadedScenario, args: argparse.Namespace, **how: object) -> 
     }
 
 
-def _commit() -> str:
+def command_run(src: Path, scenario: str, modes: list[str] | None) -> dict:
+    """``meshsim capacity SCENARIO`` with checkout ``src``'s meshsim, timed in a subprocess;
+    its answers read back from the ``capacity.csv`` it writes."""
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as out:
+        argv = ["capacity", scenario, "--quiet", "--out", out]
+        argv += ["--modes", ",".join(modes)] if modes else []
+        load = round(os.getloadavg()[0], 2)
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", MESHSIM, *argv],
+            env={**os.environ, "PYTHONPATH": str(src)},
+            cwd=src,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall = time.perf_counter() - started
+        table = pd.read_csv(Path(out) / "capacity.csv", comment="#")
+    return {
+        "wall_s": round(wall, 3),
+        "load_average_1min": load,
+        "max_rate_rps": dict(zip(table["mode"], table["max_rate_rps"].astype(float), strict=True)),
+        "runs": dict(zip(table["mode"], table["runs"].astype(int), strict=True)),
+    }
+
+
+def before_main(args: argparse.Namespace) -> int:
+    """This checkout's ``meshsim capacity`` against ``args.before``'s, alternating rounds."""
+    before_src = Path(args.before).resolve()
+    scenario = str(Path(args.scenario).resolve().relative_to(ROOT))
+    rounds: dict[str, list[dict]] = {"before": [], "after": []}
+    modes: list[str] | None = None
+    for k in range(args.repeat):
+        order = ("before", "after") if k % 2 == 0 else ("after", "before")
+        for name in order:
+            src = before_src if name == "before" else ROOT
+            run = command_run(src, scenario, None if name == "before" else modes)
+            modes = modes or list(run["max_rate_rps"])
+            rounds[name].append(run)
+            print(
+                f"round {k + 1} {name:6s} {run['wall_s']:7.2f} s "
+                f"(load average {run['load_average_1min']})",
+                flush=True,
+            )
+    for name, runs in rounds.items():
+        for run in runs[1:]:
+            assert run["max_rate_rps"] == runs[0]["max_rate_rps"], f"{name}: answers moved"
+    best = {name: min(runs, key=lambda r: r["wall_s"]) for name, runs in rounds.items()}
+    old, new = best["before"], best["after"]
+    diff = {m: new["max_rate_rps"][m] / r - 1 for m, r in old["max_rate_rps"].items() if r}
+    speedup = old["wall_s"] / new["wall_s"]
+    print("mode       before rps  after rps  difference  runs")
+    for m, r in old["max_rate_rps"].items():
+        print(
+            f"{m:10s} {r:10,.1f} {new['max_rate_rps'][m]:10,.1f} {diff.get(m, 0):+10.1%}"
+            f"  {old['runs'][m]:>3} -> {new['runs'][m]}"
+        )
+    print(
+        f"best of {args.repeat}: before {old['wall_s']:.2f} s, after {new['wall_s']:.2f} s: "
+        f"{speedup:.2f}x faster; largest answer difference "
+        f"{max(abs(d) for d in diff.values()):.1%}"
+    )
+    if args.out:
+        doc = {
+            "benchmark": "bench_capacity --before",
+            "units": {
+                **UNITS,
+                "wall_s": "wall-clock seconds of the whole command in a subprocess (best of "
+                "the rounds), interpreter start and imports included",
+                "speedup": "before wall_s / after wall_s, best of each, alternating rounds",
+                "relative_difference": "after max_rate_rps / before max_rate_rps - 1, per mode",
+                "runs": "DES (or analytic-confirmed DES) runs per mode, from capacity.csv",
+            },
+            "provenance": {
+                "scenario": scenario,
+                "command": f"meshsim capacity {scenario} (after: --modes {','.join(modes or [])})",
+                "before_commit": _commit(before_src),
+                "after_commit": _commit(ROOT),
+                "meshsim_version": meshsim.__version__,
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "nice": os.nice(0),
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            "rounds": rounds,
+            "before": old,
+            "after": new,
+            "relative_difference": diff,
+            "speedup": round(speedup, 3),
+        }
+        Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _commit(root: Path = ROOT) -> str:
     proc = subprocess.run(
-        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+        ["git", "-C", str(root), "describe", "--always", "--dirty"],
         capture_output=True,
         text=True,
         check=False,
@@ -83,7 +191,11 @@ def main() -> int:
     ap.add_argument("--tolerance", type=float, default=0.02)
     ap.add_argument("--workers", type=int, default=2, help="the parallel hybrid run's (1: none)")
     ap.add_argument("--out", help="write the figures, units and provenance as JSON here")
+    ap.add_argument("--before", help="another checkout's root: time the command against it")
+    ap.add_argument("--repeat", type=int, default=3, help="--before: rounds, best kept")
     args = ap.parse_args()
+    if args.before:
+        return before_main(args)
     loaded = meshsim.load(args.scenario)
     runs = {
         "des": measure(loaded, args, engine="des"),
