@@ -150,21 +150,36 @@ class Stations:
     def reset(self) -> None:
         n = len(self.names)
         self.rate, self.busy, self.second, self.ca2_in = (np.zeros(n) for _ in range(4))
+        self._arrivals: list[tuple[np.ndarray, ...]] = []
 
     def add(self, idx: np.ndarray, rate: np.ndarray, mean: Any, second: Any, ca2: Any) -> None:
-        """Arrivals at stations ``idx`` (-1: none) with their holding time's two moments."""
+        """Arrivals at stations ``idx`` (-1: none) with their holding time's two moments.
+        Kept until ``solve`` (nothing reads the load before), which sums them all at once:
+        a pass adds a hundred small arrays, and one bincount per quantity is much cheaper."""
+        rows = np.empty((4, len(idx)))
+        rows[0], rows[1], rows[2], rows[3] = rate, mean, second, ca2
+        rows[1:] *= rows[0]
+        self._arrivals.append((idx, rows))
+
+    def _gather(self) -> None:
+        """The arrivals kept by ``add``, summed per station."""
+        if not self._arrivals:
+            return
+        idx = np.concatenate([i for i, _ in self._arrivals])
+        rows = np.concatenate([r for _, r in self._arrivals], axis=1)
+        self._arrivals = []
         keep = idx >= 0
         if not keep.all():
-            idx, rate = idx[keep], rate[keep]
-            mean, second, ca2 = (np.broadcast_to(a, keep.shape)[keep] for a in (mean, second, ca2))
+            idx, rows = idx[keep], rows[:, keep]
         n = len(self.names)
-        self.rate += np.bincount(idx, rate, n)
-        self.busy += np.bincount(idx, rate * mean, n)
-        self.second += np.bincount(idx, rate * second, n)
-        self.ca2_in += np.bincount(idx, rate * ca2, n)
+        self.rate += np.bincount(idx, rows[0], n)
+        self.busy += np.bincount(idx, rows[1], n)
+        self.second += np.bincount(idx, rows[2], n)
+        self.ca2_in += np.bincount(idx, rows[3], n)
 
     def solve(self) -> None:
         """Allen-Cunneen waits at this load, and QNA's variability of the departures."""
+        self._gather()
         on = self.rate > 0
         mean = np.where(on, self.busy / np.where(on, self.rate, 1), 0.0)
         second = np.where(on, self.second / np.where(on, self.rate, 1), 0.0)
@@ -1068,22 +1083,24 @@ class Network:
         tallies: dict[str, np.ndarray] = {}  # visits, wait m/2, service m/2 (rate-weighted)
         client = client_cpu_s(self.sc.workload)
         cpu[self.comp_by[Kind.APP][self.pod_ix[self.topo.client.name]]] += rate * client
+        # per component and leg, summed by one bincount at the end
+        cpu_at: list[np.ndarray] = []
+        cpu_of: list[np.ndarray] = []
+        conc_at: list[np.ndarray] = []
+        conc_of: list[np.ndarray] = []
 
         def tally(kind: str, lam: np.ndarray, wm: Any, w2: Any, sm: Any, sv: Any) -> None:
+            """Adds lam-weighted sums of the visits and the wait, service and total moments
+            (one reduction of a 7-row array: this runs for every step of every group; a sum
+            per row, not a matrix product, keeps the rounding of a zero variance)."""
             if saturated:
                 return
-            acc = tallies.setdefault(kind, np.zeros(7))
-            wm, w2, sm, sv = (np.broadcast_to(a, lam.shape) for a in (wm, w2, sm, sv))
-            s2 = sv + sm * sm
-            acc += [
-                lam.sum(),
-                (lam * wm).sum(),
-                (lam * w2).sum(),
-                (lam * sm).sum(),
-                (lam * s2).sum(),
-                (lam * (wm + sm)).sum(),
-                (lam * (w2 + s2 + 2 * wm * sm)).sum(),
-            ]
+            rows = np.empty((7, len(lam)))
+            rows[0], rows[1], rows[2], rows[3] = 1.0, wm, w2, sm
+            rows[4] = sv + rows[3] * rows[3]
+            rows[5] = rows[1] + rows[3]
+            rows[6] = rows[2] + rows[4] + 2 * rows[1] * rows[3]
+            tallies[kind] = tallies.get(kind, 0.0) + (rows * lam).sum(axis=1)
 
         for g in self.groups:
             lam = rate * self.leg_rate[g.legs]
@@ -1097,15 +1114,20 @@ class Network:
                     continue
                 step_cpu, _ = self.step_cpu(d, request, g.pool[j])
                 after = d.after_s if not request else 0.0
-                cpu += np.bincount(g.comp[j], lam * (step_cpu + after), n)
+                cpu_at.append(g.comp[j])
+                cpu_of.append(lam * (step_cpu + after))
                 if d.op == PROXY and not saturated:
-                    conc += np.bincount(g.comp[j], lam * (wm + sm), n)
+                    conc_at.append(g.comp[j])
+                    conc_of.append(lam * (wm + sm))
                 tally(str(d.hop), lam, wm, w2, sm, sv)
             callees = self.leg_callee[g.legs]
-            app = self.comp_by[Kind.APP][callees]
-            cpu += np.bincount(app, lam * self.app_cpu[callees], n)
+            cpu_at.append(self.comp_by[Kind.APP][callees])
+            cpu_of.append(lam * self.app_cpu[callees])
             wm, w2, sm, sv = self.app_time(callees)
             tally(str(Hop.APP), lam, wm * smooth, w2 * smooth, sm, sv)
+        cpu += np.bincount(np.concatenate(cpu_at), np.concatenate(cpu_of), n)
+        if conc_at:
+            conc += np.bincount(np.concatenate(conc_at), np.concatenate(conc_of), n)
         hops = {}
         root = rate if rate > 0 else 1.0
         for kind in sorted(tallies, key=lambda k: HOPS.index(k) if k in HOPS else len(HOPS)):
