@@ -153,13 +153,14 @@ class Stations:
         self._arrivals: list[tuple[np.ndarray, ...]] = []
 
     def add(self, idx: np.ndarray, rate: np.ndarray, mean: Any, second: Any, ca2: Any) -> None:
-        """Arrivals at stations ``idx`` (-1: none) with their holding time's two moments.
+        """Arrivals at stations ``idx`` (-1: none) with their holding time's two moments
+        (``rate`` per ``idx``'s last axis; each moment and ``ca2`` broadcast to ``idx``).
         Kept until ``solve`` (nothing reads the load before), which sums them all at once:
         a pass adds a hundred small arrays, and one bincount per quantity is much cheaper."""
-        rows = np.empty((4, len(idx)))
+        rows = np.empty((4, *idx.shape))  # idx may be (steps, legs), the rest broadcast
         rows[0], rows[1], rows[2], rows[3] = rate, mean, second, ca2
         rows[1:] *= rows[0]
-        self._arrivals.append((idx, rows))
+        self._arrivals.append((idx.ravel(), rows.reshape(4, -1)))
 
     def _gather(self) -> None:
         """The arrivals kept by ``add``, summed per station."""
@@ -217,6 +218,27 @@ class Group:
     core: np.ndarray  # (steps, legs) core station per step (-1 for a wire)
     pool: np.ndarray  # (steps, legs) worker station, -1 for none
     comp: np.ndarray  # (steps, legs) component, -1 for a wire
+    # What every pass needs that does not depend on the load (``Network._plan``): per leg,
+    # and per step a column (steps, 1), so that a pass is a few array operations per group.
+    steps: list[tuple[bool, Demand]] = field(init=False)  # (on the request?, demand)
+    hops: list[str] = field(init=False)  # each step's hop kind
+    rate: np.ndarray = field(init=False)  # calls per root request
+    callees: np.ndarray = field(init=False)
+    smooth: np.ndarray = field(init=False)  # not traced as a lockstep batch
+    on: np.ndarray = field(init=False)  # the steps that are not wires (their rows)
+    proxy: np.ndarray = field(init=False)  # the proxy steps (their rows)
+    cpu: np.ndarray = field(init=False)  # CPU mean and variance before a wake-up, with ...
+    var: np.ndarray = field(init=False)
+    cpu_body: np.ndarray = field(init=False)  # ... and without the handshake (``_openings``)
+    var_body: np.ndarray = field(init=False)
+    service: np.ndarray = field(init=False)  # a step's time beyond its CPU: latency, or wire
+    service_var: np.ndarray = field(init=False)  # a wire's variance
+    wakeup: np.ndarray = field(init=False)
+    after: np.ndarray = field(init=False)  # telemetry CPU after a response
+    feed: np.ndarray = field(init=False)  # (steps, legs) the station whose departures arrive
+    app_feed: np.ndarray = field(init=False)  # per leg, that of the callee app
+    from_root: np.ndarray = field(init=False)  # (steps, legs) the load generator's instead
+    app_root: np.ndarray = field(init=False)
 
 
 @dataclass
@@ -314,6 +336,8 @@ class Network:
             self.traced[:] = True
         self.wakeups = any(d.wakeup_s for g in self.groups for d in (*g.request, *g.response))
         self.body_only = False  # paths without connection openings (``_openings``)
+        for g in self.groups:
+            self._plan(g)
 
     # --- structure -------------------------------------------------------------------
 
@@ -541,6 +565,63 @@ class Network:
         visits[client] = 0.0
         return visits
 
+    def _plan(self, g: Group) -> None:
+        """A group's load-independent arrays (``Group``), and which station's departures
+        reach each step (QNA's splitting: the previous step's station, else the apps')."""
+        g.steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+        g.hops = [str(Hop.NETWORK if d.op == WIRE else d.hop) for _, d in g.steps]
+        g.rate = self.leg_rate[g.legs]
+        g.callees = self.leg_callee[g.legs]
+        g.smooth = ~self.traced[g.legs]
+
+        def column(values: list[float]) -> np.ndarray:
+            return np.array(values, dtype=FLOAT).reshape(-1, 1)
+
+        g.on = np.array([i for i, (_, d) in enumerate(g.steps) if d.op != WIRE], dtype=np.int64)
+        g.proxy = np.array([i for i, (_, d) in enumerate(g.steps) if d.op == PROXY], np.int64)
+        full = [self._cpu_base(d, request) for request, d in g.steps]
+        body = [self._cpu_base(d, request, False) for request, d in g.steps]
+        g.cpu, g.var = column([c for c, _ in full]), column([v for _, v in full])
+        g.cpu_body, g.var_body = column([c for c, _ in body]), column([v for _, v in body])
+        demands = [d for _, d in g.steps]
+        g.service = column(
+            [d.wire_mean_s + d.serialise_s if d.op == WIRE else d.latency_s for d in demands]
+        )
+        network = self.sc.network
+        g.service_var = column(
+            [
+                getattr(network, f"{d.relation}_ms").variance_s2 if d.op == WIRE else 0.0
+                for d in demands
+            ]
+        )
+        g.wakeup = column([d.wakeup_s for _, d in g.steps])
+        g.after = column([0.0 if request else d.after_s for request, d in g.steps])
+        root = self.edge_is_root[self.leg_edge[g.legs]]
+        app = self.pool_by[Kind.APP]
+
+        def app_station(pods: np.ndarray) -> np.ndarray:
+            return np.where(app[pods] >= 0, app[pods], self.core_of_node[self.pod_node[pods]])
+
+        station, fed_root = app_station(self.leg_caller[g.legs]), root
+        feed, feed_root = [], []
+        app_feed, app_root = None, None
+        for j, (_, d) in enumerate(g.steps):
+            if j == len(g.request):
+                app_feed, app_root = station, fed_root
+                station, fed_root = app_station(g.callees), np.zeros(len(g.legs), bool)
+            feed.append(station)
+            feed_root.append(fed_root)
+            if d.op != WIRE:
+                station = g.pool[j] if d.op == PROXY else g.core[j]
+                fed_root = np.zeros(len(g.legs), bool)
+        if app_feed is None:
+            app_feed, app_root = station, fed_root
+        shape = (len(g.steps), len(g.legs))
+        g.feed = np.array(feed, dtype=np.int64).reshape(shape)
+        g.from_root = np.array(feed_root, dtype=bool).reshape(shape)
+        g.feed[g.from_root] = 0  # any station: the generator's own variability is used
+        g.app_feed, g.app_root = np.where(app_root, 0, app_feed), app_root
+
     # --- one step's CPU and the apps ------------------------------------------------------
 
     def step_cpu(
@@ -549,16 +630,30 @@ class Network:
         """Mean and variance of the CPU of one kernel or proxy step (before any queueing):
         the cost model's demand, a handshake on a new connection (unless ``handshake`` is
         False: a path's body, ``_openings``), a wake-up of an idle worker."""
+        cpu, var = self._cpu_base(d, request, handshake)
+        if d.wakeup_s:
+            free = 1 - np.where(pool >= 0, self.st.p_wait[pool], 0.0)
+            cpu = cpu + free * d.wakeup_s
+            var = var + d.wakeup_s**2 * free * (1 - free)
+        return cpu, var
+
+    def _cpu_base(self, d: Demand, request: bool, handshake: bool = True) -> tuple[Any, Any]:
+        """``step_cpu`` without the wake-up (which follows the load)."""
         cpu: Any = d.cpu_s
         var: Any = (d.cpu_s * d.cpu_cv) ** 2
         if request and d.handshake_s and handshake:
             q = self.new_conn
             cpu += q * d.handshake_s
             var += d.handshake_s**2 * q * (1 - q)
-        if d.wakeup_s:
-            free = 1 - np.where(pool >= 0, self.st.p_wait[pool], 0.0)
-            cpu = cpu + free * d.wakeup_s
-            var = var + d.wakeup_s**2 * free * (1 - free)
+        return cpu, var
+
+    def group_cpu(self, g: Group, handshake: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``step_cpu`` of every step of a group: (steps, 1), or (steps, legs) with wake-ups."""
+        cpu, var = (g.cpu, g.var) if handshake else (g.cpu_body, g.var_body)
+        if self.wakeups:
+            free = 1 - np.where(g.pool >= 0, self.st.p_wait[g.pool], 0.0)
+            cpu = cpu + free * g.wakeup
+            var = var + g.wakeup**2 * free * (1 - free)
         return cpu, var
 
     def _app_arrays(self) -> None:
@@ -603,46 +698,42 @@ class Network:
     def _load(self, rate: float) -> None:
         st = self.st
         wait_m, wait_2 = st.wait_mean, st.wait_second
-        self.last_rate = st.rate.copy()
+        self.last_total = np.where(st.rate > 0, st.rate, np.inf)  # ``_split``: none, no share
         st.reset()
         client = client_cpu_s(self.sc.workload)
         if client > 0:
             core = self.core_of_node[[self.pod_node[self.pod_ix[self.topo.client.name]]]]
             st.add(core, np.array([rate]), client, client * client, self.root_ca2)
         for g in self.groups:
-            lam = rate * self.leg_rate[g.legs]
-            root = self.edge_is_root[self.leg_edge[g.legs]]
-            # the caller's app hands the message on (the load generator: its own pacing)
-            before: Any = np.where(
-                root, self.root_ca2, self._app_departures(self.leg_caller[g.legs], lam)
+            lam = rate * g.rate
+            # what reaches each step: the previous station's departures (the caller's app,
+            # or the load generator's own pacing)
+            before = np.where(g.from_root, self.root_ca2, self._split(g.feed, lam))
+            self._load_app(
+                g.callees, lam, np.where(g.app_root, self.root_ca2, self._split(g.app_feed, lam))
             )
-            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
-            callees = self.leg_callee[g.legs]
-            for j, (request, d) in enumerate(steps):
-                if j == len(g.request):
-                    before = self._load_app(callees, lam, before)
-                if d.op == WIRE:
-                    continue
-                core, pool = g.core[j], g.pool[j]
-                cpu, var = self.step_cpu(d, request, pool)
-                st.add(core, lam, cpu, var + cpu * cpu, before)
-                if d.op != PROXY:
-                    before = self._split(core, lam)
-                    continue
-                cw, cw2 = wait_m[core], wait_2[core]
-                hold = cw + cpu
-                second = cw2 + var + cpu * cpu + 2 * cw * cpu
-                if not request and d.after_s > 0:  # telemetry: the worker stays busy
-                    st.add(core, lam, d.after_s, d.after_s**2, before)
-                    extra = cw + d.after_s
-                    second = second + 2 * hold * extra + cw2 + 2 * cw * d.after_s + d.after_s**2
-                    hold = hold + extra
-                st.add(pool, lam, hold, second, before)
-                before = self._split(pool, lam)
-            if len(g.request) == len(steps):
-                self._load_app(callees, lam, before)
+            cpu, var = self.group_cpu(g)
+            on = g.on
+            st.add(g.core[on], lam, cpu[on], var[on] + cpu[on] * cpu[on], before[on])
+            px = g.proxy
+            if not len(px):
+                continue
+            core = g.core[px]
+            cw, cw2, cpu, var = wait_m[core], wait_2[core], cpu[px], var[px]
+            hold = cw + cpu
+            second = cw2 + var + cpu * cpu + 2 * cw * cpu
+            after = g.after[px]
+            if after.any():  # telemetry: the worker stays busy
+                tele = after > 0
+                st.add(np.where(tele, core, -1), lam, after, after**2, before[px])
+                extra = cw + after
+                second = np.where(
+                    tele, second + 2 * hold * extra + cw2 + 2 * cw * after + after**2, second
+                )
+                hold = np.where(tele, hold + extra, hold)
+            st.add(g.pool[px], lam, hold, second, before[px])
 
-    def _load_app(self, pods: np.ndarray, lam: np.ndarray, ca2: Any) -> np.ndarray:
+    def _load_app(self, pods: np.ndarray, lam: np.ndarray, ca2: Any) -> None:
         """The app's CPU on its node's cores, and its hold on its own workers (with its
         calls, when they block)."""
         st = self.st
@@ -661,38 +752,33 @@ class Network:
             second = np.where(blocking, second + d2 + 2 * hold * dm, second)
             hold = np.where(blocking, hold + dm, hold)
             st.add(pool, lam, hold, second, ca2)
-        return self._app_departures(pods, lam)
 
     def _split(self, station: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """QNA's splitting: the part ``lam`` of a station's departures has variability
         p cd^2 + 1 - p, p its share of the station's rate (last pass)."""
-        total = self.last_rate[station]
-        share = np.where(total > 0, np.minimum(lam / np.where(total > 0, total, 1), 1), 0)
+        share = np.minimum(lam / self.last_total[station], 1)
         return share * self.st.ca2_out[station] + 1 - share
-
-    def _app_departures(self, pods: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        """The variability of what leaves an app: its workers' departures, else its cores'."""
-        pool = self.app_pool[pods]
-        core = self.core_of_node[self.pod_node[pods]]
-        return self._split(np.where(pool >= 0, pool, core), lam)
 
     # --- paths ---------------------------------------------------------------------------
 
-    def step_time(
-        self, d: Demand, request: bool, core: np.ndarray, pool: np.ndarray
-    ) -> tuple[Any, Any, Any, Any]:
-        """(wait mean, wait second moment, service mean, service variance) of one step."""
+    def group_times(self, g: Group) -> tuple[np.ndarray, ...]:
+        """(wait mean, wait second moment, service mean, service variance) of every step of
+        a group, (steps, legs) arrays: a proxy step waits for a core and a worker."""
         st = self.st
-        if d.op == WIRE:
-            dist = getattr(self.sc.network, f"{d.relation}_ms")
-            return 0.0, 0.0, d.wire_mean_s + d.serialise_s, dist.variance_s2
-        cpu, var = self.step_cpu(d, request, pool, not self.body_only)
-        wm, w2 = st.wait_mean[core], st.wait_second[core]
-        if d.op == PROXY:
-            pm, p2 = st.wait_mean[pool], st.wait_second[pool]
-            w2 = w2 + p2 + 2 * pm * wm
-            wm = wm + pm
-        return wm, w2, cpu + d.latency_s, var
+        cpu, var = self.group_cpu(g, not self.body_only)
+        wm, w2 = st.wait_mean[g.core], st.wait_second[g.core]
+        px = g.proxy
+        pm, p2 = st.wait_mean[g.pool[px]], st.wait_second[g.pool[px]]
+        w2[px] = w2[px] + p2 + 2 * pm * wm[px]
+        wm[px] = wm[px] + pm
+        on = g.on
+        wait_m, wait_2 = np.zeros_like(wm), np.zeros_like(wm)  # a wire does not queue
+        wait_m[on], wait_2[on] = wm[on], w2[on]
+        sm = np.broadcast_to(g.service, wm.shape).copy()
+        sv = np.broadcast_to(g.service_var, wm.shape).copy()
+        sm[on] = cpu[on] + g.service[on]
+        sv[on] = var[on]
+        return wait_m, wait_2, sm, sv
 
     def app_time(self, pods: np.ndarray) -> tuple[Any, Any, Any, Any]:
         """(wait mean, wait second, service mean, service variance) of the apps' own work."""
@@ -711,16 +797,10 @@ class Network:
         n = len(self.leg_callee)
         mean, var = np.zeros(n), np.zeros(n)
         for g in self.groups:
-            m = np.zeros(len(g.legs))
-            v = np.zeros(len(g.legs))
-            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
-            smooth = ~self.traced[g.legs]  # a lockstep batch's own trace has its waits
-            for j, (request, d) in enumerate(steps):
-                wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
-                wm, w2 = wm * smooth, w2 * smooth
-                m = m + wm + sm
-                v = v + (w2 - np.square(wm)) + sv
-            mean[g.legs], var[g.legs] = m, v
+            wm, w2, sm, sv = self.group_times(g)
+            wm, w2 = wm * g.smooth, w2 * g.smooth  # a lockstep batch's own trace has its waits
+            mean[g.legs] = (wm + sm).sum(axis=0)
+            var[g.legs] = ((w2 - np.square(wm)) + sv).sum(axis=0)
         return mean, var
 
     def call_time(self, edge: Edge, at_mean: np.ndarray, at_var: np.ndarray) -> tuple[Any, Any]:
@@ -1089,42 +1169,39 @@ class Network:
         conc_at: list[np.ndarray] = []
         conc_of: list[np.ndarray] = []
 
-        def tally(kind: str, lam: np.ndarray, wm: Any, w2: Any, sm: Any, sv: Any) -> None:
+        def tally(kinds: list[str], lam: np.ndarray, wm: Any, w2: Any, sm: Any, sv: Any) -> None:
             """Adds lam-weighted sums of the visits and the wait, service and total moments
-            (one reduction of a 7-row array: this runs for every step of every group; a sum
-            per row, not a matrix product, keeps the rounding of a zero variance)."""
+            of steps of these kinds (one reduction of a (7, steps, legs) array per group; a
+            sum per row, not a matrix product, keeps the rounding of a zero variance)."""
             if saturated:
                 return
-            rows = np.empty((7, len(lam)))
+            rows = np.empty((7, len(kinds), len(lam)))
             rows[0], rows[1], rows[2], rows[3] = 1.0, wm, w2, sm
             rows[4] = sv + rows[3] * rows[3]
             rows[5] = rows[1] + rows[3]
             rows[6] = rows[2] + rows[4] + 2 * rows[1] * rows[3]
-            tallies[kind] = tallies.get(kind, 0.0) + (rows * lam).sum(axis=1)
+            sums = (rows * lam).sum(axis=2)
+            for j, kind in enumerate(kinds):
+                tallies[kind] = tallies.get(kind, 0.0) + sums[:, j]
 
         for g in self.groups:
-            lam = rate * self.leg_rate[g.legs]
-            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
-            smooth = ~self.traced[g.legs]  # a lockstep batch's waits: added from its trace
-            for j, (request, d) in enumerate(steps):
-                wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
-                wm, w2 = wm * smooth, w2 * smooth
-                if d.op == WIRE:
-                    tally(str(Hop.NETWORK), lam, wm, w2, sm, sv)
-                    continue
-                step_cpu, _ = self.step_cpu(d, request, g.pool[j])
-                after = d.after_s if not request else 0.0
-                cpu_at.append(g.comp[j])
-                cpu_of.append(lam * (step_cpu + after))
-                if d.op == PROXY and not saturated:
-                    conc_at.append(g.comp[j])
-                    conc_of.append(lam * (wm + sm))
-                tally(str(d.hop), lam, wm, w2, sm, sv)
-            callees = self.leg_callee[g.legs]
+            lam = rate * g.rate
+            smooth = g.smooth  # a lockstep batch's waits: added from its trace
+            wm, w2, sm, sv = self.group_times(g)
+            wm, w2 = wm * smooth, w2 * smooth
+            step_cpu, _ = self.group_cpu(g)
+            on, px = g.on, g.proxy
+            cpu_at.append(g.comp[on].ravel())
+            cpu_of.append((lam * (step_cpu[on] + g.after[on])).ravel())
+            if len(px) and not saturated:
+                conc_at.append(g.comp[px].ravel())
+                conc_of.append((lam * (wm[px] + sm[px])).ravel())
+            tally(g.hops, lam, wm, w2, sm, sv)
+            callees = g.callees
             cpu_at.append(self.comp_by[Kind.APP][callees])
             cpu_of.append(lam * self.app_cpu[callees])
             wm, w2, sm, sv = self.app_time(callees)
-            tally(str(Hop.APP), lam, wm * smooth, w2 * smooth, sm, sv)
+            tally([str(Hop.APP)], lam, wm * smooth, w2 * smooth, sm, sv)
         cpu += np.bincount(np.concatenate(cpu_at), np.concatenate(cpu_of), n)
         if conc_at:
             conc += np.bincount(np.concatenate(conc_at), np.concatenate(conc_of), n)
