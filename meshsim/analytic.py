@@ -225,6 +225,7 @@ class Group:
     rate: np.ndarray = field(init=False)  # calls per root request
     callees: np.ndarray = field(init=False)
     smooth: np.ndarray = field(init=False)  # not traced as a lockstep batch
+    wire: np.ndarray = field(init=False)  # (steps, 1) whether a step is a wire
     on: np.ndarray = field(init=False)  # the steps that are not wires (their rows)
     proxy: np.ndarray = field(init=False)  # the proxy steps (their rows)
     cpu: np.ndarray = field(init=False)  # CPU mean and variance before a wake-up, with ...
@@ -509,7 +510,8 @@ class Network:
         for request, response, roles, parts in merged.values():
             legs = np.sort(np.concatenate(parts))
             pods = {"P": p[legs], "W": w[legs], "Q": q[legs]}
-            found_ = [self._stations_of(r, pods) for r in roles]
+            of_role = {r: self._stations_of(r, pods) for r in set(roles)}
+            found_ = [of_role[r] for r in roles]
             empty = np.zeros((0, len(legs)), dtype=np.int32)
             core, pool, comp = (
                 (np.stack([f[i] for f in found_]) if found_ else empty) for i in range(3)
@@ -587,13 +589,13 @@ class Network:
         g.service = column(
             [d.wire_mean_s + d.serialise_s if d.op == WIRE else d.latency_s for d in demands]
         )
+        g.wire = np.array([d.op == WIRE for d in demands], dtype=bool).reshape(-1, 1)
         network = self.sc.network
-        g.service_var = column(
-            [
-                getattr(network, f"{d.relation}_ms").variance_s2 if d.op == WIRE else 0.0
-                for d in demands
-            ]
-        )
+        spread = {
+            r: getattr(network, f"{r}_ms").variance_s2
+            for r in {d.relation for d in demands if d.op == WIRE}
+        }
+        g.service_var = column([spread[d.relation] if d.op == WIRE else 0.0 for d in demands])
         g.wakeup = column([d.wakeup_s for _, d in g.steps])
         g.after = column([0.0 if request else d.after_s for request, d in g.steps])
         root = self.edge_is_root[self.leg_edge[g.legs]]
@@ -763,7 +765,8 @@ class Network:
 
     def group_times(self, g: Group) -> tuple[np.ndarray, ...]:
         """(wait mean, wait second moment, service mean, service variance) of every step of
-        a group, (steps, legs) arrays: a proxy step waits for a core and a worker."""
+        a group, (steps, legs) arrays (the service (steps, 1) unless a worker wakes up): a
+        proxy step waits for a core and a worker."""
         st = self.st
         cpu, var = self.group_cpu(g, not self.body_only)
         wm, w2 = st.wait_mean[g.core], st.wait_second[g.core]
@@ -771,14 +774,13 @@ class Network:
         pm, p2 = st.wait_mean[g.pool[px]], st.wait_second[g.pool[px]]
         w2[px] = w2[px] + p2 + 2 * pm * wm[px]
         wm[px] = wm[px] + pm
-        on = g.on
-        wait_m, wait_2 = np.zeros_like(wm), np.zeros_like(wm)  # a wire does not queue
-        wait_m[on], wait_2[on] = wm[on], w2[on]
-        sm = np.broadcast_to(g.service, wm.shape).copy()
-        sv = np.broadcast_to(g.service_var, wm.shape).copy()
-        sm[on] = cpu[on] + g.service[on]
-        sv[on] = var[on]
-        return wait_m, wait_2, sm, sv
+        wire = g.wire  # a wire does not queue, and its time is its own
+        return (
+            np.where(wire, 0.0, wm),
+            np.where(wire, 0.0, w2),
+            np.where(wire, g.service, cpu + g.service),
+            np.where(wire, g.service_var, var),
+        )
 
     def app_time(self, pods: np.ndarray) -> tuple[Any, Any, Any, Any]:
         """(wait mean, wait second, service mean, service variance) of the apps' own work."""
