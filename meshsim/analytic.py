@@ -1254,8 +1254,10 @@ def _constants(d: Demand) -> tuple:
 
 def fork_join(branches: list[tuple[float, np.ndarray, np.ndarray, int]]) -> tuple[Any, Any]:
     """Mean and variance (arrays over pods) of a step of parallel calls: branch i is present
-    with probability p_i and is count_i calls in a row; the step ends with its last branch."""
-    from scipy import stats
+    with probability p_i and is count_i calls in a row; the step ends with its last branch.
+    Each branch's CDF is the regularized incomplete gamma function (what ``stats.gamma.cdf``
+    computes, without its argument checks: shape and scale are positive here)."""
+    from scipy.special import gammainc
 
     present = [(p, c * m, c * v) for p, m, v, c in branches if p > 0 and np.any(m > 0)]
     if not present:
@@ -1273,7 +1275,7 @@ def fork_join(branches: list[tuple[float, np.ndarray, np.ndarray, int]]) -> tupl
         safe_v = np.where(point, 1.0, v)
         shape = np.where(point, 1.0, m * m / safe_v)
         scale = np.where(point, 1.0, safe_v / np.where(m > 0, m, 1.0))
-        g = np.where(point, (t >= m).astype(float), stats.gamma.cdf(t, shape, scale=scale))
+        g = np.where(point, (t >= m).astype(float), gammainc(shape, t / scale))
         cdf *= 1 - p + p * g
     tail = 1 - cdf
     mean = np.trapezoid(tail, t, axis=1)
