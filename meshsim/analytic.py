@@ -78,6 +78,8 @@ QNA_PASSES = 2  # passes of load, waits and path times (variability and blocking
 OPENER_SPOTS = 4  # places in a lockstep batch at which a member opening a connection is traced
 MAX_TRACE_VISITS = 200_000  # a lockstep batch's visits traced through the whole call tree
 KEYS_PER_LEG = 4096  # step keys of a lockstep trace: leg x KEYS_PER_LEG + step
+GROUP_LEGS = 16384  # legs of one group at most: a pass holds a few (steps, legs) arrays of it
+MAX_PENDING = 1 << 17  # arrivals kept before ``Stations`` sums them
 FLOAT = np.float64
 
 # Proxies that belong to a pod (its sidecar) and those shared by a node (a DaemonSet).
@@ -151,6 +153,7 @@ class Stations:
         n = len(self.names)
         self.rate, self.busy, self.second, self.ca2_in = (np.zeros(n) for _ in range(4))
         self._arrivals: list[tuple[np.ndarray, ...]] = []
+        self._pending = 0  # arrivals kept in ``_arrivals``
 
     def add(self, idx: np.ndarray, rate: np.ndarray, mean: Any, second: Any, ca2: Any) -> None:
         """Arrivals at stations ``idx`` (-1: none) with their holding time's two moments
@@ -161,6 +164,9 @@ class Stations:
         rows[0], rows[1], rows[2], rows[3] = rate, mean, second, ca2
         rows[1:] *= rows[0]
         self._arrivals.append((idx.ravel(), rows.reshape(4, -1)))
+        self._pending += idx.size
+        if self._pending > MAX_PENDING:  # a large network: sum as it goes, in bounded memory
+            self._gather()
 
     def _gather(self) -> None:
         """The arrivals kept by ``add``, summed per station."""
@@ -168,15 +174,13 @@ class Stations:
             return
         idx = np.concatenate([i for i, _ in self._arrivals])
         rows = np.concatenate([r for _, r in self._arrivals], axis=1)
-        self._arrivals = []
-        keep = idx >= 0
-        if not keep.all():
-            idx, rows = idx[keep], rows[:, keep]
+        self._arrivals, self._pending = [], 0
         n = len(self.names)
-        self.rate += np.bincount(idx, rows[0], n)
-        self.busy += np.bincount(idx, rows[1], n)
-        self.second += np.bincount(idx, rows[2], n)
-        self.ca2_in += np.bincount(idx, rows[3], n)
+        idx[idx < 0] = n  # none: a bin past the stations, dropped
+        self.rate += np.bincount(idx, rows[0], n + 1)[:n]
+        self.busy += np.bincount(idx, rows[1], n + 1)[:n]
+        self.second += np.bincount(idx, rows[2], n + 1)[:n]
+        self.ca2_in += np.bincount(idx, rows[3], n + 1)[:n]
 
     def solve(self) -> None:
         """Allen-Cunneen waits at this load, and QNA's variability of the departures."""
@@ -508,16 +512,23 @@ class Network:
             found[3].append(legs)
         groups = []
         for request, response, roles, parts in merged.values():
-            legs = np.sort(np.concatenate(parts))
-            pods = {"P": p[legs], "W": w[legs], "Q": q[legs]}
-            of_role = {r: self._stations_of(r, pods) for r in set(roles)}
-            found_ = [of_role[r] for r in roles]
-            empty = np.zeros((0, len(legs)), dtype=np.int32)
-            core, pool, comp = (
-                (np.stack([f[i] for f in found_]) if found_ else empty) for i in range(3)
-            )
-            groups.append(Group(legs, request, response, core, pool, comp))
+            every = np.sort(np.concatenate(parts))
+            for start in range(0, len(every), GROUP_LEGS):  # a pass's arrays stay small
+                legs = every[start : start + GROUP_LEGS]
+                groups.append(self._group(legs, request, response, roles))
         return groups
+
+    def _group(
+        self, legs: np.ndarray, request: list[Demand], response: list[Demand], roles: list[tuple]
+    ) -> Group:
+        """The group of these legs: per demand and leg, its stations and component."""
+        p, w, q = self.leg_caller, self.leg_waypoint, self.leg_callee
+        pods = {"P": p[legs], "W": w[legs], "Q": q[legs]}
+        of_role = {r: self._stations_of(r, pods) for r in set(roles)}
+        found = [of_role[r] for r in roles]
+        empty = np.zeros((0, len(legs)), dtype=np.int32)
+        core, pool, comp = ((np.stack([f[i] for f in found]) if found else empty) for i in range(3))
+        return Group(legs, request, response, core, pool, comp)
 
     def _roles(self, d: Demand, p0: Pod, w0: Pod | None, q0: Pod) -> tuple[str, str, str]:
         """Which endpoint's node carries demand ``d``, its component kind, and whose pod (or
@@ -619,7 +630,7 @@ class Network:
         if app_feed is None:
             app_feed, app_root = station, fed_root
         shape = (len(g.steps), len(g.legs))
-        g.feed = np.array(feed, dtype=np.int64).reshape(shape)
+        g.feed = np.array(feed, dtype=np.int32).reshape(shape)
         g.from_root = np.array(feed_root, dtype=bool).reshape(shape)
         g.feed[g.from_root] = 0  # any station: the generator's own variability is used
         g.app_feed, g.app_root = np.where(app_root, 0, app_feed), app_root
@@ -1165,11 +1176,6 @@ class Network:
         tallies: dict[str, np.ndarray] = {}  # visits, wait m/2, service m/2 (rate-weighted)
         client = client_cpu_s(self.sc.workload)
         cpu[self.comp_by[Kind.APP][self.pod_ix[self.topo.client.name]]] += rate * client
-        # per component and leg, summed by one bincount at the end
-        cpu_at: list[np.ndarray] = []
-        cpu_of: list[np.ndarray] = []
-        conc_at: list[np.ndarray] = []
-        conc_of: list[np.ndarray] = []
 
         def tally(kinds: list[str], lam: np.ndarray, wm: Any, w2: Any, sm: Any, sv: Any) -> None:
             """Adds lam-weighted sums of the visits and the wait, service and total moments
@@ -1193,20 +1199,15 @@ class Network:
             wm, w2 = wm * smooth, w2 * smooth
             step_cpu, _ = self.group_cpu(g)
             on, px = g.on, g.proxy
-            cpu_at.append(g.comp[on].ravel())
-            cpu_of.append((lam * (step_cpu[on] + g.after[on])).ravel())
-            if len(px) and not saturated:
-                conc_at.append(g.comp[px].ravel())
-                conc_of.append((lam * (wm[px] + sm[px])).ravel())
-            tally(g.hops, lam, wm, w2, sm, sv)
             callees = g.callees
-            cpu_at.append(self.comp_by[Kind.APP][callees])
-            cpu_of.append(lam * self.app_cpu[callees])
+            at = np.concatenate((g.comp[on].ravel(), self.comp_by[Kind.APP][callees]))
+            of = (lam * (step_cpu[on] + g.after[on])).ravel(), lam * self.app_cpu[callees]
+            cpu += np.bincount(at, np.concatenate(of), n)
+            if len(px) and not saturated:
+                conc += np.bincount(g.comp[px].ravel(), (lam * (wm[px] + sm[px])).ravel(), n)
+            tally(g.hops, lam, wm, w2, sm, sv)
             wm, w2, sm, sv = self.app_time(callees)
             tally([str(Hop.APP)], lam, wm * smooth, w2 * smooth, sm, sv)
-        cpu += np.bincount(np.concatenate(cpu_at), np.concatenate(cpu_of), n)
-        if conc_at:
-            conc += np.bincount(np.concatenate(conc_at), np.concatenate(conc_of), n)
         hops = {}
         root = rate if rate > 0 else 1.0
         for kind in sorted(tallies, key=lambda k: HOPS.index(k) if k in HOPS else len(HOPS)):
