@@ -78,7 +78,7 @@ QNA_PASSES = 2  # passes of load, waits and path times (variability and blocking
 OPENER_SPOTS = 4  # places in a lockstep batch at which a member opening a connection is traced
 MAX_TRACE_VISITS = 200_000  # a lockstep batch's visits traced through the whole call tree
 KEYS_PER_LEG = 4096  # step keys of a lockstep trace: leg x KEYS_PER_LEG + step
-GROUP_LEGS = 16384  # legs of one group at most: a pass holds a few (steps, legs) arrays of it
+GROUP_LEGS = 2048  # legs of one group at most: a pass holds a few (steps, legs) arrays of it
 MAX_PENDING = 1 << 17  # arrivals kept before ``Stations`` sums them
 FLOAT = np.float64
 
@@ -163,20 +163,25 @@ class Stations:
         rows = np.empty((4, *idx.shape))  # idx may be (steps, legs), the rest broadcast
         rows[0], rows[1], rows[2], rows[3] = rate, mean, second, ca2
         rows[1:] *= rows[0]
+        if idx.size >= MAX_PENDING:  # a large network: summed at once, without copies
+            self._sum(idx.ravel(), rows.reshape(4, -1))
+            return
         self._arrivals.append((idx.ravel(), rows.reshape(4, -1)))
         self._pending += idx.size
-        if self._pending > MAX_PENDING:  # a large network: sum as it goes, in bounded memory
+        if self._pending >= MAX_PENDING:  # in bounded memory
             self._gather()
 
     def _gather(self) -> None:
         """The arrivals kept by ``add``, summed per station."""
-        if not self._arrivals:
-            return
-        idx = np.concatenate([i for i, _ in self._arrivals])
-        rows = np.concatenate([r for _, r in self._arrivals], axis=1)
-        self._arrivals, self._pending = [], 0
+        if self._arrivals:
+            idx = np.concatenate([i for i, _ in self._arrivals])
+            rows = np.concatenate([r for _, r in self._arrivals], axis=1)
+            self._arrivals, self._pending = [], 0
+            self._sum(idx, rows)
+
+    def _sum(self, idx: np.ndarray, rows: np.ndarray) -> None:
         n = len(self.names)
-        idx[idx < 0] = n  # none: a bin past the stations, dropped
+        idx = np.where(idx >= 0, idx, n)  # none: a bin past the stations, dropped
         self.rate += np.bincount(idx, rows[0], n + 1)[:n]
         self.busy += np.bincount(idx, rows[1], n + 1)[:n]
         self.second += np.bincount(idx, rows[2], n + 1)[:n]
@@ -240,9 +245,12 @@ class Group:
     service_var: np.ndarray = field(init=False)  # a wire's variance
     wakeup: np.ndarray = field(init=False)
     after: np.ndarray = field(init=False)  # telemetry CPU after a response
-    feed: np.ndarray = field(init=False)  # (steps, legs) the station whose departures arrive
-    app_feed: np.ndarray = field(init=False)  # per leg, that of the callee app
-    from_root: np.ndarray = field(init=False)  # (steps, legs) the load generator's instead
+    # per step that is not a wire, and leg: the station whose departures arrive, or the load
+    # generator's own pacing; the same for the callee app
+    feed: np.ndarray = field(init=False)
+    from_root: np.ndarray = field(init=False)
+    proxy_on: np.ndarray = field(init=False)  # the proxy steps' rows among those
+    app_feed: np.ndarray = field(init=False)
     app_root: np.ndarray = field(init=False)
 
 
@@ -630,9 +638,10 @@ class Network:
         if app_feed is None:
             app_feed, app_root = station, fed_root
         shape = (len(g.steps), len(g.legs))
-        g.feed = np.array(feed, dtype=np.int32).reshape(shape)
-        g.from_root = np.array(feed_root, dtype=bool).reshape(shape)
+        g.feed = np.array(feed, dtype=np.int32).reshape(shape)[g.on]
+        g.from_root = np.array(feed_root, dtype=bool).reshape(shape)[g.on]
         g.feed[g.from_root] = 0  # any station: the generator's own variability is used
+        g.proxy_on = np.searchsorted(g.on, g.proxy)
         g.app_feed, g.app_root = np.where(app_root, 0, app_feed), app_root
 
     # --- one step's CPU and the apps ------------------------------------------------------
@@ -727,7 +736,7 @@ class Network:
             )
             cpu, var = self.group_cpu(g)
             on = g.on
-            st.add(g.core[on], lam, cpu[on], var[on] + cpu[on] * cpu[on], before[on])
+            st.add(g.core[on], lam, cpu[on], var[on] + cpu[on] * cpu[on], before)
             px = g.proxy
             if not len(px):
                 continue
@@ -738,13 +747,13 @@ class Network:
             after = g.after[px]
             if after.any():  # telemetry: the worker stays busy
                 tele = after > 0
-                st.add(np.where(tele, core, -1), lam, after, after**2, before[px])
+                st.add(np.where(tele, core, -1), lam, after, after**2, before[g.proxy_on])
                 extra = cw + after
                 second = np.where(
                     tele, second + 2 * hold * extra + cw2 + 2 * cw * after + after**2, second
                 )
                 hold = np.where(tele, hold + extra, hold)
-            st.add(g.pool[px], lam, hold, second, before[px])
+            st.add(g.pool[px], lam, hold, second, before[g.proxy_on])
 
     def _load_app(self, pods: np.ndarray, lam: np.ndarray, ca2: Any) -> None:
         """The app's CPU on its node's cores, and its hold on its own workers (with its
