@@ -159,7 +159,7 @@ class Stations:
         """Arrivals at stations ``idx`` (-1: none) with their holding time's two moments
         (``rate`` per ``idx``'s last axis; each moment and ``ca2`` broadcast to ``idx``).
         Kept until ``solve`` (nothing reads the load before), which sums them all at once:
-        a pass adds a hundred small arrays, and one bincount per quantity is much cheaper."""
+        a pass adds a few small arrays per group, and one bincount per quantity is cheaper."""
         rows = np.empty((4, *idx.shape))  # idx may be (steps, legs), the rest broadcast
         rows[0], rows[1], rows[2], rows[3] = rate, mean, second, ca2
         rows[1:] *= rows[0]
