@@ -78,6 +78,8 @@ QNA_PASSES = 2  # passes of load, waits and path times (variability and blocking
 OPENER_SPOTS = 4  # places in a lockstep batch at which a member opening a connection is traced
 MAX_TRACE_VISITS = 200_000  # a lockstep batch's visits traced through the whole call tree
 KEYS_PER_LEG = 4096  # step keys of a lockstep trace: leg x KEYS_PER_LEG + step
+GROUP_LEGS = 2048  # legs of one group at most: a pass holds a few (steps, legs) arrays of it
+MAX_PENDING = 1 << 17  # arrivals kept before ``Stations`` sums them
 FLOAT = np.float64
 
 # Proxies that belong to a pod (its sidecar) and those shared by a node (a DaemonSet).
@@ -150,21 +152,44 @@ class Stations:
     def reset(self) -> None:
         n = len(self.names)
         self.rate, self.busy, self.second, self.ca2_in = (np.zeros(n) for _ in range(4))
+        self._arrivals: list[tuple[np.ndarray, ...]] = []
+        self._pending = 0  # arrivals kept in ``_arrivals``
 
     def add(self, idx: np.ndarray, rate: np.ndarray, mean: Any, second: Any, ca2: Any) -> None:
-        """Arrivals at stations ``idx`` (-1: none) with their holding time's two moments."""
-        keep = idx >= 0
-        if not keep.all():
-            idx, rate = idx[keep], rate[keep]
-            mean, second, ca2 = (np.broadcast_to(a, keep.shape)[keep] for a in (mean, second, ca2))
+        """Arrivals at stations ``idx`` (-1: none) with their holding time's two moments
+        (``rate`` per ``idx``'s last axis; each moment and ``ca2`` broadcast to ``idx``).
+        Kept until ``solve`` (nothing reads the load before), which sums them all at once:
+        a pass adds a few small arrays per group, and one bincount per quantity is cheaper."""
+        rows = np.empty((4, *idx.shape))  # idx may be (steps, legs), the rest broadcast
+        rows[0], rows[1], rows[2], rows[3] = rate, mean, second, ca2
+        rows[1:] *= rows[0]
+        if idx.size >= MAX_PENDING:  # a large network: summed at once, without copies
+            self._sum(idx.ravel(), rows.reshape(4, -1))
+            return
+        self._arrivals.append((idx.ravel(), rows.reshape(4, -1)))
+        self._pending += idx.size
+        if self._pending >= MAX_PENDING:  # in bounded memory
+            self._gather()
+
+    def _gather(self) -> None:
+        """The arrivals kept by ``add``, summed per station."""
+        if self._arrivals:
+            idx = np.concatenate([i for i, _ in self._arrivals])
+            rows = np.concatenate([r for _, r in self._arrivals], axis=1)
+            self._arrivals, self._pending = [], 0
+            self._sum(idx, rows)
+
+    def _sum(self, idx: np.ndarray, rows: np.ndarray) -> None:
         n = len(self.names)
-        self.rate += np.bincount(idx, rate, n)
-        self.busy += np.bincount(idx, rate * mean, n)
-        self.second += np.bincount(idx, rate * second, n)
-        self.ca2_in += np.bincount(idx, rate * ca2, n)
+        idx = np.where(idx >= 0, idx, n)  # none: a bin past the stations, dropped
+        self.rate += np.bincount(idx, rows[0], n + 1)[:n]
+        self.busy += np.bincount(idx, rows[1], n + 1)[:n]
+        self.second += np.bincount(idx, rows[2], n + 1)[:n]
+        self.ca2_in += np.bincount(idx, rows[3], n + 1)[:n]
 
     def solve(self) -> None:
         """Allen-Cunneen waits at this load, and QNA's variability of the departures."""
+        self._gather()
         on = self.rate > 0
         mean = np.where(on, self.busy / np.where(on, self.rate, 1), 0.0)
         second = np.where(on, self.second / np.where(on, self.rate, 1), 0.0)
@@ -202,6 +227,31 @@ class Group:
     core: np.ndarray  # (steps, legs) core station per step (-1 for a wire)
     pool: np.ndarray  # (steps, legs) worker station, -1 for none
     comp: np.ndarray  # (steps, legs) component, -1 for a wire
+    # What every pass needs that does not depend on the load (``Network._plan``): per leg,
+    # and per step a column (steps, 1), so that a pass is a few array operations per group.
+    steps: list[tuple[bool, Demand]] = field(init=False)  # (on the request?, demand)
+    hops: list[str] = field(init=False)  # each step's hop kind
+    rate: np.ndarray = field(init=False)  # calls per root request
+    callees: np.ndarray = field(init=False)
+    smooth: np.ndarray = field(init=False)  # not traced as a lockstep batch
+    wire: np.ndarray = field(init=False)  # (steps, 1) whether a step is a wire
+    on: np.ndarray = field(init=False)  # the steps that are not wires (their rows)
+    proxy: np.ndarray = field(init=False)  # the proxy steps (their rows)
+    cpu: np.ndarray = field(init=False)  # CPU mean and variance before a wake-up, with ...
+    var: np.ndarray = field(init=False)
+    cpu_body: np.ndarray = field(init=False)  # ... and without the handshake (``_openings``)
+    var_body: np.ndarray = field(init=False)
+    service: np.ndarray = field(init=False)  # a step's time beyond its CPU: latency, or wire
+    service_var: np.ndarray = field(init=False)  # a wire's variance
+    wakeup: np.ndarray = field(init=False)
+    after: np.ndarray = field(init=False)  # telemetry CPU after a response
+    # per step that is not a wire, and leg: the station whose departures arrive, or the load
+    # generator's own pacing; the same for the callee app
+    feed: np.ndarray = field(init=False)
+    from_root: np.ndarray = field(init=False)
+    proxy_on: np.ndarray = field(init=False)  # the proxy steps' rows among those
+    app_feed: np.ndarray = field(init=False)
+    app_root: np.ndarray = field(init=False)
 
 
 @dataclass
@@ -299,6 +349,8 @@ class Network:
             self.traced[:] = True
         self.wakeups = any(d.wakeup_s for g in self.groups for d in (*g.request, *g.response))
         self.body_only = False  # paths without connection openings (``_openings``)
+        for g in self.groups:
+            self._plan(g)
 
     # --- structure -------------------------------------------------------------------
 
@@ -468,15 +520,23 @@ class Network:
             found[3].append(legs)
         groups = []
         for request, response, roles, parts in merged.values():
-            legs = np.sort(np.concatenate(parts))
-            pods = {"P": p[legs], "W": w[legs], "Q": q[legs]}
-            found_ = [self._stations_of(r, pods) for r in roles]
-            empty = np.zeros((0, len(legs)), dtype=np.int32)
-            core, pool, comp = (
-                (np.stack([f[i] for f in found_]) if found_ else empty) for i in range(3)
-            )
-            groups.append(Group(legs, request, response, core, pool, comp))
+            every = np.sort(np.concatenate(parts))
+            for start in range(0, len(every), GROUP_LEGS):  # a pass's arrays stay small
+                legs = every[start : start + GROUP_LEGS]
+                groups.append(self._group(legs, request, response, roles))
         return groups
+
+    def _group(
+        self, legs: np.ndarray, request: list[Demand], response: list[Demand], roles: list[tuple]
+    ) -> Group:
+        """The group of these legs: per demand and leg, its stations and component."""
+        p, w, q = self.leg_caller, self.leg_waypoint, self.leg_callee
+        pods = {"P": p[legs], "W": w[legs], "Q": q[legs]}
+        of_role = {r: self._stations_of(r, pods) for r in set(roles)}
+        found = [of_role[r] for r in roles]
+        empty = np.zeros((0, len(legs)), dtype=np.int32)
+        core, pool, comp = ((np.stack([f[i] for f in found]) if found else empty) for i in range(3))
+        return Group(legs, request, response, core, pool, comp)
 
     def _roles(self, d: Demand, p0: Pod, w0: Pod | None, q0: Pod) -> tuple[str, str, str]:
         """Which endpoint's node carries demand ``d``, its component kind, and whose pod (or
@@ -526,6 +586,64 @@ class Network:
         visits[client] = 0.0
         return visits
 
+    def _plan(self, g: Group) -> None:
+        """A group's load-independent arrays (``Group``), and which station's departures
+        reach each step (QNA's splitting: the previous step's station, else the apps')."""
+        g.steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
+        g.hops = [str(Hop.NETWORK if d.op == WIRE else d.hop) for _, d in g.steps]
+        g.rate = self.leg_rate[g.legs]
+        g.callees = self.leg_callee[g.legs]
+        g.smooth = ~self.traced[g.legs]
+
+        def column(values: list[float]) -> np.ndarray:
+            return np.array(values, dtype=FLOAT).reshape(-1, 1)
+
+        g.on = np.array([i for i, (_, d) in enumerate(g.steps) if d.op != WIRE], dtype=np.int64)
+        g.proxy = np.array([i for i, (_, d) in enumerate(g.steps) if d.op == PROXY], np.int64)
+        full = [self._cpu_base(d, request) for request, d in g.steps]
+        body = [self._cpu_base(d, request, False) for request, d in g.steps]
+        g.cpu, g.var = column([c for c, _ in full]), column([v for _, v in full])
+        g.cpu_body, g.var_body = column([c for c, _ in body]), column([v for _, v in body])
+        demands = [d for _, d in g.steps]
+        g.service = column(
+            [d.wire_mean_s + d.serialise_s if d.op == WIRE else d.latency_s for d in demands]
+        )
+        g.wire = np.array([d.op == WIRE for d in demands], dtype=bool).reshape(-1, 1)
+        network = self.sc.network
+        spread = {
+            r: getattr(network, f"{r}_ms").variance_s2
+            for r in {d.relation for d in demands if d.op == WIRE}
+        }
+        g.service_var = column([spread[d.relation] if d.op == WIRE else 0.0 for d in demands])
+        g.wakeup = column([d.wakeup_s for _, d in g.steps])
+        g.after = column([0.0 if request else d.after_s for request, d in g.steps])
+        root = self.edge_is_root[self.leg_edge[g.legs]]
+        app = self.pool_by[Kind.APP]
+
+        def app_station(pods: np.ndarray) -> np.ndarray:
+            return np.where(app[pods] >= 0, app[pods], self.core_of_node[self.pod_node[pods]])
+
+        station, fed_root = app_station(self.leg_caller[g.legs]), root
+        feed, feed_root = [], []
+        app_feed, app_root = None, None
+        for j, (_, d) in enumerate(g.steps):
+            if j == len(g.request):
+                app_feed, app_root = station, fed_root
+                station, fed_root = app_station(g.callees), np.zeros(len(g.legs), bool)
+            feed.append(station)
+            feed_root.append(fed_root)
+            if d.op != WIRE:
+                station = g.pool[j] if d.op == PROXY else g.core[j]
+                fed_root = np.zeros(len(g.legs), bool)
+        if app_feed is None:
+            app_feed, app_root = station, fed_root
+        shape = (len(g.steps), len(g.legs))
+        g.feed = np.array(feed, dtype=np.int32).reshape(shape)[g.on]
+        g.from_root = np.array(feed_root, dtype=bool).reshape(shape)[g.on]
+        g.feed[g.from_root] = 0  # any station: the generator's own variability is used
+        g.proxy_on = np.searchsorted(g.on, g.proxy)
+        g.app_feed, g.app_root = np.where(app_root, 0, app_feed), app_root
+
     # --- one step's CPU and the apps ------------------------------------------------------
 
     def step_cpu(
@@ -534,16 +652,30 @@ class Network:
         """Mean and variance of the CPU of one kernel or proxy step (before any queueing):
         the cost model's demand, a handshake on a new connection (unless ``handshake`` is
         False: a path's body, ``_openings``), a wake-up of an idle worker."""
+        cpu, var = self._cpu_base(d, request, handshake)
+        if d.wakeup_s:
+            free = 1 - np.where(pool >= 0, self.st.p_wait[pool], 0.0)
+            cpu = cpu + free * d.wakeup_s
+            var = var + d.wakeup_s**2 * free * (1 - free)
+        return cpu, var
+
+    def _cpu_base(self, d: Demand, request: bool, handshake: bool = True) -> tuple[Any, Any]:
+        """``step_cpu`` without the wake-up (which follows the load)."""
         cpu: Any = d.cpu_s
         var: Any = (d.cpu_s * d.cpu_cv) ** 2
         if request and d.handshake_s and handshake:
             q = self.new_conn
             cpu += q * d.handshake_s
             var += d.handshake_s**2 * q * (1 - q)
-        if d.wakeup_s:
-            free = 1 - np.where(pool >= 0, self.st.p_wait[pool], 0.0)
-            cpu = cpu + free * d.wakeup_s
-            var = var + d.wakeup_s**2 * free * (1 - free)
+        return cpu, var
+
+    def group_cpu(self, g: Group, handshake: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``step_cpu`` of every step of a group: (steps, 1), or (steps, legs) with wake-ups."""
+        cpu, var = (g.cpu, g.var) if handshake else (g.cpu_body, g.var_body)
+        if self.wakeups:
+            free = 1 - np.where(g.pool >= 0, self.st.p_wait[g.pool], 0.0)
+            cpu = cpu + free * g.wakeup
+            var = var + g.wakeup**2 * free * (1 - free)
         return cpu, var
 
     def _app_arrays(self) -> None:
@@ -588,46 +720,42 @@ class Network:
     def _load(self, rate: float) -> None:
         st = self.st
         wait_m, wait_2 = st.wait_mean, st.wait_second
-        self.last_rate = st.rate.copy()
+        self.last_total = np.where(st.rate > 0, st.rate, np.inf)  # ``_split``: none, no share
         st.reset()
         client = client_cpu_s(self.sc.workload)
         if client > 0:
             core = self.core_of_node[[self.pod_node[self.pod_ix[self.topo.client.name]]]]
             st.add(core, np.array([rate]), client, client * client, self.root_ca2)
         for g in self.groups:
-            lam = rate * self.leg_rate[g.legs]
-            root = self.edge_is_root[self.leg_edge[g.legs]]
-            # the caller's app hands the message on (the load generator: its own pacing)
-            before: Any = np.where(
-                root, self.root_ca2, self._app_departures(self.leg_caller[g.legs], lam)
+            lam = rate * g.rate
+            # what reaches each step: the previous station's departures (the caller's app,
+            # or the load generator's own pacing)
+            before = np.where(g.from_root, self.root_ca2, self._split(g.feed, lam))
+            self._load_app(
+                g.callees, lam, np.where(g.app_root, self.root_ca2, self._split(g.app_feed, lam))
             )
-            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
-            callees = self.leg_callee[g.legs]
-            for j, (request, d) in enumerate(steps):
-                if j == len(g.request):
-                    before = self._load_app(callees, lam, before)
-                if d.op == WIRE:
-                    continue
-                core, pool = g.core[j], g.pool[j]
-                cpu, var = self.step_cpu(d, request, pool)
-                st.add(core, lam, cpu, var + cpu * cpu, before)
-                if d.op != PROXY:
-                    before = self._split(core, lam)
-                    continue
-                cw, cw2 = wait_m[core], wait_2[core]
-                hold = cw + cpu
-                second = cw2 + var + cpu * cpu + 2 * cw * cpu
-                if not request and d.after_s > 0:  # telemetry: the worker stays busy
-                    st.add(core, lam, d.after_s, d.after_s**2, before)
-                    extra = cw + d.after_s
-                    second = second + 2 * hold * extra + cw2 + 2 * cw * d.after_s + d.after_s**2
-                    hold = hold + extra
-                st.add(pool, lam, hold, second, before)
-                before = self._split(pool, lam)
-            if len(g.request) == len(steps):
-                self._load_app(callees, lam, before)
+            cpu, var = self.group_cpu(g)
+            on = g.on
+            st.add(g.core[on], lam, cpu[on], var[on] + cpu[on] * cpu[on], before)
+            px = g.proxy
+            if not len(px):
+                continue
+            core = g.core[px]
+            cw, cw2, cpu, var = wait_m[core], wait_2[core], cpu[px], var[px]
+            hold = cw + cpu
+            second = cw2 + var + cpu * cpu + 2 * cw * cpu
+            after = g.after[px]
+            if after.any():  # telemetry: the worker stays busy
+                tele = after > 0
+                st.add(np.where(tele, core, -1), lam, after, after**2, before[g.proxy_on])
+                extra = cw + after
+                second = np.where(
+                    tele, second + 2 * hold * extra + cw2 + 2 * cw * after + after**2, second
+                )
+                hold = np.where(tele, hold + extra, hold)
+            st.add(g.pool[px], lam, hold, second, before[g.proxy_on])
 
-    def _load_app(self, pods: np.ndarray, lam: np.ndarray, ca2: Any) -> np.ndarray:
+    def _load_app(self, pods: np.ndarray, lam: np.ndarray, ca2: Any) -> None:
         """The app's CPU on its node's cores, and its hold on its own workers (with its
         calls, when they block)."""
         st = self.st
@@ -646,38 +774,33 @@ class Network:
             second = np.where(blocking, second + d2 + 2 * hold * dm, second)
             hold = np.where(blocking, hold + dm, hold)
             st.add(pool, lam, hold, second, ca2)
-        return self._app_departures(pods, lam)
 
     def _split(self, station: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """QNA's splitting: the part ``lam`` of a station's departures has variability
         p cd^2 + 1 - p, p its share of the station's rate (last pass)."""
-        total = self.last_rate[station]
-        share = np.where(total > 0, np.minimum(lam / np.where(total > 0, total, 1), 1), 0)
+        share = np.minimum(lam / self.last_total[station], 1)
         return share * self.st.ca2_out[station] + 1 - share
-
-    def _app_departures(self, pods: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        """The variability of what leaves an app: its workers' departures, else its cores'."""
-        pool = self.app_pool[pods]
-        core = self.core_of_node[self.pod_node[pods]]
-        return self._split(np.where(pool >= 0, pool, core), lam)
 
     # --- paths ---------------------------------------------------------------------------
 
-    def step_time(
-        self, d: Demand, request: bool, core: np.ndarray, pool: np.ndarray
-    ) -> tuple[Any, Any, Any, Any]:
-        """(wait mean, wait second moment, service mean, service variance) of one step."""
+    def group_times(self, g: Group) -> tuple[np.ndarray, ...]:
+        """(wait mean, wait second moment, service mean, service variance) of every step of
+        a group, (steps, legs) arrays (the service (steps, 1) unless a worker wakes up): a
+        proxy step waits for a core and a worker."""
         st = self.st
-        if d.op == WIRE:
-            dist = getattr(self.sc.network, f"{d.relation}_ms")
-            return 0.0, 0.0, d.wire_mean_s + d.serialise_s, dist.variance_s2
-        cpu, var = self.step_cpu(d, request, pool, not self.body_only)
-        wm, w2 = st.wait_mean[core], st.wait_second[core]
-        if d.op == PROXY:
-            pm, p2 = st.wait_mean[pool], st.wait_second[pool]
-            w2 = w2 + p2 + 2 * pm * wm
-            wm = wm + pm
-        return wm, w2, cpu + d.latency_s, var
+        cpu, var = self.group_cpu(g, not self.body_only)
+        wm, w2 = st.wait_mean[g.core], st.wait_second[g.core]
+        px = g.proxy
+        pm, p2 = st.wait_mean[g.pool[px]], st.wait_second[g.pool[px]]
+        w2[px] = w2[px] + p2 + 2 * pm * wm[px]
+        wm[px] = wm[px] + pm
+        wire = g.wire  # a wire does not queue, and its time is its own
+        return (
+            np.where(wire, 0.0, wm),
+            np.where(wire, 0.0, w2),
+            np.where(wire, g.service, cpu + g.service),
+            np.where(wire, g.service_var, var),
+        )
 
     def app_time(self, pods: np.ndarray) -> tuple[Any, Any, Any, Any]:
         """(wait mean, wait second, service mean, service variance) of the apps' own work."""
@@ -696,16 +819,10 @@ class Network:
         n = len(self.leg_callee)
         mean, var = np.zeros(n), np.zeros(n)
         for g in self.groups:
-            m = np.zeros(len(g.legs))
-            v = np.zeros(len(g.legs))
-            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
-            smooth = ~self.traced[g.legs]  # a lockstep batch's own trace has its waits
-            for j, (request, d) in enumerate(steps):
-                wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
-                wm, w2 = wm * smooth, w2 * smooth
-                m = m + wm + sm
-                v = v + (w2 - np.square(wm)) + sv
-            mean[g.legs], var[g.legs] = m, v
+            wm, w2, sm, sv = self.group_times(g)
+            wm, w2 = wm * g.smooth, w2 * g.smooth  # a lockstep batch's own trace has its waits
+            mean[g.legs] = (wm + sm).sum(axis=0)
+            var[g.legs] = ((w2 - np.square(wm)) + sv).sum(axis=0)
         return mean, var
 
     def call_time(self, edge: Edge, at_mean: np.ndarray, at_var: np.ndarray) -> tuple[Any, Any]:
@@ -1069,43 +1186,37 @@ class Network:
         client = client_cpu_s(self.sc.workload)
         cpu[self.comp_by[Kind.APP][self.pod_ix[self.topo.client.name]]] += rate * client
 
-        def tally(kind: str, lam: np.ndarray, wm: Any, w2: Any, sm: Any, sv: Any) -> None:
+        def tally(kinds: list[str], lam: np.ndarray, wm: Any, w2: Any, sm: Any, sv: Any) -> None:
+            """Adds lam-weighted sums of the visits and the wait, service and total moments
+            of steps of these kinds (one reduction of a (7, steps, legs) array per group; a
+            sum per row, not a matrix product, keeps the rounding of a zero variance)."""
             if saturated:
                 return
-            acc = tallies.setdefault(kind, np.zeros(7))
-            wm, w2, sm, sv = (np.broadcast_to(a, lam.shape) for a in (wm, w2, sm, sv))
-            s2 = sv + sm * sm
-            acc += [
-                lam.sum(),
-                (lam * wm).sum(),
-                (lam * w2).sum(),
-                (lam * sm).sum(),
-                (lam * s2).sum(),
-                (lam * (wm + sm)).sum(),
-                (lam * (w2 + s2 + 2 * wm * sm)).sum(),
-            ]
+            rows = np.empty((7, len(kinds), len(lam)))
+            rows[0], rows[1], rows[2], rows[3] = 1.0, wm, w2, sm
+            rows[4] = sv + rows[3] * rows[3]
+            rows[5] = rows[1] + rows[3]
+            rows[6] = rows[2] + rows[4] + 2 * rows[1] * rows[3]
+            sums = (rows * lam).sum(axis=2)
+            for j, kind in enumerate(kinds):
+                tallies[kind] = tallies.get(kind, 0.0) + sums[:, j]
 
         for g in self.groups:
-            lam = rate * self.leg_rate[g.legs]
-            steps = [(True, d) for d in g.request] + [(False, d) for d in g.response]
-            smooth = ~self.traced[g.legs]  # a lockstep batch's waits: added from its trace
-            for j, (request, d) in enumerate(steps):
-                wm, w2, sm, sv = self.step_time(d, request, g.core[j], g.pool[j])
-                wm, w2 = wm * smooth, w2 * smooth
-                if d.op == WIRE:
-                    tally(str(Hop.NETWORK), lam, wm, w2, sm, sv)
-                    continue
-                step_cpu, _ = self.step_cpu(d, request, g.pool[j])
-                after = d.after_s if not request else 0.0
-                cpu += np.bincount(g.comp[j], lam * (step_cpu + after), n)
-                if d.op == PROXY and not saturated:
-                    conc += np.bincount(g.comp[j], lam * (wm + sm), n)
-                tally(str(d.hop), lam, wm, w2, sm, sv)
-            callees = self.leg_callee[g.legs]
-            app = self.comp_by[Kind.APP][callees]
-            cpu += np.bincount(app, lam * self.app_cpu[callees], n)
+            lam = rate * g.rate
+            smooth = g.smooth  # a lockstep batch's waits: added from its trace
+            wm, w2, sm, sv = self.group_times(g)
+            wm, w2 = wm * smooth, w2 * smooth
+            step_cpu, _ = self.group_cpu(g)
+            on, px = g.on, g.proxy
+            callees = g.callees
+            at = np.concatenate((g.comp[on].ravel(), self.comp_by[Kind.APP][callees]))
+            of = (lam * (step_cpu[on] + g.after[on])).ravel(), lam * self.app_cpu[callees]
+            cpu += np.bincount(at, np.concatenate(of), n)
+            if len(px) and not saturated:
+                conc += np.bincount(g.comp[px].ravel(), (lam * (wm[px] + sm[px])).ravel(), n)
+            tally(g.hops, lam, wm, w2, sm, sv)
             wm, w2, sm, sv = self.app_time(callees)
-            tally(str(Hop.APP), lam, wm * smooth, w2 * smooth, sm, sv)
+            tally([str(Hop.APP)], lam, wm * smooth, w2 * smooth, sm, sv)
         hops = {}
         root = rate if rate > 0 else 1.0
         for kind in sorted(tallies, key=lambda k: HOPS.index(k) if k in HOPS else len(HOPS)):
@@ -1153,8 +1264,10 @@ def _constants(d: Demand) -> tuple:
 
 def fork_join(branches: list[tuple[float, np.ndarray, np.ndarray, int]]) -> tuple[Any, Any]:
     """Mean and variance (arrays over pods) of a step of parallel calls: branch i is present
-    with probability p_i and is count_i calls in a row; the step ends with its last branch."""
-    from scipy import stats
+    with probability p_i and is count_i calls in a row; the step ends with its last branch.
+    Each branch's CDF is the regularized incomplete gamma function (what ``stats.gamma.cdf``
+    computes, without its argument checks: shape and scale are positive here)."""
+    from scipy.special import gammainc
 
     present = [(p, c * m, c * v) for p, m, v, c in branches if p > 0 and np.any(m > 0)]
     if not present:
@@ -1172,7 +1285,7 @@ def fork_join(branches: list[tuple[float, np.ndarray, np.ndarray, int]]) -> tupl
         safe_v = np.where(point, 1.0, v)
         shape = np.where(point, 1.0, m * m / safe_v)
         scale = np.where(point, 1.0, safe_v / np.where(m > 0, m, 1.0))
-        g = np.where(point, (t >= m).astype(float), stats.gamma.cdf(t, shape, scale=scale))
+        g = np.where(point, (t >= m).astype(float), gammainc(shape, t / scale))
         cdf *= 1 - p + p * g
     tail = 1 - cdf
     mean = np.trapezoid(tail, t, axis=1)
