@@ -21,7 +21,6 @@ point (common random numbers) nearby rates see the same arrivals and service tim
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -240,8 +239,7 @@ def search(
     )
     if engine == "hybrid":
         model = _Runs(loaded, slo, "analytic")
-        model_passes = lambda rate: model(rate).passed  # noqa: E731
-        if None not in _bracket(model_passes, start, lambda: len(model.points) < 60):
+        if None not in _bracket(lambda r: model(r).passed, start, lambda: len(model.points) < 60):
             return _replay(runs, model, start, rel_tol, max_runs)  # else it fails everywhere
     _path(lambda rate: runs(rate).passed, lambda: len(runs.points) < max_runs, start, rel_tol)
     return runs.answer()
@@ -442,28 +440,21 @@ def _search_all(jobs: list[Job], workers: int, progress: Progress | None) -> lis
     end with this one (the sweep's worker set-up), each answer reported as it arrives."""
     if workers <= 1 or len(jobs) <= 1:
         return [_search_seeds(job, progress) for job in jobs]
-    from concurrent.futures import ProcessPoolExecutor
+    from meshsim.sweep import end_workers_now, start_workers
 
-    from meshsim.sweep import _die_with_driver
-
-    with ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)),
-        initializer=_die_with_driver,
-        initargs=(os.getpid(),),
-    ) as pool:
-        futures = [pool.submit(_search_seeds, job) for job in jobs]
-        try:
-            answers = []
-            for future in futures:
-                answers.append(future.result())
-                if progress:
-                    cap = answers[-1][0]
-                    progress(f"{cap.mode}: {cap.max_rate_rps:,.1f} rps ({len(cap.points)} runs)")
-        except BaseException:  # interrupted, or a worker died: end the others now
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    pool = start_workers(min(workers, len(jobs)))
+    futures = [pool.submit(_search_seeds, job) for job in jobs]
+    try:
+        answers = []
+        for future in futures:
+            answers.append(future.result())
+            if progress:
+                cap = answers[-1][0]
+                progress(f"{cap.mode}: {cap.max_rate_rps:,.1f} rps ({len(cap.points)} runs)")
+    except BaseException:
+        end_workers_now(pool)
+        raise
+    pool.shutdown(wait=True)
     return answers
 
 

@@ -434,24 +434,33 @@ def _watch_driver(driver: int) -> None:
         time.sleep(0.5)
 
 
+def start_workers(workers: int) -> ProcessPoolExecutor:
+    """Worker processes that end when this process ends, however it ends (``_die_with_driver``);
+    shared by sweeps and capacity searches."""
+    return ProcessPoolExecutor(
+        max_workers=workers, initializer=_die_with_driver, initargs=(os.getpid(),)
+    )
+
+
+def end_workers_now(pool: ProcessPoolExecutor) -> None:
+    """Interrupted, or a worker died: end the running tasks now, not when they finish."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _local(tasks: list[Task], workers: int | None) -> Iterator[dict[str, Any]]:
     """Start the worker processes and submit every task now (before any progress-bar thread
     exists, so the workers fork from a single-threaded process); rows come back as they end."""
-    pool = ProcessPoolExecutor(
-        max_workers=workers or os.cpu_count() or 1,
-        initializer=_die_with_driver,
-        initargs=(os.getpid(),),
-    )
+    pool = start_workers(workers or os.cpu_count() or 1)
     futures = [pool.submit(run_task, t) for t in tasks]
 
     def rows() -> Iterator[dict[str, Any]]:
         try:
             for fut in as_completed(futures):
                 yield fut.result()
-        except BaseException:  # interrupted: end the running tasks now, not when they finish
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:
+            end_workers_now(pool)
             raise
         pool.shutdown(wait=True)
 
