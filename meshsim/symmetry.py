@@ -53,7 +53,6 @@ from meshsim.scenario import Fortio, OpenLoop, Scenario, check_references
 if TYPE_CHECKING:
     from meshsim.loader import LoadedScenario
     from meshsim.results import Replication, Result
-    from meshsim.stats import Histogram
 
 OFF = "off"
 AUTO = "auto"
@@ -207,8 +206,8 @@ def reduce(loaded: LoadedScenario, copies: int | None = None) -> Reduction:
         stuck = [what for what, value in factors if value % k]
         if stuck:
             raise NotSymmetric(f"{', '.join(stuck)} not divisible by {k}")
-        if _zones(sc, shared, k):
-            raise NotSymmetric(_zones(sc, shared, k))
+        if why := _zones(sc, shared, k):
+            raise NotSymmetric(why)
     m = n // k
     reduced = _reduced_scenario(sc, fleet, members, k)
     return Reduction(
@@ -248,6 +247,23 @@ def _in_fleet(name: str, members: list[list[str]]) -> bool:
     return any(name in copy for copy in members)
 
 
+def _owners(members: list[list[str]]) -> dict[str, int]:
+    """The copy each fleet service belongs to."""
+    return {name: i for i, copy in enumerate(members) for name in copy}
+
+
+def _called(sc: Scenario) -> set[str]:
+    """Every service some service calls (inside the mesh, unlike the load generator's entry)."""
+    return {c.service for s in sc.services.values() for step in s.calls for c in step}
+
+
+def _nodes_per_zone(sc: Scenario) -> dict[str, int]:
+    per_zone: dict[str, int] = {}
+    for pool in sc.cluster.nodes:
+        per_zone[pool.zone] = per_zone.get(pool.zone, 0) + pool.count
+    return per_zone
+
+
 def _template(name: str, fleet: str, index: int) -> str:
     return name.removesuffix(f"-{fleet}-{index}")
 
@@ -255,7 +271,7 @@ def _template(name: str, fleet: str, index: int) -> str:
 def _check_copies(sc: Scenario, fleet: str, members: list[list[str]]) -> None:
     """Every copy the same as copy 0, once its names are its template's."""
     templates = sorted(_template(n, fleet, 0) for n in members[0])
-    owner = {name: i for i, copy in enumerate(members) for name in copy}
+    owner = _owners(members)
     first: dict[str, dict[str, Any]] = {}
     for i, copy in enumerate(members):
         if sorted(_template(n, fleet, i) for n in copy) != templates:
@@ -304,8 +320,8 @@ def _check_shared(sc: Scenario, fleet: str, members: list[list[str]], shared: li
         raise NotSymmetric(
             "the load generator is in the mesh: its one proxy carries every copy's requests"
         )
-    owner = {name: i for i, copy in enumerate(members) for name in copy}
-    called = {c.service for s in sc.services.values() for step in s.calls for c in step}
+    owner = _owners(members)
+    called = _called(sc)
     for name in shared:
         svc = sc.services[name]
         if svc.nodes is not None:
@@ -351,9 +367,7 @@ def _zones(sc: Scenario, shared: list[str], k: int) -> str:
     pods per node first), so a shared service of R pods has R x (zone's nodes / nodes) in a
     zone: each must divide by k. Where the whole split is uneven already, 1/k must still keep
     a pod per zone."""
-    per_zone: dict[str, int] = {}
-    for pool in sc.cluster.nodes:
-        per_zone[pool.zone] = per_zone.get(pool.zone, 0) + pool.count
+    per_zone = _nodes_per_zone(sc)
     nodes = sum(per_zone.values())
     for name in shared:
         replicas = sc.services[name].replicas
@@ -387,7 +401,7 @@ def _no_factor(n: int, factors: list[tuple[str, int]]) -> str:
 def _reduced_scenario(sc: Scenario, fleet: str, members: list[list[str]], k: int) -> Scenario:
     m = len(members) // k
     raw = sc.model_dump(mode="json", exclude_unset=True)
-    owner = {name: i for i, copy in enumerate(members) for name in copy}
+    owner = _owners(members)
     services = {}
     for name, svc in raw["services"].items():
         i = owner.get(name)
@@ -433,10 +447,8 @@ def _to_copy(service: str, owner: dict[str, int], fleet: str, m: int) -> str:
 def _approximations(sc: Scenario, fleet: str, shared: list[str], n: int, k: int) -> list[str]:
     """What keeps the reduced run from being the full run in distribution, in words."""
     out = []
-    nodes = sum(pool.count for pool in sc.cluster.nodes)
-    per_zone: dict[str, int] = {}
-    for pool in sc.cluster.nodes:
-        per_zone[pool.zone] = per_zone.get(pool.zone, 0) + pool.count
+    per_zone = _nodes_per_zone(sc)
+    nodes = sum(per_zone.values())
     zoned = any(s.prefer_same_zone for s in sc.services.values())
     fewest = min(per_zone.values())
     among = fewest if zoned else nodes
@@ -452,7 +464,7 @@ def _approximations(sc: Scenario, fleet: str, shared: list[str], n: int, k: int)
             f"{', '.join(uneven)}: the pods do not split evenly over the zones, so 1/{k} of "
             "them split in other proportions"
         )
-    called_inside = {c.service for s in sc.services.values() for step in s.calls for c in step}
+    called_inside = _called(sc)
     picked = [s for s in shared if s in called_inside]
     if picked:
         out.append(
@@ -544,7 +556,7 @@ def _scale_replication(
     resources["cpu_s"] = resources["cpu_s"] * times
     resources["vcpu"] = resources["vcpu"] * times
     hops = {
-        kind: HopStats(_times(h.wait, k), _times(h.service, k), _times(h.total, k))
+        kind: HopStats(h.wait.times(k), h.service.times(k), h.total.times(k))
         for kind, h in r.hops.items()
     }
     law = dict(r.littles_law)
@@ -563,20 +575,6 @@ def _scale_replication(
         requested_rps=None if r.requested_rps is None else r.requested_rps * k,
         failed=r.failed * k,
     )
-
-
-def _times(h: Histogram, k: int) -> Histogram:
-    """A histogram with every count times ``k`` (the same distribution), by doubling."""
-    from meshsim.stats import Histogram
-
-    out, power = Histogram(), Histogram().merge(h)
-    while k:
-        if k & 1:
-            out.merge(power)
-        k >>= 1
-        if k:
-            power.merge(Histogram().merge(power))
-    return out
 
 
 def needed_factor(copies: int, over: float) -> int | None:

@@ -61,3 +61,14 @@ def test_a_hop_wait_is_never_below_zero() -> None:
     assert stats.wait.minimum == 0.0
     assert stats.wait.mean() == pytest.approx(2e-4 / 3)
     assert stats.total.minimum == pytest.approx(1e-3)
+
+
+def test_times_keeps_the_distribution_and_multiplies_the_counts() -> None:
+    h = Histogram()
+    for v in (1e-3, 2e-3, 5e-3, 5e-3):
+        h.record(v)
+    k = h.times(25)
+    assert k.count == 100 and k.total == pytest.approx(25 * h.total)
+    assert k.quantiles([0.5, 0.99]) == h.quantiles([0.5, 0.99])
+    assert (k.minimum, k.maximum) == (h.minimum, h.maximum)
+    assert h.count == 4  # the original is unchanged
