@@ -38,24 +38,30 @@ dominates and a gamma fits (exact for M/M/1). Chosen by measurement against the 
 
 
 def quantiles(m: Moments, qs: list[float]) -> list[float]:
-    """Quantiles of the distribution matched to these two moments: a lognormal when the SCV
-    is below LOGNORMAL_BELOW_SCV, else a gamma (a point mass without variance)."""
-    from scipy import stats
-
+    """Quantiles of the distribution matched to these two moments (``_matched``)."""
     if not math.isfinite(m.mean):
         return [math.inf for _ in qs]
-    var = m.variance
     if m.mean <= 0:
         return [0.0 for _ in qs]
-    if var <= 1e-18 * m.mean**2:
+    dist = _matched(m)
+    if dist is None:
         return [m.mean for _ in qs]
+    return [float(v) for v in dist.ppf(qs)]
+
+
+def _matched(m: Moments) -> Any | None:
+    """The distribution of these two moments (mean > 0): a lognormal when the SCV is below
+    LOGNORMAL_BELOW_SCV, else a gamma; None for a point mass (no variance)."""
+    from scipy import stats
+
+    var = m.variance
+    if var <= 1e-18 * m.mean**2:
+        return None
     scv = var / m.mean**2
     if scv < LOGNORMAL_BELOW_SCV:
         sigma2 = math.log1p(scv)
-        dist = stats.lognorm(math.sqrt(sigma2), scale=m.mean * math.exp(-sigma2 / 2))
-        return [float(v) for v in dist.ppf(qs)]
-    shape, scale = m.mean**2 / var, var / m.mean
-    return [float(v) for v in stats.gamma.ppf(qs, shape, scale=scale)]
+        return stats.lognorm(math.sqrt(sigma2), scale=m.mean * math.exp(-sigma2 / 2))
+    return stats.gamma(m.mean**2 / var, scale=var / m.mean)
 
 
 def quantiles_in_batch(
@@ -114,17 +120,9 @@ def quantiles_with_openings(parts: tuple[float, Moments, Moments], qs: list[floa
 
 def _cdf(m: Moments) -> Any:
     """The CDF of ``quantiles``' distribution for these moments (vectorised)."""
-    from scipy import stats
-
-    var = m.variance
-    if m.mean <= 0 or var <= 1e-18 * m.mean**2:
+    dist = _matched(m) if m.mean > 0 else None
+    if dist is None:
         return lambda t: (np.asarray(t) >= m.mean).astype(float)
-    scv = var / m.mean**2
-    if scv < LOGNORMAL_BELOW_SCV:
-        sigma2 = math.log1p(scv)
-        dist = stats.lognorm(math.sqrt(sigma2), scale=m.mean * math.exp(-sigma2 / 2))
-    else:
-        dist = stats.gamma(m.mean**2 / var, scale=var / m.mean)
     return dist.cdf
 
 
