@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import meshsim
-from meshsim.capacity import capacity
+from meshsim.capacity import TOLERANCE, capacity
 from meshsim.domain import MODES
 from meshsim.loader import LoadedScenario
 
@@ -172,6 +172,84 @@ def before_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def agreement_main(args: argparse.Namespace) -> int:
+    """The answers, not the time: per seed and mode, the DES-only search to the reference
+    tolerance with every run to its end and with early stops (``stop_early``; the answers must
+    be identical), and the hybrid to ``--tolerance`` (its answer must lie within that
+    tolerance below the reference one: bisection nests)."""
+    loaded = meshsim.load(args.scenario)
+    slo = args.slo or loaded.scenario.cost.slo
+    seed = loaded.scenario.sim.seed
+    rows, failures = [], []
+    print("seed mode      reference  early stops  hybrid   difference  simulated requests")
+    for k in range(args.agreement):
+        for mode in args.modes.split(","):
+            scenario = loaded.replace(mesh={"mode": mode}, sim={"seed": seed + k})
+            how = {"requests_per_point": args.requests_per_point, "workers": 1}
+            runs = {}
+            for name, engine, tol, early in (
+                ("reference", "des", args.reference_tolerance, False),
+                ("early_stops", "des", args.reference_tolerance, True),
+                ("hybrid", "hybrid", args.tolerance, True),
+            ):
+                started = time.perf_counter()
+                _, caps = capacity(
+                    scenario, slo, [mode], rel_tol=tol, engine=engine, stop_early=early, **how
+                )
+                cap = caps[mode]
+                runs[name] = {
+                    "max_rate_rps": cap.max_rate_rps,
+                    "first_failing_rps": cap.first_failing_rps,
+                    "des_runs": len(cap.points),
+                    "simulated_requests": cap.simulated_requests,
+                    "wall_s": round(time.perf_counter() - started, 3),
+                }
+            ref, early, hybrid = (runs[n]["max_rate_rps"] for n in runs)
+            diff = hybrid / ref - 1 if ref else 0.0
+            if (early, runs["early_stops"]["first_failing_rps"]) != (
+                ref,
+                runs["reference"]["first_failing_rps"],
+            ):
+                failures.append(f"seed {seed + k} {mode}: early stops moved the answer")
+            if not -args.tolerance <= diff <= 1e-12:
+                failures.append(f"seed {seed + k} {mode}: hybrid {diff:+.1%} off the reference")
+            print(
+                f"{seed + k:4d} {mode:9s} {ref:9,.1f} {early:11,.1f} {hybrid:8,.1f} {diff:+10.1%}"
+                f"  {runs['reference']['simulated_requests']:,} / "
+                f"{runs['early_stops']['simulated_requests']:,} / "
+                f"{runs['hybrid']['simulated_requests']:,}",
+                flush=True,
+            )
+            rows.append({"seed": seed + k, "mode": mode, **runs, "relative_difference": diff})
+    if args.out:
+        doc = {
+            "benchmark": "bench_capacity --agreement",
+            "units": {
+                **UNITS,
+                "relative_difference": "hybrid max_rate_rps / reference max_rate_rps - 1",
+                "wall_s": "wall-clock seconds of one mode's search, one process",
+            },
+            "provenance": {
+                "scenario": args.scenario,
+                "seeds": [seed + k for k in range(args.agreement)],
+                "profile": loaded.scenario.mesh.profile,
+                "slo": slo,
+                "requests_per_point": args.requests_per_point,
+                "reference_tolerance": args.reference_tolerance,
+                "hybrid_tolerance": args.tolerance,
+                "meshsim_version": meshsim.__version__,
+                "commit": _commit(),
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            "searches": rows,
+        }
+        Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    return 1 if failures else 0
+
+
 def _commit(root: Path = ROOT) -> str:
     proc = subprocess.run(
         ["git", "-C", str(root), "describe", "--always", "--dirty"],
@@ -188,7 +266,15 @@ def main() -> int:
     ap.add_argument("--slo", help="default: the scenario's cost.slo")
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--requests-per-point", type=int, default=2000)
-    ap.add_argument("--tolerance", type=float, default=0.02)
+    ap.add_argument("--tolerance", type=float, default=TOLERANCE)
+    ap.add_argument(
+        "--agreement",
+        type=int,
+        metavar="SEEDS",
+        help="check answers instead of timing: DES-only to --reference-tolerance (runs to the "
+        "end, then with early stops) against the hybrid, seeds seed.. seed+SEEDS-1",
+    )
+    ap.add_argument("--reference-tolerance", type=float, default=0.02)
     ap.add_argument("--workers", type=int, default=2, help="the parallel hybrid run's (1: none)")
     ap.add_argument("--out", help="write the figures, units and provenance as JSON here")
     ap.add_argument("--before", help="another checkout's root: time the command against it")
@@ -196,6 +282,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.before:
         return before_main(args)
+    if args.agreement:
+        return agreement_main(args)
     loaded = meshsim.load(args.scenario)
     runs = {
         "des": measure(loaded, args, engine="des"),

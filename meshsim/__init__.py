@@ -38,7 +38,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _API = (
     "load",

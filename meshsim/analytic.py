@@ -1356,9 +1356,9 @@ def closed_loop(net: Network, gen: Fortio) -> Solution:
 
 def _gamma_excess(mean: float, var: float, t: float) -> float:
     """E[(R - t)+] for R gamma with this mean and variance."""
-    from scipy import stats
+    from scipy.special import gammaincc  # scipy.stats.gamma.sf, without importing scipy.stats
 
     shape, scale = mean * mean / var, var / mean
-    return float(
-        mean * stats.gamma.sf(t, shape + 1, scale=scale) - t * stats.gamma.sf(t, shape, scale=scale)
-    )
+    if t <= 0:
+        return mean - t
+    return float(mean * gammaincc(shape + 1, t / scale) - t * gammaincc(shape, t / scale))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,19 +50,58 @@ def quantiles(m: Moments, qs: list[float]) -> list[float]:
     return [float(v) for v in dist.ppf(qs)]
 
 
-def _matched(m: Moments) -> Any | None:
+def _matched(m: Moments) -> Lognormal | Gamma | None:
     """The distribution of these two moments (mean > 0): a lognormal when the SCV is below
     LOGNORMAL_BELOW_SCV, else a gamma; None for a point mass (no variance)."""
-    from scipy import stats
-
     var = m.variance
     if var <= 1e-18 * m.mean**2:
         return None
     scv = var / m.mean**2
     if scv < LOGNORMAL_BELOW_SCV:
         sigma2 = math.log1p(scv)
-        return stats.lognorm(math.sqrt(sigma2), scale=m.mean * math.exp(-sigma2 / 2))
-    return stats.gamma(m.mean**2 / var, scale=var / m.mean)
+        return Lognormal(math.sqrt(sigma2), m.mean * math.exp(-sigma2 / 2))
+    return Gamma(m.mean**2 / var, var / m.mean)
+
+
+@dataclass(frozen=True)
+class Lognormal:
+    """``scipy.stats.lognorm(sigma, scale=scale)``'s ppf and cdf, the same numbers, from
+    ``scipy.special`` (scipy.stats takes half a second to import; a command may need no more)."""
+
+    sigma: float
+    scale: float
+
+    def ppf(self, qs: Any) -> np.ndarray:
+        from scipy.special import ndtri
+
+        return np.exp(self.sigma * ndtri(np.asarray(qs, dtype=float))) * self.scale
+
+    def cdf(self, t: Any) -> np.ndarray:
+        from scipy.special import ndtr
+
+        t = np.asarray(t, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(t > 0, ndtr(np.log(t / self.scale) / self.sigma), 0.0)
+
+
+@dataclass(frozen=True)
+class Gamma:
+    """``scipy.stats.gamma(shape, scale=scale)``'s ppf and cdf, the same numbers, likewise."""
+
+    shape: float
+    scale: float
+
+    def ppf(self, qs: Any) -> np.ndarray:
+        from scipy.special import gammaincinv
+
+        return gammaincinv(self.shape, np.asarray(qs, dtype=float)) * self.scale
+
+    def cdf(self, t: Any) -> np.ndarray:
+        from scipy.special import gammainc
+
+        t = np.asarray(t, dtype=float)
+        with np.errstate(invalid="ignore"):
+            return np.where(t > 0, gammainc(self.shape, t / self.scale), 0.0)
 
 
 def quantiles_in_batch(

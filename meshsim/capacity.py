@@ -21,7 +21,9 @@ point (common random numbers) nearby rates see the same arrivals and service tim
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ from meshsim.cost import estimate, workload_rate_rps
 from meshsim.errors import ScenarioError
 from meshsim.loader import LoadedScenario
 from meshsim.progress import Progress
+from meshsim.recorder import OBJECTIVE_MISSED
 from meshsim.results import Result
 from meshsim.scenario import MODES, Fortio
 from meshsim.simulate import simulate
@@ -42,6 +45,11 @@ from meshsim.stats import confidence_interval
 # the analytic answer: the DES-only answer was 0.90 to 1.37 times the analytic one on
 # quickstart (6 modes, seeds 42-45) and 0.96 to 1.09 on four-meshes (benchmarks/README.md).
 TRUST_PASS, TRUST_FAIL = 0.8, 1.6
+# The search bisects until its bracket is within 5 % of the rate: a 2,000-request run's answer
+# moves by 3.5-10 % between seeds (quickstart, benchmarks/README.md), so a finer bracket only
+# places one noisy crossing more finely. Bisection nests, so the answer to 5 % lies within 5 %
+# below the answer to any finer tolerance, which stays an option (--tolerance).
+TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class Point:
     status: str  # Result.verdict()['status']
     bottleneck: str
     passed: bool
+    stopped_early: bool = False  # a DES run stopped once it certainly missed the objective
 
 
 @dataclass
@@ -135,9 +144,14 @@ def evaluate(
     replications: int = 1,
     requests_per_point: int = 2000,
     engine: str = "des",
+    stop_early: bool = True,
 ) -> tuple[Point, Result]:
+    """The point at ``rate_rps``. With ``stop_early`` a single-replication DES run stops as
+    soon as it certainly misses the objective (``Slo.certainly_missed``): the same verdict
+    as the whole run, for fewer simulated requests; its statistic is the part run's."""
     short = short_run(loaded, rate_rps, slo, requests_per_point)
-    result = simulate(short, replications, engine=engine)
+    objective = slo if stop_early and replications == 1 else None
+    result = simulate(short, replications, engine=engine, objective=objective)
     verdict = result.verdict()
     lat = result.latency()["ms"]
     value = float(lat[slo.statistic])
@@ -150,6 +164,7 @@ def evaluate(
         status=verdict["status"],
         bottleneck=str(verdict["bottleneck"]),
         passed=ok and slo.met(value),
+        stopped_early=any(r.stop_reason == OBJECTIVE_MISSED for r in result.replications),
     )
     return point, result
 
@@ -166,9 +181,13 @@ class _Runs:
         replications: int = 1,
         requests_per_point: int = 2000,
         progress: Progress | None = None,
+        stop_early: bool = True,
+        runner: Executor | None = None,
     ) -> None:
         self.loaded, self.slo, self.engine = loaded, slo, engine
         self.replications, self.requests_per_point = replications, requests_per_point
+        self.stop_early = stop_early
+        self.runner = runner if engine == "des" else None  # worker processes for DES runs
         self.progress = progress
         self.points: dict[float, Point] = {}
         self.results: dict[float, Result] = {}
@@ -178,9 +197,11 @@ class _Runs:
         """The point at ``rate``, run the first time it is asked for."""
         if rate in self.points:
             return self.points[rate]
-        point, result = evaluate(
-            self.loaded, rate, self.slo, self.replications, self.requests_per_point, self.engine
-        )
+        how = (self.replications, self.requests_per_point, self.engine, self.stop_early)
+        if self.runner is None:
+            point, result = evaluate(self.loaded, rate, self.slo, *how)
+        else:
+            point, result = self.runner.submit(evaluate, self.loaded, rate, self.slo, *how).result()
         if self.engine == "des":
             self.simulated_requests += sum(r.arrived for r in result.replications)
         self.points[rate], self.results[rate] = point, result
@@ -219,13 +240,17 @@ def search(
     *,
     replications: int = 1,
     requests_per_point: int = 2000,
-    rel_tol: float = 0.02,
+    rel_tol: float = TOLERANCE,
     max_runs: int = 24,
     start_rps: float | None = None,
     progress: Progress | None = None,
     engine: str = "des",
+    stop_early: bool = True,
+    runner: Executor | None = None,
 ) -> Capacity:
-    """Highest entry rate meeting ``slo`` in the scenario's own mode, within ``rel_tol``."""
+    """Highest entry rate meeting ``slo`` in the scenario's own mode, within ``rel_tol``;
+    ``stop_early=False`` runs every DES point to its end (the same verdicts, more requests);
+    a ``runner`` (worker processes) runs the DES points, and this thread waits for them."""
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
     rate_field(loaded)
     start = start_rps or workload_rate_rps(loaded.scenario) or 100.0
@@ -236,11 +261,18 @@ def search(
         replications,
         requests_per_point,
         progress,
+        stop_early,
+        runner,
     )
     if engine == "hybrid":
-        model = _Runs(loaded, slo, "analytic")
-        if None not in _bracket(lambda r: model(r).passed, start, lambda: len(model.points) < 60):
-            return _replay(runs, model, start, rel_tol, max_runs)  # else it fails everywhere
+        how = (loaded, slo, start, rel_tol)
+        solved, analytic = (
+            _analytic(*how) if runner is None else runner.submit(_analytic, *how).result()
+        )
+        if analytic is not None:  # else it fails everywhere
+            model = _Runs(loaded, slo, "analytic")
+            model.points.update(solved)
+            return _replay(runs, model, analytic, start, rel_tol, max_runs)
     _path(lambda rate: runs(rate).passed, lambda: len(runs.points) < max_runs, start, rel_tol)
     return runs.answer()
 
@@ -255,7 +287,20 @@ def _path(
     return lo, hi
 
 
-def _replay(des: _Runs, model: _Runs, start: float, rel_tol: float, max_runs: int) -> Capacity:
+def _analytic(
+    loaded: LoadedScenario, slo: Slo, start: float, rel_tol: float
+) -> tuple[dict[float, Point], float | None]:
+    """The analytic engine's points and answer (None when it fails at every rate tried): the
+    hybrid's first step, in a worker process when the DES runs are in worker processes."""
+    model = _Runs(loaded, slo, "analytic")
+    if None in _bracket(lambda r: model(r).passed, start, lambda: len(model.points) < 60):
+        return model.points, None
+    return model.points, _reach(model, slo.threshold_ms, rel_tol / 4)
+
+
+def _replay(
+    des: _Runs, model: _Runs, analytic: float, start: float, rel_tol: float, max_runs: int
+) -> Capacity:
     """The DES-only search's rates and answer, the analytic verdict standing in for the DES
     far from the analytic answer, then the DES confirming the bracket's ends.
 
@@ -268,7 +313,6 @@ def _replay(des: _Runs, model: _Runs, start: float, rel_tol: float, max_runs: in
     analytic engine; every other rate is run, so the answer is the DES-only one while the lent
     verdicts hold. It is a DES pass with a DES fail within ``rel_tol`` above it; should a lent
     verdict be contradicted there, the DES-only search runs on (reusing the runs so far)."""
-    analytic = _reach(model, des.slo.threshold_ms, rel_tol / 4)
     if des.progress:
         des.progress(f"{des.loaded.scenario.mesh.mode}: analytic capacity {analytic:,.1f} rps")
     tried: set[float] = set()
@@ -392,15 +436,16 @@ def capacity(
     target_rps: float | None = None,
     progress: Progress | None = None,
     seeds: int = 1,
-    workers: int = 1,
+    workers: int | None = 1,
     **kwargs: Any,
 ) -> tuple[pd.DataFrame, dict[str, Capacity]]:
     """Search every mode; one row per mode, and each mode's search points.
 
     With ``seeds`` > 1 the search runs again with seeds seed+1, seed+2, ...: the row keeps the
     first seed's answer (and its sizing) and adds the answers' mean and 95% interval. Modes
-    are searched independently: ``workers`` > 1 runs them in that many worker processes, with
-    the same answers (a search's random streams depend only on its scenario and seed).
+    are searched independently: ``workers`` > 1 runs them in that many worker processes (None:
+    one a core), with the same answers (a search's random streams depend only on its scenario
+    and seed).
     """
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
     for mode in modes:
@@ -419,7 +464,7 @@ def capacity(
         row = capacity_row(scenario, caps[mode], target_rps)
         if seeds > 1:
             rates = [cap.max_rate_rps for cap in answers]
-            row.update(seed_spread(rates, kwargs.get("rel_tol", 0.02)))
+            row.update(seed_spread(rates, kwargs.get("rel_tol", TOLERANCE)))
         rows.append(row)
     return pd.DataFrame(rows), caps
 
@@ -427,33 +472,53 @@ def capacity(
 Job = tuple[LoadedScenario, Slo, int, dict[str, Any]]
 
 
-def _search_seeds(job: Job, progress: Progress | None = None) -> list[Capacity]:
-    """One mode's search with seeds seed, seed+1, ..."""
-    loaded, slo, seeds, kwargs = job
-    seed = loaded.scenario.sim.seed
-    in_seed = [loaded] + [loaded.replace(sim={"seed": seed + k}) for k in range(1, seeds)]
-    return [search(scenario, slo, progress=progress, **kwargs) for scenario in in_seed]
+def _search_all(
+    jobs: list[Job], workers: int | None, progress: Progress | None
+) -> list[list[Capacity]]:
+    """Every mode's searches (one a seed), in order. With ``workers`` > 1 (None: one a core)
+    each search runs in a thread of this process and sends its DES runs to worker processes
+    that end with this one (the sweep's worker set-up): the runs of every search share the
+    workers, so they stay busy until the last search ends. The answers are those of one
+    process: a search's rates depend only on its own verdicts."""
+    searches = [
+        (loaded.replace(sim={"seed": loaded.scenario.sim.seed + k}) if k else loaded, slo, kwargs)
+        for loaded, slo, seeds, kwargs in jobs
+        for k in range(seeds)
+    ]
+    workers = min(workers or os.cpu_count() or 1, len(searches))
+    if workers <= 1:
+        answers = [search(loaded, slo, progress=progress, **kw) for loaded, slo, kw in searches]
+    else:
+        answers = _search_threads(searches, workers, progress)
+    per_job, start = [], 0
+    for _loaded, _slo, seeds, _kwargs in jobs:
+        per_job.append(answers[start : start + seeds])
+        start += seeds
+    return per_job
 
 
-def _search_all(jobs: list[Job], workers: int, progress: Progress | None) -> list[list[Capacity]]:
-    """Every mode's searches, in order: in this process, or spread over worker processes that
-    end with this one (the sweep's worker set-up), each answer reported as it arrives."""
-    if workers <= 1 or len(jobs) <= 1:
-        return [_search_seeds(job, progress) for job in jobs]
+def _search_threads(
+    searches: list[tuple[LoadedScenario, Slo, dict[str, Any]]],
+    workers: int,
+    progress: Progress | None,
+) -> list[Capacity]:
+    from concurrent.futures import ThreadPoolExecutor
+
     from meshsim.sweep import end_workers_now, start_workers
 
-    pool = start_workers(min(workers, len(jobs)))
-    futures = [pool.submit(_search_seeds, job) for job in jobs]
+    pool = start_workers(workers)
+    threads = ThreadPoolExecutor(len(searches), thread_name_prefix="capacity")
     try:
-        answers = []
-        for future in futures:
-            answers.append(future.result())
-            if progress:
-                cap = answers[-1][0]
-                progress(f"{cap.mode}: {cap.max_rate_rps:,.1f} rps ({len(cap.points)} runs)")
+        futures = [
+            threads.submit(search, loaded, slo, progress=progress, runner=pool, **kw)
+            for loaded, slo, kw in searches
+        ]
+        answers = [future.result() for future in futures]
     except BaseException:
-        end_workers_now(pool)
+        end_workers_now(pool)  # the searches' next runs fail at once, so their threads end
+        threads.shutdown(wait=False, cancel_futures=True)
         raise
+    threads.shutdown(wait=True)
     pool.shutdown(wait=True)
     return answers
 

@@ -181,12 +181,17 @@ def parser() -> argparse.ArgumentParser:
         "workload's rate)",
     )
     cap.add_argument("--requests-per-point", type=_integer(1), default=2000, help="run length")
-    cap.add_argument("--tolerance", type=FRACTION, default=0.02, help="relative, on the rate")
+    cap.add_argument(
+        "--tolerance",
+        type=FRACTION,
+        help="relative, on the rate (default 0.05, about the answer's own precision: "
+        "meshsim.capacity.TOLERANCE)",
+    )
     cap.add_argument(
         "--workers",
         type=_integer(1),
-        default=1,
-        help="processes for the modes' searches, same answers (pays off on idle cores only)",
+        help="worker processes for the searches' DES runs, same answers (default: every "
+        "core, at most one a mode and seed)",
     )
     cap.epilog = (
         "--replications N runs the search N times (seeds seed..seed+N-1, one replication per "

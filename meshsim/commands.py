@@ -251,7 +251,7 @@ def _modes(text: str) -> list[str]:
 def capacity(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from meshsim.capacity import Slo
+    from meshsim.capacity import TOLERANCE, Slo
     from meshsim.output import PROVENANCE_FILE, write_csv
 
     modes = _modes(args.modes)
@@ -274,7 +274,7 @@ def capacity(args: argparse.Namespace) -> int:
             progress=progress,
             seeds=args.replications or 1,
             requests_per_point=args.requests_per_point,
-            rel_tol=args.tolerance,
+            rel_tol=args.tolerance or TOLERANCE,
             engine=args.engine,
             workers=args.workers,
         )

@@ -45,8 +45,9 @@ from meshsim.domain import S_PER_US, Hop, Kind, component_name
 from meshsim.loader import LoadedScenario
 from meshsim.pool import Pool
 from meshsim.random import Sampler, Streams
-from meshsim.recorder import HOP_BLOCK, RunRecorder
+from meshsim.recorder import HOP_BLOCK, OBJECTIVE_MISSED, RunRecorder
 from meshsim.scenario import Fortio, OpenLoop
+from meshsim.slo import Slo
 from meshsim.topology import Pod
 
 Proc = Generator[simpy.Event, object, None]
@@ -54,13 +55,17 @@ POD_PROXIES = (Kind.SIDECAR, Kind.LINKERD_PROXY, Kind.WAYPOINT)  # one per pod: 
 
 
 class Engine:
-    """One replication: ``Engine(loaded, replication).run()`` returns its RunRecorder."""
+    """One replication: ``Engine(loaded, replication).run()`` returns its RunRecorder. With an
+    ``objective`` the run stops as soon as the objective is certainly missed (``_watch``)."""
 
     call_class: type[Call] = Call
 
-    def __init__(self, loaded: LoadedScenario, replication: int = 0) -> None:
+    def __init__(
+        self, loaded: LoadedScenario, replication: int = 0, objective: Slo | None = None
+    ) -> None:
         from meshsim.topology import Topology
 
+        self.objective = objective  # stop once it is certainly missed (capacity searches)
         self.loaded = loaded
         self.sc = loaded.scenario
         self.params = loaded.params
@@ -160,17 +165,27 @@ class Engine:
 
     def _watch(self) -> Proc:
         """Open the measurement window after warm-up; stop a run whose backlog grows without
-        bound, or that has drained. Bins the per-hop figures gathered since the last tick."""
+        bound, that has drained, or (with an objective) whose objective is certainly missed.
+        Bins the per-hop figures gathered since the last tick."""
         rec = self.recorder
         warmup = self.sc.workload.warmup_s
         if warmup > 0:
             yield self.env.timeout(warmup)
         rec.start_window()
         interval = max(1e-3, (self.sc.workload.duration_s or 1.0) / 200)
+        objective = self.objective
+        most = self.most_measured() if objective is not None else None
         while not rec.done.triggered:
             rec.flush_hops(HOP_BLOCK)
             if rec.in_flight > self.sc.sim.max_in_flight:
                 rec.stop("saturated")
+                return
+            if (
+                objective is not None
+                and most is not None
+                and objective.certainly_missed(rec.latency, most)
+            ):
+                rec.stop(OBJECTIVE_MISSED)
                 return
             if rec.arrivals_done_at is not None:
                 if rec.in_flight == 0:
@@ -180,6 +195,24 @@ class Engine:
                     rec.stop("drain timeout")
                     return
             yield self.env.timeout(interval)
+
+    def most_measured(self) -> float | None:
+        """An upper bound on the requests the measurement window can take in (None: no bound,
+        a fortio loop at full speed): the window's length at the asked-for rate, plus 8
+        standard deviations of a Poisson count (exceeded with probability below 1e-14), or
+        two slots a fortio connection for jitter and the window's edges."""
+        load = self.sc.workload
+        bounds = [float(load.requests)] if load.requests is not None else []
+        if load.duration_s is not None:
+            window = load.duration_s - load.warmup_s
+            gen = load.generator
+            if isinstance(gen, OpenLoop):
+                mean = gen.rate_rps * window
+                spread = 8 * math.sqrt(mean) if gen.arrivals == "poisson" else 0.0
+                bounds.append(mean + spread + 1)
+            elif gen.qps:
+                bounds.append(gen.qps * window + 2 * gen.connections)
+        return min(bounds) if bounds else None
 
     def run_soon(self, start: Callable[[], None]) -> None:
         """Run ``start`` now, or from the event queue at this same instant when calls already

@@ -19,8 +19,7 @@ Progress = Callable[[str], None]
 @contextmanager
 def bar(label: str, quiet: bool = False) -> Iterator[Progress]:
     """A callback that counts one simulation per message and shows the latest message."""
-    from tqdm import tqdm
-
+    tqdm = _tqdm()
     # on a terminal only (disable=None), and only after half a second, so a command that
     # fails at once prints nothing but its error
     hidden = True if quiet else None
@@ -35,7 +34,15 @@ def bar(label: str, quiet: bool = False) -> Iterator[Progress]:
 
 def counter(label: str, total: int, done: int = 0, quiet: bool = False) -> Any:
     """A bar of ``total`` tasks, ``done`` of them finished already (call ``update``)."""
-    from tqdm import tqdm
-
+    tqdm = _tqdm()
     hidden = True if quiet else None  # on a terminal only
     return tqdm(total=total, initial=done, unit="task", desc=label, disable=hidden)
+
+
+def _tqdm() -> Any:
+    """tqdm without its monitor thread: worker processes fork while a bar is shown (capacity
+    searches), and a fork must not copy a thread that may hold a lock."""
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0
+    return tqdm

@@ -17,6 +17,7 @@ import simpy
 from meshsim.stats import Histogram, HopStats
 
 HOP_BLOCK = 8192  # values a hop buffer gathers before the engine's watchdog bins them
+OBJECTIVE_MISSED = "objective missed"  # the stop reason of a run that cannot meet its objective
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ import pandas as pd
 from meshsim import __version__
 from meshsim.domain import HOPS, MS_PER_S, PROXY_KINDS, TABLE_KINDS, Kind
 from meshsim.loader import LoadedScenario
+from meshsim.recorder import OBJECTIVE_MISSED
 from meshsim.scenario import Fortio
 from meshsim.stats import DEFAULT_PERCENTILES, Histogram, confidence_interval, percentile_key
 
@@ -309,6 +310,8 @@ def verdict(result: Result) -> dict[str, Any]:
         status, why = "saturated", "requests in flight grew without bound"
     elif busiest["utilisation"] >= SATURATION_UTILISATION:
         status, why = "saturated", f"utilisation {busiest['utilisation']:.3f} >= 0.99"
+    elif OBJECTIVE_MISSED in reasons:  # stopped early: its rate is not the whole window's
+        why = "stopped once its latency objective was certainly missed"
     else:
         gen = result.loaded.scenario.workload.generator
         if isinstance(gen, Fortio) and gen.qps:

@@ -16,12 +16,16 @@ from meshsim.progress import Progress
 from meshsim.resources import component_table
 from meshsim.results import Replication, Result
 from meshsim.scenario import MODES, Fortio, Mode
+from meshsim.slo import Slo
 from meshsim.stats import DEFAULT_PERCENTILES, confidence_interval
 
 
-def run_replication(loaded: LoadedScenario, index: int) -> Replication:
-    """Simulate one replication; its random streams depend only on (seed, index, name)."""
-    engine = Engine(loaded, index)
+def run_replication(
+    loaded: LoadedScenario, index: int, objective: Slo | None = None
+) -> Replication:
+    """Simulate one replication; its random streams depend only on (seed, index, name). With
+    an ``objective`` it stops as soon as that is certainly missed (``Engine``)."""
+    engine = Engine(loaded, index, objective)
     rec = engine.run()
     window = rec.window_s
     lam = rec.measured_arrived / window if window > 0 else 0.0
@@ -78,9 +82,11 @@ def simulate(
     progress: Progress | None = None,
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
     engine: str = "des",
+    objective: Slo | None = None,
 ) -> Result:
     """Run every replication of a scenario in its own mode; report these latency percentiles.
-    ``engine="analytic"`` solves it as a queueing network instead (``meshsim.analytic``)."""
+    ``engine="analytic"`` solves it as a queueing network instead (``meshsim.analytic``). A
+    replication stops as soon as it certainly misses ``objective``, when one is given."""
     if engine == "analytic":
         from meshsim.analytic_results import solve_result
 
@@ -97,7 +103,7 @@ def simulate(
         i = len(reps)
         if progress:
             progress(f"{loaded.scenario.mesh.mode}: replication {i + 1}")
-        reps.append(run_replication(loaded, i))
+        reps.append(run_replication(loaded, i, objective))
         if len(reps) < n:
             continue
         if replications or sim.precision_pct is None or len(reps) >= sim.max_replications:

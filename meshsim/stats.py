@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats as sps
 
 from meshsim.errors import ScenarioError
 
@@ -58,11 +57,7 @@ class Histogram:
         self.total += float(values.sum())
         self.minimum = min(self.minimum, float(values.min()))
         self.maximum = max(self.maximum, float(values.max()))
-        index = np.zeros(values.size, dtype=np.int64)
-        positive = values > _MIN
-        index[positive] = np.ceil(np.log(values[positive]) / _LOG_GAMMA).astype(np.int64) - _OFFSET
-        np.clip(index, 0, _BUCKETS - 1, out=index)
-        self.counts += np.bincount(index, minlength=_BUCKETS)
+        self.counts += np.bincount(_bucket(values), minlength=_BUCKETS)
 
     def merge(self, other: Histogram) -> Histogram:
         self._flush()
@@ -89,9 +84,22 @@ class Histogram:
         self._flush()
         return self.n
 
+    def sum(self) -> float:
+        """The sum of the values so far (the buffer summed apart, without binning it)."""
+        return self.total + math.fsum(self._buffer)
+
     def mean(self) -> float:
         self._flush()
         return self.total / self.n if self.n else math.nan
+
+    def count_beyond(self, value: float) -> int:
+        """How many values lie in buckets wholly above ``value``'s own: each of them is above
+        ``value``, and so is every quantile ``quantiles`` reads from one of those buckets.
+        Read without binning the buffer, so asking changes no later figure, not even the
+        rounding of ``total``."""
+        index = int(_bucket(np.array([value]))[0])
+        buffered = _bucket(np.asarray(self._buffer)) if self._buffer else np.zeros(0, np.int64)
+        return int(self.counts[index + 1 :].sum()) + int((buffered > index).sum())
 
     def buckets(self) -> list[tuple[float, float, int]]:
         """The non-empty buckets as ``(lower, upper, count)``, values in ``]lower, upper]``;
@@ -129,6 +137,15 @@ class Histogram:
             fraction = (rank - before) / float(self.counts[i])
             out.append(lower + (upper - lower) * fraction)
         return out
+
+
+def _bucket(values: np.ndarray) -> np.ndarray:
+    """The bucket of each value: values in ]GAMMA^(i-1), GAMMA^i] (offset), zero below _MIN."""
+    index = np.zeros(values.size, dtype=np.int64)
+    positive = values > _MIN
+    index[positive] = np.ceil(np.log(values[positive]) / _LOG_GAMMA).astype(np.int64) - _OFFSET
+    np.clip(index, 0, _BUCKETS - 1, out=index)
+    return index
 
 
 @dataclass
@@ -190,5 +207,7 @@ def confidence_interval(values: list[float], level: float = 0.95) -> tuple[float
     mean = float(arr.mean())
     if arr.size < 2:
         return mean, math.nan, math.nan
-    half = float(sps.t.ppf((1 + level) / 2, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
+    from scipy.special import stdtrit  # scipy.stats.t.ppf, without importing scipy.stats
+
+    half = float(stdtrit(arr.size - 1, (1 + level) / 2) * arr.std(ddof=1) / math.sqrt(arr.size))
     return mean, mean - half, mean + half

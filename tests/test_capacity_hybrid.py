@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.capacity import capacity, search
+from meshsim.capacity import TOLERANCE, capacity, search
 from meshsim.loader import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -38,7 +38,7 @@ def test_hybrid_answer_is_the_des_answer_for_fewer_simulated_requests(
     assert len(hybrid.points) < len(des.points)
     # the hybrid's answer is a DES pass with a DES fail within the tolerance above it
     assert hybrid.first_failing_rps is not None
-    assert hybrid.first_failing_rps / hybrid.max_rate_rps - 1 <= 0.02 + 1e-9
+    assert hybrid.first_failing_rps / hybrid.max_rate_rps - 1 <= TOLERANCE + 1e-9
     best = [p for p in hybrid.points if p.rate_rps == hybrid.max_rate_rps]
     assert best[0].passed and hybrid.best is not None
 
@@ -64,9 +64,9 @@ def test_a_misleading_analytic_engine_costs_runs_not_the_answer(
     the DES-only search runs on to the DES-only answer."""
     real = SEARCH.evaluate
 
-    def pessimistic(loaded, rate, slo, replications=1, requests_per_point=2000, engine="des"):  # type: ignore[no-untyped-def]
+    def pessimistic(loaded, rate, slo, replications, requests_per_point, engine, stop_early):  # type: ignore[no-untyped-def]
         rate = rate * 2.5 if engine == "analytic" else rate
-        return real(loaded, rate, slo, replications, requests_per_point, engine)
+        return real(loaded, rate, slo, replications, requests_per_point, engine, stop_early)
 
     loaded = load_scenario(SCENARIOS / "mm1.yaml", ["mesh.mode=none"])
     des = search(loaded, "mean<=5ms", requests_per_point=1000, engine="des")
@@ -89,3 +89,32 @@ def test_hybrid_answers_per_seed_are_the_des_only_ones() -> None:
     assert hybrid["max_rate_seeds_rps"][0] == des["max_rate_seeds_rps"][0]
     assert len(set(des["max_rate_seeds_rps"][0].split())) == 2  # the seeds differ
     assert len(hybrid_caps["none"].points) < len(des_caps["none"].points)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "slo"), [("mm1.yaml", "p99<=20ms"), ("jackson-tandem.yaml", "mean<=6ms")]
+)
+def test_early_stops_keep_every_verdict_for_fewer_requests(scenario: str, slo: str) -> None:
+    """Runs stopped once they certainly miss (``Slo.certainly_missed``): the same rates, the
+    same verdicts and answer as runs to the end, every passing run bit for bit."""
+    loaded = load_scenario(SCENARIOS / scenario, ["mesh.mode=none"])
+    whole = search(loaded, slo, requests_per_point=2000, rel_tol=0.02, stop_early=False)
+    early = search(loaded, slo, requests_per_point=2000, rel_tol=0.02)
+    assert [(p.rate_rps, p.passed) for p in early.points] == [
+        (p.rate_rps, p.passed) for p in whole.points
+    ]
+    assert [p for p in early.points if p.passed] == [p for p in whole.points if p.passed]
+    assert any(p.stopped_early for p in early.points)
+    assert not any(p.stopped_early for p in whole.points)
+    assert early.simulated_requests < whole.simulated_requests
+
+
+def test_a_coarser_tolerance_answers_within_it_below_a_finer_one() -> None:
+    """Bisection nests: the answer to 5 % lies within 5 % below the answer to 2 %, and the
+    hybrid to 5 % against the DES-only search to 2 % (the command before the default changed)."""
+    loaded = load_scenario(SCENARIOS / "jackson-tandem.yaml", ["mesh.mode=none"])
+    fine = search(loaded, "p99<=20ms", rel_tol=0.02, engine="des")
+    coarse = search(loaded, "p99<=20ms", engine="hybrid")
+    assert fine.max_rate_rps / (1 + TOLERANCE) <= coarse.max_rate_rps <= fine.max_rate_rps
+    assert coarse.first_failing_rps is not None and fine.first_failing_rps is not None
+    assert coarse.first_failing_rps >= fine.first_failing_rps

@@ -82,9 +82,12 @@ def latency_load_figure(data: ReportData) -> Figure:
     top = data.slo.threshold_ms * 3
     for mode, group in frame.groupby("mode", sort=False):
         g = group.sort_values("rate_rps")
-        y = g["value_ms"].where(g["status"] == "ok").clip(upper=top)
+        whole = g[~g["stopped_early"]]
+        y = whole["value_ms"].where(whole["status"] == "ok").clip(upper=top)
         colour = COLOURS.get(str(mode))
-        ax.plot(g["rate_rps"], y, "-o", color=colour, label=str(mode), ms=4)
+        ax.plot(whole["rate_rps"], y, "-o", color=colour, label=str(mode), ms=4)
+        part = g[g["stopped_early"] & (g["status"] == "ok")]
+        ax.plot(part["rate_rps"], part["value_ms"].clip(upper=top), "o", color=colour, mfc="none")
         sat = g[g["status"] != "ok"]
         ax.plot(sat["rate_rps"], [top] * len(sat), "x", color=colour, ms=8)
         cap = data.capacities[str(mode)].max_rate_rps
@@ -104,7 +107,8 @@ def latency_load_figure(data: ReportData) -> Figure:
         f"Each point is one short simulation from the capacity search "
         f"({data.search_settings['requests_per_point']} requests, 1 replication); dotted lines "
         f"mark each mode's highest rate within {data.slo}. Values above the plot are drawn at "
-        "its top edge; x marks a saturated run."
+        "its top edge; x marks a saturated run, a hollow circle a run stopped once it certainly "
+        "missed the objective (the value of its part run)."
     )
     return Figure("latency_vs_load.png", png(fig), caption)
 
