@@ -11,11 +11,17 @@ within the tolerance above it.
 
 A point passes when the run is not saturated (``Result.verdict()``) and the objective's
 statistic (mean over replications) meets the threshold. Runs are kept short: a fixed number of
-requests per point, one replication by default, and a cap on requests in flight that stops an
-overloaded run early instead of simulating an ever-growing queue. With the same seed at every
-point (common random numbers) nearby rates see the same arrivals and service times, though a
-2,000-request run's p99 still moves by a few percent from one rate to the next, and by about
-9 % between seeds (quickstart near capacity): the answer is no more precise than that.
+requests per point, one replication by default, a cap on requests in flight that stops an
+overloaded run early instead of simulating an ever-growing queue, and a run stops as soon as
+its objective is certainly missed (``Slo.certainly_missed``: the verdict the whole run would
+give, for fewer requests). With the same seed at every point (common random numbers) nearby
+rates see the same arrivals and service times, though a 2,000-request run's p99 still moves by
+a few percent from one rate to the next, and by about 9 % between seeds (quickstart near
+capacity): the answer is no more precise than that, hence the default tolerance of 5 %.
+
+Searches are independent (one a mode and seed); with ``workers`` each runs in a thread and its
+DES runs go to worker processes shared by every search, so the cores stay busy until the last
+search ends, with the answers of one process.
 """
 
 from __future__ import annotations

@@ -669,7 +669,9 @@ print("prices:", cost.PROVENANCE["prices"])
 
 Each mode's search starts at the workload's own rate (300 requests/s) and doubles until a point
 fails, then bisects. A point fails on latency (`ok` verdict but p99 over the objective) or on
-saturation.
+saturation. A run stops as soon as its objective is certainly missed (more than 1 % of the
+requests it can measure already over the threshold): the verdict of the whole run, for fewer
+simulated requests, and the p99 plotted for it is its part run's.
 """),
     code("""
 table, caps = meshsim.capacity(
@@ -692,7 +694,7 @@ for mode, rows in points.groupby("mode", sort=False):
                     facecolors="none", edgecolors=line.get_color())
 axes[0].axhline(slo_ms, color="black", ls="--", lw=1, label=f"objective {SLO}")
 axes[0].set(yscale="log", xlabel="entry rate, requests/s", ylabel="p99 latency, ms",
-            title="Every point of the search (hollow = failed)")
+            title="Every point of the search (hollow = failed, maybe stopped early)")
 axes[0].legend(fontsize=8)
 table.set_index("mode")["max_rate_rps"].plot.bar(ax=axes[1], rot=0, color="tab:purple")
 axes[1].set(xlabel="", ylabel="requests/s", title=f"Highest rate meeting {SLO}")
