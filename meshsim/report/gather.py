@@ -67,8 +67,10 @@ def gather(
     capacity_seeds: int = 3,
     progress: Progress | None = None,
     engine: str = "des",
+    workers: int | None = None,
 ) -> ReportData:
-    """Simulate every mode at the workload's rate, search each mode's capacity, price it
+    """Simulate every mode at the workload's rate, search each mode's capacity (its DES runs on
+    ``workers`` processes, None: one a core; the same answers), price it
     (``engine="analytic"``: solve them all analytically instead)."""
     slo = Slo.parse(slo or loaded.scenario.cost.slo) if not isinstance(slo, Slo) else slo
     main = run_profile(loaded, modes, replications, progress, engine)
@@ -84,6 +86,7 @@ def gather(
             rel_tol=rel_tol,
             seeds=capacity_seeds,
             engine=engine,
+            workers=workers,
         )
     others = [
         run_profile(
