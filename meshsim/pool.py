@@ -48,7 +48,3 @@ class Pool:
             self.waiting.popleft().succeed()
         else:
             self.busy -= 1
-
-    @property
-    def queued(self) -> int:
-        return len(self.waiting)
