@@ -29,8 +29,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -448,10 +449,9 @@ def capacity(
     """Search every mode; one row per mode, and each mode's search points.
 
     With ``seeds`` > 1 the search runs again with seeds seed+1, seed+2, ...: the row keeps the
-    first seed's answer (and its sizing) and adds the answers' mean and 95% interval. Modes
-    are searched independently: ``workers`` > 1 runs them in that many worker processes (None:
-    one a core), with the same answers (a search's random streams depend only on its scenario
-    and seed).
+    first seed's answer (and its sizing) and adds the answers' mean and 95% interval. Each
+    mode and seed is searched independently: ``workers`` > 1 runs their DES runs on that many
+    worker processes (None: one a core), with the same answers (``_search_all``).
     """
     slo = Slo.parse(slo) if isinstance(slo, str) else slo
     for mode in modes:
@@ -460,65 +460,42 @@ def capacity(
                 f"unknown mode {mode!r}; choose from " + ", ".join(MODES), "--modes"
             )
     in_mode = {mode: loaded.replace(mesh={"mode": mode}) for mode in modes}
-    jobs = [(scenario, slo, seeds, kwargs) for scenario in in_mode.values()]
+    seeded = [
+        scenario.replace(sim={"seed": scenario.scenario.sim.seed + k}) if k else scenario
+        for scenario in in_mode.values()
+        for k in range(seeds)
+    ]
+    answers = _search_all(seeded, partial(search, slo=slo, progress=progress, **kwargs), workers)
     caps: dict[str, Capacity] = {}
     rows = []
-    for (mode, scenario), answers in zip(
-        in_mode.items(), _search_all(jobs, workers, progress), strict=True
-    ):
-        caps[mode] = answers[0]
+    for i, (mode, scenario) in enumerate(in_mode.items()):
+        per_seed = answers[i * seeds : (i + 1) * seeds]
+        caps[mode] = per_seed[0]
         row = capacity_row(scenario, caps[mode], target_rps)
         if seeds > 1:
-            rates = [cap.max_rate_rps for cap in answers]
+            rates = [cap.max_rate_rps for cap in per_seed]
             row.update(seed_spread(rates, kwargs.get("rel_tol", TOLERANCE)))
         rows.append(row)
     return pd.DataFrame(rows), caps
 
 
-Job = tuple[LoadedScenario, Slo, int, dict[str, Any]]
-
-
 def _search_all(
-    jobs: list[Job], workers: int | None, progress: Progress | None
-) -> list[list[Capacity]]:
-    """Every mode's searches (one a seed), in order. With ``workers`` > 1 (None: one a core)
-    each search runs in a thread of this process and sends its DES runs to worker processes
-    that end with this one (the sweep's worker set-up): the runs of every search share the
+    scenarios: list[LoadedScenario], one: Callable[..., Capacity], workers: int | None
+) -> list[Capacity]:
+    """``one`` search per scenario, in order. With ``workers`` > 1 (None: one a core) each
+    search runs in a thread of this process and sends its DES runs to worker processes that
+    end with this one (the sweep's worker set-up): the runs of every search share the
     workers, so they stay busy until the last search ends. The answers are those of one
     process: a search's rates depend only on its own verdicts."""
-    searches = [
-        (loaded.replace(sim={"seed": loaded.scenario.sim.seed + k}) if k else loaded, slo, kwargs)
-        for loaded, slo, seeds, kwargs in jobs
-        for k in range(seeds)
-    ]
-    workers = min(workers or os.cpu_count() or 1, len(searches))
+    workers = min(workers or os.cpu_count() or 1, len(scenarios))
     if workers <= 1:
-        answers = [search(loaded, slo, progress=progress, **kw) for loaded, slo, kw in searches]
-    else:
-        answers = _search_threads(searches, workers, progress)
-    per_job, start = [], 0
-    for _loaded, _slo, seeds, _kwargs in jobs:
-        per_job.append(answers[start : start + seeds])
-        start += seeds
-    return per_job
-
-
-def _search_threads(
-    searches: list[tuple[LoadedScenario, Slo, dict[str, Any]]],
-    workers: int,
-    progress: Progress | None,
-) -> list[Capacity]:
-    from concurrent.futures import ThreadPoolExecutor
-
+        return [one(scenario) for scenario in scenarios]
     from meshsim.sweep import end_workers_now, start_workers
 
     pool = start_workers(workers)
-    threads = ThreadPoolExecutor(len(searches), thread_name_prefix="capacity")
+    threads = ThreadPoolExecutor(len(scenarios), thread_name_prefix="capacity")
     try:
-        futures = [
-            threads.submit(search, loaded, slo, progress=progress, runner=pool, **kw)
-            for loaded, slo, kw in searches
-        ]
+        futures = [threads.submit(one, scenario, runner=pool) for scenario in scenarios]
         answers = [future.result() for future in futures]
     except BaseException:
         end_workers_now(pool)  # the searches' next runs fail at once, so their threads end
